@@ -1,0 +1,98 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "db.h"
+#include "diag.h"
+#include "duration.h"
+#include "job.h"
+
+void
+pgjq_common_init(struct pgjq_common *c, const char *argv0, void (*usage)(FILE *))
+{
+	const char *schema = getenv("JQ_SCHEMA");
+
+	pgjq_set_progname(argv0);
+	memset(c, 0, sizeof *c);
+	c->schema = schema != NULL && *schema != '\0' ? schema : "jq";
+	c->queue = PGJQ_DEFAULT_QUEUE;
+	c->usage = usage;
+}
+
+void
+pgjq_usage_error(const struct pgjq_common *c, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	pgjq_warn("%s", msg);
+	c->usage(stderr);
+	exit(PGJQ_EX_USAGE);
+}
+
+bool
+pgjq_common_option(struct pgjq_common *c, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'd':
+		c->conninfo = arg;
+		return true;
+	case 'h':
+		c->usage(stdout);
+		exit(PGJQ_EX_OK);
+	case 'q':
+		if (!pgjq_queue_valid(arg, strlen(arg)))
+			pgjq_usage_error(c, "invalid queue name '%s': use " PGJQ_QUEUE_RULE, arg);
+		c->queue = arg;
+		c->queue_given = true;
+		return true;
+	case 'V':
+		printf("%s (%s) %s\n", pgjq_progname(), PACKAGE_NAME, PACKAGE_VERSION);
+		exit(PGJQ_EX_OK);
+	case PGJQ_OPT_JSON:
+		c->json = true;
+		return true;
+	case PGJQ_OPT_SCHEMA:
+		c->schema = arg;
+		return true;
+	case '?':
+		/* getopt has already named the bad option. */
+		c->usage(stderr);
+		exit(PGJQ_EX_USAGE);
+	default:
+		return false;
+	}
+}
+
+long
+pgjq_opt_long(const struct pgjq_common *c, const char *option, const char *arg,
+    long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || v < min || v > max)
+		pgjq_usage_error(c, "%s: expected an integer from %ld to %ld, got '%s'",
+		    option, min, max, arg);
+	return v;
+}
+
+long long
+pgjq_opt_duration(const struct pgjq_common *c, const char *option, const char *arg)
+{
+	const char *why;
+	int64_t us;
+
+	if (pgjq_parse_duration(arg, &us, &why) != 0)
+		pgjq_usage_error(c, "%s: invalid duration '%s': %s", option, arg, why);
+	return us;
+}

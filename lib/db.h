@@ -1,0 +1,53 @@
+/*
+ * db: connecting to PostgreSQL and running statements, with failures
+ * turned into the exit statuses of pgjq(7).
+ *
+ * The connection string comes from -d, else JQ_DATABASE_URL, else libpq's
+ * own defaults (PGHOST, PGSERVICE, ~/.pgpass ...), so every libpq feature
+ * works unchanged.  Every connection names itself after the tool in
+ * pg_stat_activity and gets a search_path that only pg_catalog and our
+ * schema are on.
+ */
+#ifndef PGJQ_DB_H
+#define PGJQ_DB_H
+
+#include <stdbool.h>
+
+#include <libpq-fe.h>
+
+/*
+ * Connects, sets the search path to the schema, and creates or upgrades
+ * the schema if needed.  Dies with 69 if the database cannot be used.
+ */
+PGconn *pgjq_connect(const char *conninfo, const char *schema);
+
+/* The connection string a tool was given, or NULL for libpq's defaults. */
+const char *pgjq_conninfo(const char *option);
+
+/*
+ * Runs one statement with text parameters.  The result is returned
+ * whatever its status; pgjq_ok() tells success.  All user values reach
+ * the server as parameters, never pasted into the SQL.
+ */
+PGresult *pgjq_exec(PGconn *conn, const char *sql, int nparams,
+    const char *const *params);
+bool pgjq_ok(const PGresult *res);
+
+/* Like pgjq_exec(), but dies if the statement fails. */
+PGresult *pgjq_exec_or_die(PGconn *conn, const char *sql, int nparams,
+    const char *const *params);
+
+/* The exit status a failed statement deserves (75 for a lost connection...). */
+int pgjq_failure_status(PGconn *conn, const PGresult *res);
+
+/* The server's one-line message for a failed result, or libpq's. */
+const char *pgjq_failure_message(PGconn *conn, const PGresult *res);
+
+/* The SQLSTATE of a failed result, "" if none. */
+const char *pgjq_sqlstate(const PGresult *res);
+
+/* Prints "prog: context: message" and exits with pgjq_failure_status(). */
+__attribute__((noreturn))
+void pgjq_die_result(PGconn *conn, PGresult *res, const char *context);
+
+#endif

@@ -1,0 +1,848 @@
+#include "config.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "db.h"
+#include "diag.h"
+#include "duration.h"
+#include "enqueue.h"
+#include "job.h"
+#include "jsonstream.h"
+#include "xalloc.h"
+
+enum timing {
+	TIME_NOW,    /* run_at defaults to the transaction's now() */
+	TIME_DELAY,  /* now() + delay_us */
+	TIME_AT,     /* at_us, microseconds since the epoch */
+};
+
+/* The parameters of enqueue_job(), in order. */
+enum { P_PAYLOAD, P_QUEUE, P_PRIORITY, P_DELAY, P_AT, P_MAX_ATTEMPTS, P_TIMEOUT, P_KEY, P_AFTER, NPARAMS };
+
+/* A value read but not yet sent. */
+struct pending {
+	long line;
+	char *queue;            /* owned; NULL means opts->queue */
+	enum timing timing;
+	int64_t when_us;        /* the delay or the time, per timing */
+	size_t off, len;        /* fast path: its COPY columns in rowtext */
+	char **params;          /* slow path: enqueue_job()'s arguments, owned */
+};
+
+/* A value sent in the open transaction, printed once it commits. */
+struct sent {
+	int64_t id;
+	long line;
+	char *queue;            /* owned; NULL means opts->queue */
+	enum pgjq_state state;
+	bool is_new;
+};
+
+struct pgjq_enqueuer {
+	PGconn *conn;
+	struct pgjq_enqueue_opts opts;
+	enum pgjq_source source;
+	FILE *out;
+	int64_t at_us;          /* opts.at, resolved by the server */
+	char *after_text;       /* opts.after as an array literal, or NULL */
+	long chunk;             /* values per round of COPY */
+
+	struct pending *pending;
+	size_t npending, pending_cap;
+	struct pgjq_buf rowtext;  /* COPY columns of the pending fast rows */
+
+	struct sent *sent;
+	size_t nsent, sent_cap;
+	bool in_txn;
+	bool have_now;
+	int64_t now_us;         /* now() of the open transaction */
+	bool prepared;
+	long committed;         /* values committed so far */
+	bool failed;
+	struct pgjq_buf copybuf;
+};
+
+static const char copy_plain[] =
+    "COPY jobs (id, queue, priority, max_attempts, timeout, payload) FROM STDIN";
+static const char copy_timed[] =
+    "COPY jobs (id, state, run_at, queue, priority, max_attempts, timeout, payload) FROM STDIN";
+static const char enqueue_sql[] =
+    "SELECT id, state, is_new FROM enqueue_job($1::jsonb, $2, $3::integer, $4::interval, "
+    "$5::timestamptz, $6::integer, $7::interval, $8, $9::bigint[])";
+
+static void
+place(const struct pgjq_enqueuer *e, long line, char *buf, size_t size)
+{
+	if (e->source == PGJQ_SOURCE_ARGS)
+		snprintf(buf, size, "arg %ld", line);
+	else
+		snprintf(buf, size, "stdin:%ld", line);
+}
+
+/* The first value whose fate is still open: not committed, so not enqueued. */
+static long
+first_uncommitted_line(const struct pgjq_enqueuer *e, long failing_line)
+{
+	if (e->nsent > 0)
+		return e->sent[0].line;
+	if (e->npending > 0)
+		return e->pending[0].line;
+	return failing_line;
+}
+
+static int
+vfail(struct pgjq_enqueuer *e, int status, long line, const char *fmt, va_list ap)
+{
+	char where[64], msg[2048];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (line > 0) {
+		place(e, line, where, sizeof where);
+		pgjq_warn("%s: %s", where, msg);
+	} else {
+		pgjq_warn("%s", msg);
+	}
+	if (e->committed > 0) {
+		place(e, first_uncommitted_line(e, line), where, sizeof where);
+		pgjq_warn("%s: %ld values before this line were enqueued; nothing from here on was",
+		    where, e->committed);
+	} else if (!e->failed) {
+		pgjq_warn("nothing was enqueued");
+	}
+	e->failed = true;
+	return status;
+}
+
+int
+pgjq_enqueuer_fail(struct pgjq_enqueuer *e, int status, long line, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vfail(e, status, line, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static int
+db_fail(struct pgjq_enqueuer *e, PGresult *res, long line, const char *what)
+{
+	int status = pgjq_failure_status(e->conn, res);
+	char msg[1024];
+
+	snprintf(msg, sizeof msg, "%s", pgjq_failure_message(e->conn, res));
+	PQclear(res);
+	if (status == PGJQ_EX_TEMPFAIL && PQstatus(e->conn) == CONNECTION_BAD)
+		return pgjq_enqueuer_fail(e, status, line, "%s: lost the connection to the database: %s",
+		    what, msg);
+	return pgjq_enqueuer_fail(e, status, line, "%s: %s", what, msg);
+}
+
+static char *
+ids_literal(const int64_t *ids, size_t n)
+{
+	struct pgjq_buf b = {0};
+
+	pgjq_buf_putc(&b, '{');
+	for (size_t i = 0; i < n; i++)
+		pgjq_buf_printf(&b, "%s%" PRId64, i ? "," : "", ids[i]);
+	pgjq_buf_putc(&b, '}');
+	return b.data;
+}
+
+struct pgjq_enqueuer *
+pgjq_enqueuer_new(PGconn *conn, const struct pgjq_enqueue_opts *opts,
+    enum pgjq_source source, FILE *out, int *status)
+{
+	struct pgjq_enqueuer *e = pgjq_xcalloc(1, sizeof *e);
+
+	e->conn = conn;
+	e->opts = *opts;
+	e->source = source;
+	e->out = out;
+	e->chunk = opts->batch > 0 ? opts->batch : PGJQ_ENQUEUE_CHUNK;
+	if (e->chunk > PGJQ_ENQUEUE_CHUNK)
+		e->chunk = PGJQ_ENQUEUE_CHUNK;
+	if (opts->n_after > 0)
+		e->after_text = ids_literal(opts->after, opts->n_after);
+	if (opts->at != NULL) {
+		/* The server reads the time, so anything timestamptz accepts works. */
+		const char *params[] = {opts->at};
+		PGresult *res = pgjq_exec(conn,
+		    "SELECT (extract(epoch FROM $1::timestamptz) * 1000000)::int8", 1, params);
+
+		if (!pgjq_ok(res)) {
+			pgjq_warn("--at: invalid time '%s': %s", opts->at,
+			    pgjq_failure_message(conn, res));
+			*status = PQstatus(conn) == CONNECTION_BAD ? PGJQ_EX_TEMPFAIL : PGJQ_EX_USAGE;
+			PQclear(res);
+			pgjq_enqueuer_free(e);
+			return NULL;
+		}
+		e->at_us = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
+	return e;
+}
+
+/* Appends s to b escaped for COPY's text format. */
+static void
+copy_escape(struct pgjq_buf *b, const char *s, size_t len)
+{
+	size_t start = 0;
+
+	pgjq_buf_reserve(b, len);
+	for (size_t i = 0; i < len; i++) {
+		const char *esc;
+
+		switch (s[i]) {
+		case '\\': esc = "\\\\"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		case '\t': esc = "\\t"; break;
+		default: continue;
+		}
+		pgjq_buf_append(b, s + start, i - start);
+		pgjq_buf_append(b, esc, 2);
+		start = i + 1;
+	}
+	pgjq_buf_append(b, s + start, len - start);
+}
+
+/* Everything one value asks for, before it is routed to COPY or enqueue_job(). */
+struct job {
+	const char *payload;
+	size_t payload_len;
+	const char *queue;
+	char *queue_owned;
+	int priority;
+	enum timing timing;
+	int64_t when_us;
+	const char *at;         /* a time only the server can read */
+	int max_attempts;
+	bool has_timeout;
+	int64_t timeout_us;
+	const char *key;
+	char *after_text;       /* owned */
+	json_t *envelope;       /* keeps the envelope's strings alive */
+};
+
+static void
+job_release(struct job *j)
+{
+	free(j->queue_owned);
+	free(j->after_text);
+	json_decref(j->envelope);
+}
+
+static bool
+integral(const json_t *v, double min, double max, long long *out)
+{
+	double d;
+
+	if (!json_is_number(v))
+		return false;
+	d = json_number_value(v);
+	if (d != floor(d) || d < min || d > max)
+		return false;
+	*out = (long long)d;
+	return true;
+}
+
+static bool
+duration_field(const json_t *v, int64_t *us, const char **why)
+{
+	if (json_is_string(v))
+		return pgjq_parse_duration(json_string_value(v), us, why) == 0;
+	if (json_is_number(v)) {
+		double d = json_number_value(v);
+
+		if (d < 0 || !isfinite(d) || d * 1e6 > (double)PGJQ_DURATION_MAX_US) {
+			*why = d < 0 ? "negative" : "too long";
+			return false;
+		}
+		*us = (int64_t)llround(d * 1e6);
+		return true;
+	}
+	*why = "expected a duration string or a number of seconds";
+	return false;
+}
+
+/* Reads one envelope's fields over the run's defaults; 0 or an exit status. */
+static int
+read_envelope(struct pgjq_enqueuer *e, const char *text, size_t len, long line, struct job *j)
+{
+	char why[256];
+	long errline;
+	const char *k;
+	json_t *v;
+	bool has_payload = false;
+
+	/*
+	 * Integers as reals: an envelope's numbers are only checked here; the
+	 * payload's own text goes to the database untouched, so a 20-digit id
+	 * in a payload survives.
+	 */
+	j->envelope = pgjq_json_parse(text, len, JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES,
+	    line, why, sizeof why, &errline);
+	if (j->envelope == NULL)
+		return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, errline, "invalid JSON: %s", why);
+	if (!json_is_object(j->envelope))
+		return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+		    "envelope must be a JSON object with a \"payload\" field");
+
+	json_object_foreach(j->envelope, k, v) {
+		long long n;
+		const char *dwhy;
+
+		if (json_is_null(v) && strcmp(k, "payload") != 0)
+			continue; /* null: use the option's value */
+		if (strcmp(k, "payload") == 0) {
+			has_payload = true;
+			/* The payload's own text, so numbers keep every digit. */
+			if (!pgjq_json_member_text(text, len, "payload", &j->payload, &j->payload_len))
+				return pgjq_enqueuer_fail(e, PGJQ_EX_SOFTWARE, line,
+				    "internal error: cannot find the payload's text");
+		} else if (strcmp(k, "queue") == 0) {
+			if (!json_is_string(v) || !pgjq_queue_valid(json_string_value(v), json_string_length(v)))
+				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+				    "envelope field \"queue\": expected a queue name (" PGJQ_QUEUE_RULE ")");
+			j->queue = json_string_value(v);
+		} else if (strcmp(k, "priority") == 0) {
+			if (!integral(v, INT32_MIN, INT32_MAX, &n))
+				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+				    "envelope field \"priority\": expected a 32-bit integer");
+			j->priority = (int)n;
+		} else if (strcmp(k, "delay") == 0) {
+			if (!duration_field(v, &j->when_us, &dwhy))
+				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+				    "envelope field \"delay\": invalid duration: %s", dwhy);
+			j->timing = TIME_DELAY;
+			j->at = NULL;
+		} else if (strcmp(k, "at") == 0) {
+			if (!json_is_string(v))
+				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+				    "envelope field \"at\": expected a time string");
+			j->at = json_string_value(v);
+		} else if (strcmp(k, "max_attempts") == 0) {
+			if (!integral(v, 1, INT32_MAX, &n))
+				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+				    "envelope field \"max_attempts\": expected an integer of at least 1");
+			j->max_attempts = (int)n;
+		} else if (strcmp(k, "timeout") == 0) {
+			if (!duration_field(v, &j->timeout_us, &dwhy) || j->timeout_us == 0)
+				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+				    "envelope field \"timeout\": invalid duration: %s",
+				    j->timeout_us == 0 ? "must be more than zero" : dwhy);
+			j->has_timeout = true;
+		} else if (strcmp(k, "key") == 0) {
+			if (!json_is_string(v) || !pgjq_key_valid(json_string_value(v), json_string_length(v)))
+				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+				    "envelope field \"key\": expected a string of 1 to %d bytes", PGJQ_KEY_MAX);
+			j->key = json_string_value(v);
+		} else if (strcmp(k, "after") == 0) {
+			int64_t *ids = NULL;
+			size_t nids = 0, cap = 0, i;
+			json_t *id;
+			bool ok = true;
+
+			if (json_is_array(v)) {
+				json_array_foreach(v, i, id) {
+					if (!integral(id, 1, 9007199254740992.0, &n)) {
+						ok = false;
+						break;
+					}
+					ids = pgjq_xgrow(ids, &cap, nids + 1, sizeof *ids);
+					ids[nids++] = n;
+				}
+			} else if (integral(v, 1, 9007199254740992.0, &n)) {
+				ids = pgjq_xgrow(ids, &cap, 1, sizeof *ids);
+				ids[nids++] = n;
+			} else {
+				ok = false;
+			}
+			if (!ok) {
+				free(ids);
+				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+				    "envelope field \"after\": expected a job id or an array of job ids");
+			}
+			free(j->after_text);
+			j->after_text = nids > 0 ? ids_literal(ids, nids) : NULL;
+			free(ids);
+		} else {
+			return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+			    "unknown envelope field \"%s\" (payload, queue, priority, delay, at, "
+			    "max_attempts, timeout, key, after)", k);
+		}
+	}
+	if (!has_payload)
+		return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line, "envelope has no \"payload\" field");
+	if (j->timing == TIME_DELAY && j->at != NULL)
+		return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+		    "envelope fields \"delay\" and \"at\" exclude each other");
+	return 0;
+}
+
+static char *
+dupn(const char *s, size_t n)
+{
+	char *p = pgjq_xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+static int flush(struct pgjq_enqueuer *e);
+static int commit(struct pgjq_enqueuer *e);
+
+int
+pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long line)
+{
+	struct job j = {0};
+	struct pending *p;
+	int status;
+
+	if (e->failed)
+		return PGJQ_EX_SOFTWARE;
+
+	j.queue = e->opts.queue;
+	j.priority = e->opts.priority;
+	j.max_attempts = e->opts.max_attempts;
+	j.has_timeout = e->opts.has_timeout;
+	j.timeout_us = e->opts.timeout_us;
+	j.key = e->opts.key;
+	j.after_text = e->after_text ? pgjq_xstrdup(e->after_text) : NULL;
+	if (e->opts.has_delay) {
+		j.timing = TIME_DELAY;
+		j.when_us = e->opts.delay_us;
+	} else if (e->opts.at != NULL) {
+		j.timing = TIME_AT;
+		j.when_us = e->at_us;
+	}
+
+	if (e->opts.envelope) {
+		status = read_envelope(e, text, len, line, &j);
+		if (status != 0) {
+			job_release(&j);
+			return status;
+		}
+		/* An envelope's own time overrides the run's delay or time. */
+		if (j.at != NULL)
+			j.timing = TIME_NOW;
+	} else {
+		char why[256];
+		long errline;
+		json_t *v;
+
+		/* Only a check: the text itself is what gets stored. */
+		v = pgjq_json_parse(text, len, JSON_DECODE_INT_AS_REAL, line, why, sizeof why, &errline);
+		if (v == NULL) {
+			job_release(&j);
+			return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, errline, "invalid JSON: %s", why);
+		}
+		json_decref(v);
+		j.payload = text;
+		j.payload_len = len;
+	}
+	if (j.payload_len > PGJQ_PAYLOAD_MAX) {
+		job_release(&j);
+		return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+		    "payload too large (%zu bytes, the limit is %d)", j.payload_len, PGJQ_PAYLOAD_MAX);
+	}
+
+	e->pending = pgjq_xgrow(e->pending, &e->pending_cap, e->npending + 1, sizeof *e->pending);
+	p = &e->pending[e->npending++];
+	memset(p, 0, sizeof *p);
+	p->line = line;
+	p->queue = j.queue != e->opts.queue ? pgjq_xstrdup(j.queue) : NULL;
+	p->timing = j.timing;
+	p->when_us = j.when_us;
+
+	if (j.key != NULL || j.after_text != NULL || j.at != NULL) {
+		/* Slow path: the database decides uniqueness, dependencies and times. */
+		char num[32], interval[64];
+
+		p->params = pgjq_xcalloc(NPARAMS, sizeof *p->params);
+		p->params[P_PAYLOAD] = dupn(j.payload, j.payload_len);
+		p->params[P_QUEUE] = pgjq_xstrdup(j.queue);
+		snprintf(num, sizeof num, "%d", j.priority);
+		p->params[P_PRIORITY] = pgjq_xstrdup(num);
+		if (j.timing == TIME_DELAY) {
+			pgjq_format_interval(j.when_us, interval, sizeof interval);
+			p->params[P_DELAY] = pgjq_xstrdup(interval);
+		}
+		if (j.at != NULL)
+			p->params[P_AT] = pgjq_xstrdup(j.at);
+		else if (j.timing == TIME_AT)
+			p->params[P_AT] = pgjq_xstrdup(e->opts.at);
+		snprintf(num, sizeof num, "%d", j.max_attempts);
+		p->params[P_MAX_ATTEMPTS] = pgjq_xstrdup(num);
+		if (j.has_timeout) {
+			pgjq_format_interval(j.timeout_us, interval, sizeof interval);
+			p->params[P_TIMEOUT] = pgjq_xstrdup(interval);
+		}
+		if (j.key != NULL)
+			p->params[P_KEY] = pgjq_xstrdup(j.key);
+		if (j.after_text != NULL)
+			p->params[P_AFTER] = pgjq_xstrdup(j.after_text);
+	} else {
+		/* Fast path: the columns after id (and state, run_at) for COPY. */
+		char interval[64];
+
+		p->off = e->rowtext.len;
+		pgjq_buf_printf(&e->rowtext, "%s\t%d\t%d\t", j.queue, j.priority, j.max_attempts);
+		if (j.has_timeout) {
+			pgjq_format_interval(j.timeout_us, interval, sizeof interval);
+			pgjq_buf_printf(&e->rowtext, "%s\t", interval);
+		} else {
+			pgjq_buf_append(&e->rowtext, "\\N\t", 3);
+		}
+		copy_escape(&e->rowtext, j.payload, j.payload_len);
+		pgjq_buf_putc(&e->rowtext, '\n');
+		p->len = e->rowtext.len - p->off;
+	}
+	job_release(&j);
+
+	if ((long)e->npending >= e->chunk) {
+		if ((status = flush(e)) != 0)
+			return status;
+		if (e->opts.batch > 0 && (status = commit(e)) != 0)
+			return status;
+	}
+	return 0;
+}
+
+static int
+simple(struct pgjq_enqueuer *e, const char *sql, long line, const char *what)
+{
+	PGresult *res = pgjq_exec(e->conn, sql, 0, NULL);
+
+	if (!pgjq_ok(res))
+		return db_fail(e, res, line, what);
+	PQclear(res);
+	return 0;
+}
+
+static void
+format_timestamp(int64_t us, char *buf, size_t size)
+{
+	int64_t secs = us / 1000000, frac = us % 1000000;
+	time_t t;
+	struct tm tm;
+
+	if (frac < 0) {
+		frac += 1000000;
+		secs--;
+	}
+	t = (time_t)secs;
+	gmtime_r(&t, &tm);
+	snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d.%06" PRId64 "+00",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+static int
+send_copy(struct pgjq_enqueuer *e, bool final)
+{
+	if (e->copybuf.len == 0 || (!final && e->copybuf.len < 256 * 1024))
+		return 0;
+	if (PQputCopyData(e->conn, e->copybuf.data, (int)e->copybuf.len) != 1)
+		return -1;
+	pgjq_buf_reset(&e->copybuf);
+	return 0;
+}
+
+/* Sends the pending fast rows with COPY; ids are taken first to keep input order. */
+static int
+copy_fast_rows(struct pgjq_enqueuer *e, size_t nfast, bool timed)
+{
+	char count[32], when[64];
+	const char *params[] = {count};
+	PGresult *res;
+	size_t row = 0;
+	int64_t cached_at = INT64_MIN;
+
+	snprintf(count, sizeof count, "%zu", nfast);
+	res = pgjq_exec(e->conn, "SELECT nextval('job_id_seq') FROM generate_series(1, $1::int)",
+	    1, params);
+	if (!pgjq_ok(res))
+		return db_fail(e, res, e->pending[0].line, "cannot allocate job ids");
+	for (size_t i = 0; i < e->npending; i++) {
+		struct pending *p = &e->pending[i];
+		struct sent *s;
+
+		if (p->params != NULL)
+			continue;
+		e->sent = pgjq_xgrow(e->sent, &e->sent_cap, e->nsent + 1, sizeof *e->sent);
+		s = &e->sent[e->nsent++];
+		s->id = strtoll(PQgetvalue(res, (int)row++, 0), NULL, 10);
+		s->line = p->line;
+		s->queue = p->queue;
+		p->queue = NULL;
+		s->state = PGJQ_QUEUED;
+		s->is_new = true;
+	}
+	PQclear(res);
+
+	res = pgjq_exec(e->conn, timed ? copy_timed : copy_plain, 0, NULL);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		return db_fail(e, res, e->pending[0].line, "cannot start COPY");
+	PQclear(res);
+
+	row = e->nsent - nfast;
+	for (size_t i = 0; i < e->npending; i++) {
+		struct pending *p = &e->pending[i];
+		struct sent *s;
+
+		if (p->params != NULL)
+			continue;
+		s = &e->sent[row++];
+		pgjq_buf_printf(&e->copybuf, "%" PRId64 "\t", s->id);
+		if (timed) {
+			int64_t at = p->timing == TIME_AT ? p->when_us :
+			    e->now_us + (p->timing == TIME_DELAY ? p->when_us : 0);
+
+			/* Most runs share one time: format it once. */
+			if (at != cached_at) {
+				format_timestamp(at, when, sizeof when);
+				cached_at = at;
+			}
+			s->state = at > e->now_us ? PGJQ_SCHEDULED : PGJQ_QUEUED;
+			pgjq_buf_printf(&e->copybuf, "%s\t%s\t", pgjq_state_name(s->state), when);
+		}
+		pgjq_buf_append(&e->copybuf, e->rowtext.data + p->off, p->len);
+		if (send_copy(e, false) != 0)
+			break;
+	}
+	if (send_copy(e, true) != 0 || PQputCopyEnd(e->conn, NULL) != 1) {
+		res = PQgetResult(e->conn);
+		return db_fail(e, res, e->pending[0].line, "COPY failed");
+	}
+	res = PQgetResult(e->conn);
+	if (!pgjq_ok(res)) {
+		/* COPY's context says "line N": the Nth fast row of this round. */
+		const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
+		const char *at = ctx ? strstr(ctx, "line ") : NULL;
+		long copy_line = at ? strtol(at + 5, NULL, 10) : 0;
+		long line = e->pending[0].line;
+
+		if (copy_line > 0 && (size_t)copy_line <= nfast)
+			line = e->sent[e->nsent - nfast + (size_t)copy_line - 1].line;
+		while (PQgetResult(e->conn) != NULL)
+			;
+		return db_fail(e, res, line, "cannot enqueue");
+	}
+	PQclear(res);
+	while ((res = PQgetResult(e->conn)) != NULL)
+		PQclear(res);
+	return 0;
+}
+
+static int
+call_slow_rows(struct pgjq_enqueuer *e)
+{
+	for (size_t i = 0; i < e->npending; i++) {
+		struct pending *p = &e->pending[i];
+		struct sent *s;
+		PGresult *res;
+
+		if (p->params == NULL)
+			continue;
+		if (!e->prepared) {
+			res = PQprepare(e->conn, "pgjq_enqueue_job", enqueue_sql, NPARAMS, NULL);
+			if (!pgjq_ok(res))
+				return db_fail(e, res, p->line, "cannot prepare");
+			PQclear(res);
+			e->prepared = true;
+		}
+		res = PQexecPrepared(e->conn, "pgjq_enqueue_job", NPARAMS,
+		    (const char *const *)p->params, NULL, NULL, 0);
+		if (!pgjq_ok(res))
+			return db_fail(e, res, p->line, "cannot enqueue");
+		e->sent = pgjq_xgrow(e->sent, &e->sent_cap, e->nsent + 1, sizeof *e->sent);
+		s = &e->sent[e->nsent++];
+		s->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		s->state = (enum pgjq_state)pgjq_state_parse(PQgetvalue(res, 0, 1));
+		s->is_new = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+		s->line = p->line;
+		s->queue = p->queue;
+		p->queue = NULL;
+		PQclear(res);
+	}
+	return 0;
+}
+
+static void
+clear_pending(struct pgjq_enqueuer *e)
+{
+	for (size_t i = 0; i < e->npending; i++) {
+		struct pending *p = &e->pending[i];
+
+		free(p->queue);
+		if (p->params != NULL) {
+			for (int k = 0; k < NPARAMS; k++)
+				free(p->params[k]);
+			free(p->params);
+		}
+	}
+	e->npending = 0;
+	pgjq_buf_reset(&e->rowtext);
+}
+
+static int
+sent_order(const void *a, const void *b)
+{
+	const struct sent *x = a, *y = b;
+
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+/* Sends the pending values in the open transaction (opening it if needed). */
+static int
+flush(struct pgjq_enqueuer *e)
+{
+	size_t nfast = 0, first_sent = e->nsent;
+	bool timed = false;
+	int status;
+
+	if (e->npending == 0)
+		return 0;
+	if (!e->in_txn) {
+		if ((status = simple(e, "BEGIN", e->pending[0].line, "cannot begin")) != 0)
+			return status;
+		e->in_txn = true;
+		e->have_now = false;
+	}
+	for (size_t i = 0; i < e->npending; i++) {
+		if (e->pending[i].params == NULL) {
+			nfast++;
+			timed |= e->pending[i].timing != TIME_NOW;
+		}
+	}
+	if (timed && !e->have_now) {
+		PGresult *res = pgjq_exec(e->conn,
+		    "SELECT (extract(epoch FROM now()) * 1000000)::int8", 0, NULL);
+
+		if (!pgjq_ok(res))
+			return db_fail(e, res, e->pending[0].line, "cannot read the time");
+		e->now_us = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		e->have_now = true;
+		PQclear(res);
+	}
+	if (nfast > 0 && (status = copy_fast_rows(e, nfast, timed)) != 0)
+		return status;
+	if ((status = call_slow_rows(e)) != 0)
+		return status;
+	/* Fast rows were recorded before slow ones; print in input order. */
+	if (nfast > 0 && nfast < e->npending)
+		qsort(e->sent + first_sent, e->nsent - first_sent, sizeof *e->sent, sent_order);
+	clear_pending(e);
+	return 0;
+}
+
+static void
+print_sent(struct pgjq_enqueuer *e)
+{
+	for (size_t i = 0; i < e->nsent; i++) {
+		struct sent *s = &e->sent[i];
+
+		if (e->opts.json) {
+			char where[64];
+			json_t *o;
+
+			place(e, s->line, where, sizeof where);
+			o = json_pack("{s:I, s:s, s:s, s:b, s:s}",
+			    "id", (json_int_t)s->id,
+			    "queue", s->queue ? s->queue : e->opts.queue,
+			    "state", pgjq_state_name(s->state),
+			    "new", s->is_new,
+			    "source", where);
+			json_dumpf(o, e->out, JSON_COMPACT);
+			fputc('\n', e->out);
+			json_decref(o);
+		} else {
+			fprintf(e->out, "%" PRId64 "\n", s->id);
+		}
+		free(s->queue);
+	}
+	e->nsent = 0;
+	fflush(e->out);
+}
+
+static int
+commit(struct pgjq_enqueuer *e)
+{
+	PGresult *res;
+
+	if (!e->in_txn)
+		return 0;
+	res = pgjq_exec(e->conn, "COMMIT", 0, NULL);
+	if (!pgjq_ok(res)) {
+		if (PQstatus(e->conn) == CONNECTION_BAD) {
+			/* The server may have committed before the connection broke. */
+			char where[64];
+
+			place(e, first_uncommitted_line(e, 0), where, sizeof where);
+			pgjq_warn("%s: lost the connection while committing: the values from here on "
+			    "may or may not have been enqueued: %s", where,
+			    pgjq_failure_message(e->conn, res));
+			PQclear(res);
+			e->failed = true;
+			return PGJQ_EX_TEMPFAIL;
+		}
+		return db_fail(e, res, first_uncommitted_line(e, 0), "cannot commit");
+	}
+	PQclear(res);
+	e->in_txn = false;
+	e->committed += (long)e->nsent;
+	print_sent(e);
+	return 0;
+}
+
+int
+pgjq_enqueuer_idle(struct pgjq_enqueuer *e)
+{
+	int status;
+
+	if (e->failed || e->opts.batch == 0)
+		return 0;
+	if ((status = flush(e)) != 0)
+		return status;
+	return commit(e);
+}
+
+int
+pgjq_enqueuer_finish(struct pgjq_enqueuer *e)
+{
+	int status;
+
+	if (e->failed)
+		return PGJQ_EX_SOFTWARE;
+	if ((status = flush(e)) != 0)
+		return status;
+	return commit(e);
+}
+
+void
+pgjq_enqueuer_free(struct pgjq_enqueuer *e)
+{
+	if (e == NULL)
+		return;
+	clear_pending(e);
+	for (size_t i = 0; i < e->nsent; i++)
+		free(e->sent[i].queue);
+	free(e->pending);
+	free(e->sent);
+	free(e->after_text);
+	pgjq_buf_free(&e->rowtext);
+	pgjq_buf_free(&e->copybuf);
+	free(e);
+}

@@ -1,0 +1,45 @@
+/*
+ * job: the job model shared by every tool: states, limits, defaults, and
+ * the rules for queue names, keys and ids.
+ */
+#ifndef PGJQ_JOB_H
+#define PGJQ_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest payload, as JSON text.  Queues carry references to work, not the work. */
+#define PGJQ_PAYLOAD_MAX (1024 * 1024)
+#define PGJQ_QUEUE_MAX 64
+#define PGJQ_KEY_MAX 512
+#define PGJQ_DEFAULT_QUEUE "default"
+#define PGJQ_DEFAULT_MAX_ATTEMPTS 3
+
+enum pgjq_state {
+	PGJQ_SCHEDULED,
+	PGJQ_QUEUED,
+	PGJQ_RUNNING,
+	PGJQ_COMPLETED,
+	PGJQ_FAILED,
+	PGJQ_CANCELLED,
+	PGJQ_NSTATES
+};
+
+const char *pgjq_state_name(enum pgjq_state s);
+/* Returns -1 for an unknown name. */
+int pgjq_state_parse(const char *name);
+
+/* The rule, for error messages. */
+#define PGJQ_QUEUE_RULE "1 to 64 characters from A-Z a-z 0-9 _ . - :"
+
+bool pgjq_queue_valid(const char *name, size_t len);
+bool pgjq_key_valid(const char *key, size_t len);
+
+/* A job id: a positive decimal integer. */
+bool pgjq_id_parse(const char *s, int64_t *id);
+
+/* Appends the comma-separated ids in s to *ids; false on a bad one. */
+bool pgjq_id_list_parse(const char *s, int64_t **ids, size_t *n, size_t *cap);
+
+#endif

@@ -1,0 +1,189 @@
+#include "config.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "diag.h"
+#include "schema.h"
+#include "xalloc.h"
+
+/* First key of the advisory lock that serialises migrations ("pjq"). */
+#define MIGRATION_LOCK_CLASS "7367281"
+
+static int
+latest_version(void)
+{
+	int v = 0;
+
+	for (const struct pgjq_migration *m = pgjq_migrations; m->version; m++)
+		v = m->version;
+	return v;
+}
+
+static int
+fail(PGconn *conn, PGresult *res, const char *schema, const char *what)
+{
+	int status = pgjq_failure_status(conn, res);
+
+	pgjq_warn("schema %s: %s: %s", schema, what, pgjq_failure_message(conn, res));
+	PQclear(res);
+	return status;
+}
+
+/* The schema's version, 0 if it has no tables yet, -1 on error (res kept in *err). */
+static int
+current_version(PGconn *conn, const char *schema, PGresult **err)
+{
+	const char *params[] = {schema};
+	PGresult *res;
+	int version;
+
+	res = pgjq_exec(conn,
+	    "SELECT pg_catalog.to_regclass(pg_catalog.format('%I.schema_version', $1::text)) IS NOT NULL",
+	    1, params);
+	if (!pgjq_ok(res)) {
+		*err = res;
+		return -1;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		PQclear(res);
+		return 0;
+	}
+	PQclear(res);
+	res = pgjq_exec(conn, "SELECT coalesce(max(version), 0) FROM schema_version", 0, NULL);
+	if (!pgjq_ok(res)) {
+		*err = res;
+		return -1;
+	}
+	version = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return version;
+}
+
+static int
+migrate(PGconn *conn, const char *schema)
+{
+	const char *params[] = {schema};
+	PGresult *res;
+	int version;
+
+	res = pgjq_exec(conn, "BEGIN", 0, NULL);
+	if (!pgjq_ok(res))
+		return fail(conn, res, schema, "cannot start the upgrade");
+	PQclear(res);
+
+	res = pgjq_exec(conn,
+	    "SELECT pg_catalog.pg_advisory_xact_lock(" MIGRATION_LOCK_CLASS ", pg_catalog.hashtext($1))",
+	    1, params);
+	if (!pgjq_ok(res))
+		return fail(conn, res, schema, "cannot lock for the upgrade");
+	PQclear(res);
+
+	/* Only ask for CREATE on the database when the schema is really missing. */
+	res = pgjq_exec(conn,
+	    "SELECT pg_catalog.format('CREATE SCHEMA %I', $1::text) "
+	    "WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)",
+	    1, params);
+	if (!pgjq_ok(res))
+		return fail(conn, res, schema, "cannot look up the schema");
+	if (PQntuples(res) == 1) {
+		PGresult *create = pgjq_exec(conn, PQgetvalue(res, 0, 0), 0, NULL);
+
+		PQclear(res);
+		if (!pgjq_ok(create))
+			return fail(conn, create, schema,
+			    "does not exist and cannot be created (ask the DBA to apply pgjq.sql)");
+		PQclear(create);
+	} else {
+		PQclear(res);
+	}
+
+	/*
+	 * Objects are created in the first schema on the path, so ours goes
+	 * first while migrating; functions keep this path (SET search_path
+	 * FROM CURRENT).  The schema is the owner's alone to write, so its
+	 * objects coming before pg_catalog's there is safe.
+	 */
+	res = pgjq_exec(conn,
+	    "SELECT pg_catalog.set_config('search_path', "
+	    "pg_catalog.format('%I, pg_catalog, pg_temp', $1::text), true)",
+	    1, params);
+	if (!pgjq_ok(res))
+		return fail(conn, res, schema, "cannot set search_path");
+	PQclear(res);
+
+	/* Another tool may have upgraded while we waited for the lock. */
+	version = current_version(conn, schema, &res);
+	if (version < 0)
+		return fail(conn, res, schema, "cannot read the schema version");
+
+	for (const struct pgjq_migration *m = pgjq_migrations; m->version; m++) {
+		char vbuf[16];
+		const char *vparams[] = {vbuf};
+
+		if (m->version <= version)
+			continue;
+		/* PQexec, not PQexecParams: a migration is many statements and takes no values. */
+		res = PQexec(conn, m->sql);
+		if (!pgjq_ok(res)) {
+			char what[128];
+
+			snprintf(what, sizeof what, "cannot apply %s", m->name);
+			return fail(conn, res, schema, what);
+		}
+		PQclear(res);
+		snprintf(vbuf, sizeof vbuf, "%d", m->version);
+		res = pgjq_exec(conn, "INSERT INTO schema_version (version) VALUES ($1)", 1, vparams);
+		if (!pgjq_ok(res))
+			return fail(conn, res, schema, "cannot record the version");
+		PQclear(res);
+	}
+
+	res = pgjq_exec(conn, "COMMIT", 0, NULL);
+	if (!pgjq_ok(res))
+		return fail(conn, res, schema, "cannot commit the upgrade");
+	PQclear(res);
+	return 0;
+}
+
+int
+pgjq_schema_ensure(PGconn *conn, const char *schema)
+{
+	const char *params[] = {schema};
+	PGresult *res;
+	int version;
+
+	if (*schema == '\0' || strlen(schema) > PGJQ_SCHEMA_NAME_MAX) {
+		pgjq_warn("schema name must be 1 to %d bytes long", PGJQ_SCHEMA_NAME_MAX);
+		return PGJQ_EX_USAGE;
+	}
+	/* pg_catalog first so nothing can shadow a built-in; pg_temp last so no temporary table can shadow ours. */
+	res = pgjq_exec(conn,
+	    "SELECT pg_catalog.set_config('search_path', "
+	    "pg_catalog.format('pg_catalog, %I, pg_temp', $1::text), false)",
+	    1, params);
+	if (!pgjq_ok(res))
+		return fail(conn, res, schema, "cannot set search_path");
+	PQclear(res);
+
+	version = current_version(conn, schema, &res);
+	if (version < 0)
+		return fail(conn, res, schema, "cannot read the schema version");
+	if (version > latest_version()) {
+		pgjq_warn("schema %s is at version %d, newer than this pgjq knows (%d): upgrade pgjq",
+		    schema, version, latest_version());
+		return PGJQ_EX_UNAVAILABLE;
+	}
+	if (version == latest_version())
+		return 0;
+	return migrate(conn, schema);
+}
+
+char *
+pgjq_channel_new(const char *schema)
+{
+	return pgjq_xasprintf("%s_new", schema);
+}

@@ -1,0 +1,34 @@
+/*
+ * schema: creates and upgrades the tables in the tool's schema.
+ *
+ * Migrations are the files sql/NNN-*.sql, compiled in.  The first tool to
+ * connect to a database applies what is missing, in one transaction under
+ * an advisory lock, so any number of tools may start at once.
+ */
+#ifndef PGJQ_SCHEMA_H
+#define PGJQ_SCHEMA_H
+
+#include <libpq-fe.h>
+
+struct pgjq_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+
+/* Terminated by an entry with version 0. */
+extern const struct pgjq_migration pgjq_migrations[];
+
+/* Longest schema name: the NOTIFY channel "<schema>_new" must fit in 63 bytes. */
+#define PGJQ_SCHEMA_NAME_MAX 58
+
+/*
+ * Points search_path at the schema and brings it up to date.  Returns 0,
+ * or an exit status after printing why.
+ */
+int pgjq_schema_ensure(PGconn *conn, const char *schema);
+
+/* The NOTIFY channel that announces new jobs in the schema. */
+char *pgjq_channel_new(const char *schema);
+
+#endif

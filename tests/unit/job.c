@@ -1,0 +1,55 @@
+/* Unit tests for lib/job.c: names, ids and states. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "job.h"
+#include "tap.h"
+
+static int
+queue_ok(const char *q)
+{
+	return pgjq_queue_valid(q, strlen(q));
+}
+
+int
+main(void)
+{
+	int64_t id = 0, *ids = NULL;
+	size_t n = 0, cap = 0;
+	char long_name[66];
+
+	plan(22);
+	ok(queue_ok("default"), "plain name");
+	ok(queue_ok("thumbs.v2:eu-west_1"), "all allowed punctuation");
+	ok(!queue_ok(""), "empty name");
+	ok(!queue_ok("a b"), "space");
+	ok(!queue_ok("q'; drop table jobs; --"), "SQL metacharacters");
+	ok(!queue_ok("caf\xc3\xa9"), "non-ASCII");
+	memset(long_name, 'q', 64);
+	long_name[64] = '\0';
+	ok(queue_ok(long_name), "64 characters");
+	long_name[64] = 'q';
+	long_name[65] = '\0';
+	ok(!queue_ok(long_name), "65 characters");
+
+	ok(pgjq_id_parse("42", &id) && id == 42, "id 42");
+	ok(!pgjq_id_parse("0", &id), "id 0");
+	ok(!pgjq_id_parse("-1", &id), "negative id");
+	ok(!pgjq_id_parse("12abc", &id), "trailing junk");
+	ok(!pgjq_id_parse(" 12", &id), "leading space");
+	ok(!pgjq_id_parse("99999999999999999999", &id), "overflow");
+
+	ok(pgjq_id_list_parse("1,2,3", &ids, &n, &cap) && n == 3 && ids[2] == 3, "id list");
+	ok(pgjq_id_list_parse("7", &ids, &n, &cap) && n == 4 && ids[3] == 7, "lists append");
+	ok(!pgjq_id_list_parse("1,x", &ids, &n, &cap), "bad id in a list");
+	ok(!pgjq_id_list_parse("", &ids, &n, &cap), "empty list");
+	ok(!pgjq_id_list_parse(",", &ids, &n, &cap), "only a comma");
+	free(ids);
+
+	is_str(pgjq_state_name(PGJQ_CANCELLED), "cancelled", "state name");
+	is_int(pgjq_state_parse("running"), PGJQ_RUNNING, "state parse");
+	is_int(pgjq_state_parse("done"), -1, "unknown state");
+	return done_testing();
+}
