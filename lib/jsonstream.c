@@ -112,18 +112,24 @@ ends_scalar(char c)
 	    c == ',' || c == ':' || c == '"' || c == '\0';
 }
 
-/* Skips white space before a value; false on a read error. */
+static void
+skip_buffered_space(struct pgjq_jsonstream *js)
+{
+	while (js->pos < js->len && is_space(js->buf[js->pos])) {
+		if (js->buf[js->pos] == '\n')
+			js->line++;
+		js->pos++;
+	}
+}
+
+/* Skips white space before a value, reading as needed; false on a read error. */
 static bool
 skip_space(struct pgjq_jsonstream *js)
 {
 	for (;;) {
 		size_t shift;
 
-		while (js->pos < js->len && is_space(js->buf[js->pos])) {
-			if (js->buf[js->pos] == '\n')
-				js->line++;
-			js->pos++;
-		}
+		skip_buffered_space(js);
 		if (js->pos < js->len || js->eof)
 			return true;
 		if (refill(js, js->pos, &shift) < 0)
@@ -232,11 +238,7 @@ pgjq_jsonstream_ready(struct pgjq_jsonstream *js)
 {
 	struct pollfd pfd = {.fd = js->fd, .events = POLLIN};
 
-	while (js->pos < js->len && is_space(js->buf[js->pos])) {
-		if (js->buf[js->pos] == '\n')
-			js->line++;
-		js->pos++;
-	}
+	skip_buffered_space(js);
 	if (js->pos < js->len || js->eof)
 		return true;
 	return poll(&pfd, 1, 0) != 0;

@@ -63,12 +63,28 @@ current_version(PGconn *conn, const char *schema, PGresult **err)
 	return version;
 }
 
+/* Sets search_path to pattern, whose %I is the schema; local: for this transaction only. */
+static int
+set_search_path(PGconn *conn, const char *schema, const char *pattern, bool local)
+{
+	const char *params[] = {schema, pattern, local ? "t" : "f"};
+	PGresult *res;
+
+	res = pgjq_exec(conn,
+	    "SELECT pg_catalog.set_config('search_path', pg_catalog.format($2, $1::text), $3::boolean)",
+	    3, params);
+	if (!pgjq_ok(res))
+		return fail(conn, res, schema, "cannot set search_path");
+	PQclear(res);
+	return 0;
+}
+
 static int
 migrate(PGconn *conn, const char *schema)
 {
 	const char *params[] = {schema};
 	PGresult *res;
-	int version;
+	int version, status;
 
 	res = pgjq_exec(conn, "BEGIN", 0, NULL);
 	if (!pgjq_ok(res))
@@ -107,13 +123,8 @@ migrate(PGconn *conn, const char *schema)
 	 * FROM CURRENT).  The schema is the owner's alone to write, so its
 	 * objects coming before pg_catalog's there is safe.
 	 */
-	res = pgjq_exec(conn,
-	    "SELECT pg_catalog.set_config('search_path', "
-	    "pg_catalog.format('%I, pg_catalog, pg_temp', $1::text), true)",
-	    1, params);
-	if (!pgjq_ok(res))
-		return fail(conn, res, schema, "cannot set search_path");
-	PQclear(res);
+	if ((status = set_search_path(conn, schema, "%I, pg_catalog, pg_temp", true)) != 0)
+		return status;
 
 	/* Another tool may have upgraded while we waited for the lock. */
 	version = current_version(conn, schema, &res);
@@ -152,22 +163,16 @@ migrate(PGconn *conn, const char *schema)
 int
 pgjq_schema_ensure(PGconn *conn, const char *schema)
 {
-	const char *params[] = {schema};
 	PGresult *res;
-	int version;
+	int version, status;
 
 	if (*schema == '\0' || strlen(schema) > PGJQ_SCHEMA_NAME_MAX) {
 		pgjq_warn("schema name must be 1 to %d bytes long", PGJQ_SCHEMA_NAME_MAX);
 		return PGJQ_EX_USAGE;
 	}
 	/* pg_catalog first so nothing can shadow a built-in; pg_temp last so no temporary table can shadow ours. */
-	res = pgjq_exec(conn,
-	    "SELECT pg_catalog.set_config('search_path', "
-	    "pg_catalog.format('pg_catalog, %I, pg_temp', $1::text), false)",
-	    1, params);
-	if (!pgjq_ok(res))
-		return fail(conn, res, schema, "cannot set search_path");
-	PQclear(res);
+	if ((status = set_search_path(conn, schema, "pg_catalog, %I, pg_temp", false)) != 0)
+		return status;
 
 	version = current_version(conn, schema, &res);
 	if (version < 0)

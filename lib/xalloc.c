@@ -73,16 +73,9 @@ pgjq_xasprintf(const char *fmt, ...)
 {
 	struct pgjq_buf b = {0};
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		pgjq_die(PGJQ_EX_SOFTWARE, "bad format string");
-	pgjq_buf_reserve(&b, (size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(b.data, (size_t)n + 1, fmt, ap);
+	pgjq_buf_vprintf(&b, fmt, ap);
 	va_end(ap);
 	return b.data;
 }
@@ -115,21 +108,29 @@ pgjq_buf_putc(struct pgjq_buf *b, char c)
 }
 
 void
-pgjq_buf_printf(struct pgjq_buf *b, const char *fmt, ...)
+pgjq_buf_vprintf(struct pgjq_buf *b, const char *fmt, va_list ap)
 {
-	va_list ap;
+	va_list again;
 	int n;
 
-	va_start(ap, fmt);
+	va_copy(again, ap);
 	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		pgjq_die(PGJQ_EX_SOFTWARE, "bad format string");
 	pgjq_buf_reserve(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+	va_end(again);
 	b->len += (size_t)n;
+}
+
+void
+pgjq_buf_printf(struct pgjq_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	pgjq_buf_vprintf(b, fmt, ap);
+	va_end(ap);
 }
 
 void

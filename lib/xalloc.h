@@ -7,6 +7,7 @@
 #ifndef PGJQ_XALLOC_H
 #define PGJQ_XALLOC_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 void *pgjq_xmalloc(size_t size);
@@ -28,6 +29,8 @@ struct pgjq_buf {
 void pgjq_buf_reserve(struct pgjq_buf *b, size_t more);
 void pgjq_buf_append(struct pgjq_buf *b, const void *p, size_t n);
 void pgjq_buf_putc(struct pgjq_buf *b, char c);
+__attribute__((format(printf, 2, 0)))
+void pgjq_buf_vprintf(struct pgjq_buf *b, const char *fmt, va_list ap);
 __attribute__((format(printf, 2, 3)))
 void pgjq_buf_printf(struct pgjq_buf *b, const char *fmt, ...);
 void pgjq_buf_reset(struct pgjq_buf *b);
