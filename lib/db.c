@@ -19,7 +19,7 @@ pgjq_conninfo(const char *option)
 }
 
 PGconn *
-pgjq_connect(const char *conninfo, const char *schema)
+pgjq_connect_try(const char *conninfo, const char *schema, int *status)
 {
 	/*
 	 * expand_dbname lets "dbname" carry a whole URI or conninfo string;
@@ -29,21 +29,33 @@ pgjq_connect(const char *conninfo, const char *schema)
 	const char *keys[] = {"dbname", "fallback_application_name", "client_encoding", NULL};
 	const char *values[] = {conninfo, pgjq_progname(), "UTF8", NULL};
 	PGconn *conn;
-	int status;
 
 	conn = PQconnectdbParams(keys, values, 1);
 	if (conn == NULL)
 		pgjq_die(PGJQ_EX_SOFTWARE, "out of memory");
 	if (PQstatus(conn) != CONNECTION_OK) {
 		/* libpq's message never contains the password. */
-		pgjq_die(PGJQ_EX_UNAVAILABLE, "cannot connect to the database: %s",
-		    PQerrorMessage(conn));
-	}
-	status = pgjq_schema_ensure(conn, schema);
-	if (status != 0) {
+		pgjq_warn("cannot connect to the database: %s", PQerrorMessage(conn));
 		PQfinish(conn);
-		exit(status);
+		*status = PGJQ_EX_UNAVAILABLE;
+		return NULL;
 	}
+	*status = pgjq_schema_ensure(conn, schema);
+	if (*status != 0) {
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+PGconn *
+pgjq_connect(const char *conninfo, const char *schema)
+{
+	int status;
+	PGconn *conn = pgjq_connect_try(conninfo, schema, &status);
+
+	if (conn == NULL)
+		exit(status);
 	return conn;
 }
 

@@ -44,7 +44,7 @@ pg_as_owner() {
 pg_template() {
 	bindir=$1
 	version=$("$bindir/postgres" --version | sed 's/.* \([0-9][0-9]*\).*/\1/')
-	tpl=${TMPDIR:-/tmp}/pgjq-template-$(id -u)-$version
+	tpl=${TMPDIR:-/tmp}/pgjq-cluster-template-$(id -u)-$version
 	if [ -f "$tpl/data/PG_VERSION" ]; then
 		echo "$tpl"
 		return 0

@@ -1,0 +1,170 @@
+/* jq-worker: claim jobs and run a handler command for each. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "db.h"
+#include "diag.h"
+#include "job.h"
+#include "worker.h"
+#include "xalloc.h"
+
+enum {
+	OPT_BACKOFF = PGJQ_OPT_TOOL,
+	OPT_BACKOFF_MAX,
+	OPT_DRAIN,
+	OPT_GRACE,
+	OPT_KILL_AFTER,
+	OPT_LEASE,
+	OPT_MAX_JOBS,
+	OPT_POLL,
+	OPT_POLL_ONLY,
+	OPT_TIMEOUT,
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: jq-worker [-hV] [-c n] [-d conninfo] [-q queue]... [--backoff duration]\n"
+	    "                 [--backoff-max duration] [--drain] [--grace duration] [--json]\n"
+	    "                 [--kill-after duration] [--lease duration] [--max-jobs n]\n"
+	    "                 [--poll duration] [--poll-only] [--schema name] [--timeout duration]\n"
+	    "                 -- command [arg ...]\n");
+}
+
+static const struct option longopts[] = {
+	PGJQ_COMMON_LONGOPTS,
+	{"backoff", required_argument, NULL, OPT_BACKOFF},
+	{"backoff-max", required_argument, NULL, OPT_BACKOFF_MAX},
+	{"concurrency", required_argument, NULL, 'c'},
+	{"drain", no_argument, NULL, OPT_DRAIN},
+	{"grace", required_argument, NULL, OPT_GRACE},
+	{"kill-after", required_argument, NULL, OPT_KILL_AFTER},
+	{"lease", required_argument, NULL, OPT_LEASE},
+	{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
+	{"poll", required_argument, NULL, OPT_POLL},
+	{"poll-only", no_argument, NULL, OPT_POLL_ONLY},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{NULL, 0, NULL, 0},
+};
+
+/* Whether execvp would find cmd: a worker that cannot run its handler should say so at once. */
+static bool
+runnable(const char *cmd)
+{
+	const char *path = getenv("PATH");
+	char *copy, *dir, *save = NULL;
+	bool found = false;
+
+	if (strchr(cmd, '/') != NULL)
+		return access(cmd, X_OK) == 0;
+	copy = pgjq_xstrdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
+	for (dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+		char *full = pgjq_xasprintf("%s/%s", *dir ? dir : ".", cmd);
+
+		found = access(full, X_OK) == 0;
+		free(full);
+	}
+	free(copy);
+	return found;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct pgjq_common common;
+	struct pgjq_worker_opts o = {
+		.concurrency = 1,
+		.lease_us = 30 * INT64_C(1000000),
+		.grace_us = 30 * INT64_C(1000000),
+		.poll_us = 5 * INT64_C(1000000),
+		.kill_after_us = 5 * INT64_C(1000000),
+		.backoff_us = 2 * INT64_C(1000000),
+		.backoff_max_us = 600 * INT64_C(1000000),
+	};
+	const char **queues = NULL;
+	size_t nqueues = 0, qcap = 0;
+	int opt, status;
+
+	pgjq_common_init(&common, argv[0], usage);
+	/* "+": options end at the command, whose own options are its business. */
+	while ((opt = getopt_long(argc, argv, "+c:d:hq:V", longopts, NULL)) != -1) {
+		if (opt == 'q') {
+			if (!pgjq_queue_valid(optarg, strlen(optarg)))
+				pgjq_usage_error(&common, "invalid queue name '%s': use " PGJQ_QUEUE_RULE, optarg);
+			queues = pgjq_xgrow(queues, &qcap, nqueues + 1, sizeof *queues);
+			queues[nqueues++] = optarg;
+			continue;
+		}
+		if (pgjq_common_option(&common, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'c':
+			o.concurrency = (int)pgjq_opt_long(&common, "--concurrency", optarg, 1, 1024);
+			break;
+		case OPT_BACKOFF:
+			o.backoff_us = pgjq_opt_duration(&common, "--backoff", optarg);
+			break;
+		case OPT_BACKOFF_MAX:
+			o.backoff_max_us = pgjq_opt_duration(&common, "--backoff-max", optarg);
+			break;
+		case OPT_DRAIN:
+			o.drain = true;
+			break;
+		case OPT_GRACE:
+			o.grace_us = pgjq_opt_duration(&common, "--grace", optarg);
+			break;
+		case OPT_KILL_AFTER:
+			o.kill_after_us = pgjq_opt_duration(&common, "--kill-after", optarg);
+			break;
+		case OPT_LEASE:
+			o.lease_us = pgjq_opt_duration(&common, "--lease", optarg);
+			if (o.lease_us < 1000000)
+				pgjq_usage_error(&common, "--lease: must be at least 1s");
+			break;
+		case OPT_MAX_JOBS:
+			o.max_jobs = pgjq_opt_long(&common, "--max-jobs", optarg, 1, 2147483647L);
+			break;
+		case OPT_POLL:
+			o.poll_us = pgjq_opt_duration(&common, "--poll", optarg);
+			if (o.poll_us < 10000)
+				pgjq_usage_error(&common, "--poll: must be at least 10ms");
+			break;
+		case OPT_POLL_ONLY:
+			o.poll_only = true;
+			break;
+		case OPT_TIMEOUT:
+			o.timeout_us = pgjq_opt_duration(&common, "--timeout", optarg);
+			break;
+		default:
+			common.usage(stderr);
+			return PGJQ_EX_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0)
+		pgjq_usage_error(&common, "no handler command given");
+	if (o.backoff_max_us < o.backoff_us)
+		o.backoff_max_us = o.backoff_us;
+	if (!runnable(argv[0]))
+		pgjq_usage_error(&common, "cannot run '%s': not found or not executable", argv[0]);
+	if (nqueues == 0) {
+		queues = pgjq_xgrow(queues, &qcap, 1, sizeof *queues);
+		queues[nqueues++] = PGJQ_DEFAULT_QUEUE;
+	}
+
+	o.conninfo = pgjq_conninfo(common.conninfo);
+	o.schema = common.schema;
+	o.queues = queues;
+	o.nqueues = nqueues;
+	o.json = common.json;
+	o.argv = argv;
+	status = pgjq_worker_run(&o);
+	free(queues);
+	return status;
+}

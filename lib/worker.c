@@ -1,0 +1,990 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "diag.h"
+#include "duration.h"
+#include "handler.h"
+#include "job.h"
+#include "worker.h"
+#include "xalloc.h"
+
+/* How often progress of one job reaches the database, at most. */
+#define PROGRESS_EVERY_US INT64_C(100000)
+/* How long a handler's leftovers may hold its pipes after it exited. */
+#define LEFTOVER_US INT64_C(1000000)
+#define RECONNECT_MIN_US INT64_C(100000)
+#define RECONNECT_MAX_US INT64_C(5000000)
+
+struct slot {
+	bool busy;
+	int64_t id;
+	char queue[PGJQ_QUEUE_MAX + 1];
+	int attempt, max_attempts;
+	char *payload;
+	struct pgjq_handler h;
+	int64_t started;          /* monotonic microseconds */
+	int64_t deadline;         /* run time limit; 0: none */
+	int64_t kill_at;          /* SIGKILL then; 0: not yet asked to stop */
+	int64_t exited;           /* when the process was reaped; 0: running */
+	int64_t limit_us;
+	bool timed_out, cancelled, released;
+	bool progress_dirty;
+	int progress;
+	char *message;
+	int64_t progress_sent;
+	bool bad_progress_said;
+};
+
+enum outcome_kind { OUT_COMPLETED, OUT_FAILED, OUT_RELEASED };
+
+/* What a finished handler left to record; kept while the database is away. */
+struct outcome {
+	enum outcome_kind kind;
+	int64_t id;
+	char queue[PGJQ_QUEUE_MAX + 1];
+	int attempt, max_attempts;
+	bool permanent;
+	char *result;             /* JSON text (completed) */
+	char *error;              /* why the attempt failed */
+	int64_t took_us;
+};
+
+struct worker {
+	const struct pgjq_worker_opts *o;
+	PGconn *conn;
+	int64_t id;               /* our row in workers */
+	char *queues;             /* the queues as an array literal */
+	char *chan_new, *chan_cancel, *chan_progress;
+	int64_t reconnect_at, reconnect_delay;
+	bool said_down;
+
+	struct slot *slots;
+	int busy;
+	struct outcome *out;
+	size_t nout, out_cap;
+
+	bool wake;                /* there may be ready jobs: claim when a slot is free */
+	bool empty;               /* the last claim found nothing */
+	int64_t next_poll, next_due, next_renew, next_reap;
+	long claimed;
+	int stopping;             /* 0 running, 1 finishing (grace), 2 stop now */
+	int64_t grace_end;
+};
+
+static int sigpipe_fds[2] = {-1, -1};
+
+static void
+on_signal(int sig)
+{
+	unsigned char c = (unsigned char)sig;
+	int saved = errno;
+
+	if (write(sigpipe_fds[1], &c, 1) < 0) {
+		/* The pipe is full: the loop has plenty to wake for already. */
+	}
+	errno = saved;
+}
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+pgjq_backoff_us(const struct pgjq_worker_opts *o, int attempt, unsigned rnd)
+{
+	int64_t d = o->backoff_us;
+
+	for (int i = 1; i < attempt && d < o->backoff_max_us; i++)
+		d *= 2;
+	if (d > o->backoff_max_us)
+		d = o->backoff_max_us;
+	/* Equal jitter: half fixed, half random, so retries of a burst spread out. */
+	return d / 2 + (d > 1 ? (int64_t)(rnd % (uint64_t)(d / 2 + 1)) : 0);
+}
+
+/* ------------------------------------------------------------ events */
+
+static void
+event(struct worker *w, const char *what, const struct slot *s, int64_t id,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* One line per job event on stderr: for people, or JSON with --json. */
+static void
+event(struct worker *w, const char *what, const struct slot *s, int64_t id,
+    const char *fmt, ...)
+{
+	char detail[2048] = "";
+	va_list ap;
+
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(detail, sizeof detail, fmt, ap);
+		va_end(ap);
+	}
+	if (w->o->json) {
+		json_t *o = json_pack("{s:s, s:I}", "event", what, "id", (json_int_t)id);
+		char *line;
+
+		if (s != NULL) {
+			json_object_set_new(o, "queue", json_string(s->queue));
+			json_object_set_new(o, "attempt", json_integer(s->attempt));
+			json_object_set_new(o, "max_attempts", json_integer(s->max_attempts));
+		}
+		if (*detail)
+			json_object_set_new(o, "detail", json_string(detail));
+		line = json_dumps(o, JSON_COMPACT);
+		fflush(stdout);
+		fprintf(stderr, "%s\n", line);
+		free(line);
+		json_decref(o);
+	} else {
+		pgjq_warn("job %" PRId64 "%s%s%s %s%s%s", id, s ? " (" : "", s ? s->queue : "",
+		    s ? ")" : "", what, *detail ? ": " : "", detail);
+	}
+}
+
+/* ---------------------------------------------------------- database */
+
+static void
+db_lost(struct worker *w, const char *why)
+{
+	if (!w->said_down)
+		pgjq_warn("lost the database: %s; running jobs go on, retrying", why);
+	w->said_down = true;
+	PQfinish(w->conn);
+	w->conn = NULL;
+	w->reconnect_delay = RECONNECT_MIN_US;
+	w->reconnect_at = now_us() + w->reconnect_delay;
+}
+
+/*
+ * Runs a statement; NULL if it failed.  A lost connection is handled here
+ * (the caller just stops); other errors are reported with context.
+ */
+static PGresult *
+q(struct worker *w, const char *context, const char *sql, int n, const char *const *params)
+{
+	PGresult *res;
+
+	if (w->conn == NULL)
+		return NULL;
+	res = pgjq_exec(w->conn, sql, n, params);
+	if (pgjq_ok(res))
+		return res;
+	if (PQstatus(w->conn) == CONNECTION_BAD) {
+		db_lost(w, pgjq_failure_message(w->conn, res));
+	} else {
+		pgjq_warn("%s: %s", context, pgjq_failure_message(w->conn, res));
+		/* Server going down, or a transient error: reconnect rather than spin. */
+		if (pgjq_failure_status(w->conn, res) == PGJQ_EX_TEMPFAIL)
+			db_lost(w, pgjq_failure_message(w->conn, res));
+	}
+	PQclear(res);
+	return NULL;
+}
+
+static bool
+listen_on(struct worker *w, const char *channel)
+{
+	char *ident = PQescapeIdentifier(w->conn, channel, strlen(channel));
+	char *sql = pgjq_xasprintf("LISTEN %s", ident);
+	PGresult *res = q(w, "cannot listen", sql, 0, NULL);
+
+	PQfreemem(ident);
+	free(sql);
+	if (res == NULL)
+		return false;
+	PQclear(res);
+	return true;
+}
+
+/* (Re)connects: LISTEN, and register the first time.  False if not (yet). */
+static bool
+db_connect(struct worker *w, bool first)
+{
+	int status;
+
+	w->conn = pgjq_connect_try(w->o->conninfo, w->o->schema, &status);
+	if (w->conn == NULL)
+		return false;
+	PQsetnonblocking(w->conn, 0);
+	if (!w->o->poll_only && (!listen_on(w, w->chan_new) || !listen_on(w, w->chan_cancel)))
+		return false;
+	if (first) {
+		char host[256] = "?", name[300], conc[16];
+		const char *params[3] = {name, w->queues, conc};
+		PGresult *res;
+
+		gethostname(host, sizeof host - 1);
+		snprintf(name, sizeof name, "%s:%ld", host, (long)getpid());
+		snprintf(conc, sizeof conc, "%d", w->o->concurrency);
+		res = q(w, "cannot register", "SELECT register_worker($1, $2::text[], $3::integer)", 3, params);
+		if (res == NULL)
+			return false;
+		w->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
+	if (w->said_down)
+		pgjq_warn("reconnected to the database");
+	w->said_down = false;
+	/* Anything may have happened meanwhile: renew, reap and look for work now. */
+	w->wake = true;
+	w->next_renew = w->next_reap = 0;
+	return true;
+}
+
+static void
+maybe_reconnect(struct worker *w, int64_t now)
+{
+	if (w->conn != NULL || now < w->reconnect_at)
+		return;
+	if (db_connect(w, false))
+		return;
+	if (w->conn != NULL) {
+		PQfinish(w->conn);
+		w->conn = NULL;
+	}
+	w->reconnect_delay = w->reconnect_delay * 2 > RECONNECT_MAX_US ?
+	    RECONNECT_MAX_US : w->reconnect_delay * 2;
+	w->reconnect_at = now + w->reconnect_delay;
+}
+
+static char *
+ids_literal(const struct worker *w)
+{
+	struct pgjq_buf b = {0};
+	bool first = true;
+
+	pgjq_buf_putc(&b, '{');
+	for (int i = 0; i < w->o->concurrency; i++) {
+		if (!w->slots[i].busy)
+			continue;
+		pgjq_buf_printf(&b, "%s%" PRId64, first ? "" : ",", w->slots[i].id);
+		first = false;
+	}
+	pgjq_buf_putc(&b, '}');
+	return b.data;
+}
+
+static struct slot *
+slot_of(struct worker *w, int64_t id)
+{
+	for (int i = 0; i < w->o->concurrency; i++)
+		if (w->slots[i].busy && w->slots[i].id == id)
+			return &w->slots[i];
+	return NULL;
+}
+
+static void stop_handler(struct worker *w, struct slot *s, int64_t now);
+
+static void
+cancel_slot(struct worker *w, struct slot *s, int64_t now)
+{
+	if (s->cancelled)
+		return;
+	s->cancelled = true;
+	event(w, "cancelling", s, s->id, "asked to cancel; sending SIGTERM");
+	stop_handler(w, s, now);
+}
+
+static void
+renew_leases(struct worker *w, int64_t now)
+{
+	char lease[64], worker_id[32];
+	char *ids;
+	const char *params[3];
+	PGresult *res;
+
+	pgjq_format_interval(w->o->lease_us, lease, sizeof lease);
+	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
+	ids = ids_literal(w);
+	params[0] = worker_id;
+	params[1] = ids;
+	params[2] = lease;
+	res = q(w, "cannot renew leases", "SELECT renew_leases($1, $2::bigint[], $3::interval)", 3, params);
+	free(ids);
+	w->next_renew = now + w->o->lease_us / 3;
+	if (res == NULL)
+		return;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct slot *s;
+
+		if (PQgetisnull(res, i, 0))
+			continue;
+		s = slot_of(w, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+		if (s != NULL)
+			cancel_slot(w, s, now);
+	}
+	PQclear(res);
+}
+
+static void
+reap_expired(struct worker *w, int64_t now)
+{
+	PGresult *res = q(w, "cannot look for lost jobs", "SELECT reap_expired()", 0, NULL);
+
+	w->next_reap = now + w->o->lease_us / 2;
+	if (res == NULL)
+		return;
+	if (atoi(PQgetvalue(res, 0, 0)) > 0)
+		w->wake = true;
+	PQclear(res);
+}
+
+/* Reads the NOTIFYs that arrived: new work, or a cancel for one of ours. */
+static void
+read_notifies(struct worker *w, int64_t now)
+{
+	PGnotify *n;
+
+	if (w->conn == NULL)
+		return;
+	if (!PQconsumeInput(w->conn)) {
+		db_lost(w, PQerrorMessage(w->conn));
+		return;
+	}
+	while ((n = PQnotifies(w->conn)) != NULL) {
+		if (strcmp(n->relname, w->chan_new) == 0) {
+			for (size_t i = 0; i < w->o->nqueues; i++)
+				if (strcmp(n->extra, w->o->queues[i]) == 0)
+					w->wake = true;
+		} else if (strcmp(n->relname, w->chan_cancel) == 0) {
+			long long id = 0, worker = 0;
+			struct slot *s;
+
+			if (sscanf(n->extra, "%lld %lld", &id, &worker) == 2 && worker == w->id &&
+			    (s = slot_of(w, id)) != NULL)
+				cancel_slot(w, s, now);
+		}
+		PQfreemem(n);
+	}
+}
+
+/* ----------------------------------------------------------- outcomes */
+
+static void
+add_outcome(struct worker *w, struct slot *s, enum outcome_kind kind, bool permanent,
+    char *result, char *error, int64_t now)
+{
+	struct outcome *o;
+
+	w->out = pgjq_xgrow(w->out, &w->out_cap, w->nout + 1, sizeof *w->out);
+	o = &w->out[w->nout++];
+	memset(o, 0, sizeof *o);
+	o->kind = kind;
+	o->id = s->id;
+	memcpy(o->queue, s->queue, sizeof o->queue);
+	o->attempt = s->attempt;
+	o->max_attempts = s->max_attempts;
+	o->permanent = permanent;
+	o->result = result;
+	o->error = error;
+	o->took_us = now - s->started;
+}
+
+/* Records one outcome; false if the database went away (keep it for later). */
+static bool
+record(struct worker *w, const struct outcome *o)
+{
+	char id[32], worker_id[32], backoff[64], took[32];
+	PGresult *res;
+
+	snprintf(id, sizeof id, "%" PRId64, o->id);
+	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
+	pgjq_format_duration(o->took_us, took, sizeof took);
+	if (o->kind == OUT_COMPLETED) {
+		const char *params[] = {id, worker_id, o->result};
+
+		res = q(w, "cannot record a completed job",
+		    "SELECT finish_job($1, 'completed', $2, $3::jsonb, NULL)", 3, params);
+		if (res == NULL)
+			return w->conn == NULL ? false : true;
+		if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+			event(w, "completed", NULL, o->id, "took %s", took);
+		else
+			event(w, "lease lost", NULL, o->id,
+			    "completed in %s, but another worker took the job over: outcome dropped", took);
+	} else if (o->kind == OUT_FAILED) {
+		int64_t delay = pgjq_backoff_us(w->o, o->attempt, (unsigned)rand());
+		const char *params[] = {id, worker_id, o->error, o->permanent ? "t" : "f", backoff};
+		const char *state;
+
+		pgjq_format_interval(delay, backoff, sizeof backoff);
+		res = q(w, "cannot record a failed attempt",
+		    "SELECT fail_attempt($1, $2, $3, $4::boolean, $5::interval)", 5, params);
+		if (res == NULL)
+			return w->conn == NULL ? false : true;
+		state = PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0);
+		if (state == NULL) {
+			event(w, "lease lost", NULL, o->id, "failed, but another worker took the job over: %s",
+			    o->error);
+		} else if (strcmp(state, "scheduled") == 0) {
+			char in[32];
+
+			pgjq_format_duration(delay, in, sizeof in);
+			event(w, "failed", NULL, o->id, "attempt %d/%d: %s; retry in %s", o->attempt,
+			    o->max_attempts, o->error, in);
+		} else if (strcmp(state, "cancelled") == 0) {
+			event(w, "cancelled", NULL, o->id, "after %s", took);
+		} else {
+			event(w, "failed", NULL, o->id, "for good after attempt %d/%d: %s", o->attempt,
+			    o->max_attempts, o->error);
+		}
+	} else {
+		const char *params[] = {id, worker_id};
+
+		res = q(w, "cannot put a job back", "SELECT release_job($1, $2)", 2, params);
+		if (res == NULL)
+			return w->conn == NULL ? false : true;
+		event(w, "released", NULL, o->id, "put back in the queue unfinished");
+	}
+	PQclear(res);
+	return true;
+}
+
+static void
+flush_outcomes(struct worker *w)
+{
+	size_t done = 0;
+
+	while (done < w->nout && w->conn != NULL) {
+		if (!record(w, &w->out[done]))
+			break;
+		free(w->out[done].result);
+		free(w->out[done].error);
+		done++;
+	}
+	memmove(w->out, w->out + done, (w->nout - done) * sizeof *w->out);
+	w->nout -= done;
+}
+
+/* ------------------------------------------------------------- slots */
+
+static void
+stop_handler(struct worker *w, struct slot *s, int64_t now)
+{
+	(void)w;
+	if (s->kill_at != 0 || s->exited != 0)
+		return;
+	pgjq_handler_kill(&s->h, SIGTERM);
+	s->kill_at = now + w->o->kill_after_us;
+}
+
+static void
+on_line(void *ctx, bool is_progress, const char *line)
+{
+	struct slot *s = ctx;
+	char *end;
+	long pct;
+
+	if (!is_progress) {
+		/* stderr passes through, each line named by its job. */
+		pgjq_warn("job %" PRId64 ": %s", s->id, line);
+		return;
+	}
+	pct = strtol(line, &end, 10);
+	if (end == line || pct < 0 || pct > 100 || (*end != '\0' && *end != ' ')) {
+		if (!s->bad_progress_said)
+			pgjq_warn("job %" PRId64 ": ignoring a progress line that is not \"PCT [MESSAGE]\": %.80s",
+			    s->id, line);
+		s->bad_progress_said = true;
+		return;
+	}
+	while (*end == ' ')
+		end++;
+	free(s->message);
+	s->message = *end ? pgjq_xstrdup(end) : NULL;
+	s->progress = (int)pct;
+	s->progress_dirty = true;
+}
+
+static void
+flush_progress(struct worker *w, struct slot *s, int64_t now)
+{
+	char id[32], pct[8], worker_id[32];
+	const char *params[5];
+	PGresult *res;
+
+	if (!s->progress_dirty || now - s->progress_sent < PROGRESS_EVERY_US || w->conn == NULL)
+		return;
+	snprintf(id, sizeof id, "%" PRId64, s->id);
+	snprintf(pct, sizeof pct, "%d", s->progress);
+	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
+	params[0] = id;
+	params[1] = pct;
+	params[2] = s->message;
+	params[3] = worker_id;
+	params[4] = w->chan_progress;
+	res = q(w, "cannot record progress",
+	    "WITH u AS (UPDATE jobs SET progress = $2::smallint, message = $3 "
+	    "            WHERE id = $1 AND worker = $4 AND state = 'running' RETURNING id) "
+	    "SELECT pg_notify($5, $1 || ' ' || $2 || coalesce(' ' || $3, '')) FROM u",
+	    5, params);
+	if (res != NULL)
+		PQclear(res);
+	s->progress_dirty = false;
+	s->progress_sent = now;
+}
+
+static void
+start_job(struct worker *w, struct slot *s, PGresult *res, int row, int64_t now)
+{
+	struct pgjq_handler_env env;
+	const char *timeout = PQgetvalue(res, row, 5);
+
+	memset(s, 0, sizeof *s);
+	s->busy = true;
+	s->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+	snprintf(s->queue, sizeof s->queue, "%s", PQgetvalue(res, row, 1));
+	s->payload = pgjq_xstrdup(PQgetvalue(res, row, 2));
+	s->attempt = atoi(PQgetvalue(res, row, 3));
+	s->max_attempts = atoi(PQgetvalue(res, row, 4));
+	s->started = now;
+	/* The job's own limit (seconds, from the claim) wins over the worker's. */
+	s->limit_us = PQgetisnull(res, row, 5) ? w->o->timeout_us : (int64_t)(strtod(timeout, NULL) * 1e6);
+	if (s->limit_us > 0)
+		s->deadline = now + s->limit_us;
+	w->busy++;
+
+	env.job_id = s->id;
+	env.queue = s->queue;
+	env.attempt = s->attempt;
+	env.max_attempts = s->max_attempts;
+	env.database_url = w->o->conninfo;
+	event(w, "started", s, s->id, "attempt %d/%d", s->attempt, s->max_attempts);
+	if (pgjq_handler_start(&s->h, w->o->argv, &env, s->payload, strlen(s->payload)) < 0) {
+		/* No process at all (fork failed): the attempt fails, the job is retried. */
+		s->h.pid = 0;
+		s->exited = now;
+		s->h.exec_errno = errno;
+		pgjq_handler_close_pipes(&s->h);
+	}
+}
+
+static char *
+result_json(struct slot *s)
+{
+	json_t *v = NULL;
+	char *text;
+
+	if (s->h.out.len > 0 && !s->h.out_truncated)
+		v = json_loadb(s->h.out.data, s->h.out.len, JSON_DECODE_ANY, NULL);
+	if (v == NULL) {
+		/* Not JSON (or cut short): kept as a string, without a trailing newline. */
+		size_t len = s->h.out.len;
+
+		while (len > 0 && s->h.out.data[len - 1] == '\n')
+			len--;
+		v = len > 0 ? json_stringn_nocheck(s->h.out.data, len) : json_null();
+	}
+	text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	json_decref(v);
+	return text;
+}
+
+/* The handler is gone and its output read: turn what it did into an outcome. */
+static void
+finish_slot(struct worker *w, struct slot *s, int64_t now)
+{
+	int st = s->h.status;
+	char tail[PGJQ_ERROR_TAIL + 1], why[256];
+	bool permanent = false;
+
+	flush_progress(w, s, now + PROGRESS_EVERY_US);
+	pgjq_handler_error_tail(&s->h, tail, sizeof tail);
+	if (s->released) {
+		add_outcome(w, s, OUT_RELEASED, false, NULL, NULL, now);
+	} else if (s->h.exec_errno != 0) {
+		snprintf(why, sizeof why, "cannot run %s: %s", w->o->argv[0], strerror(s->h.exec_errno));
+		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup(why), now);
+	} else if (!s->timed_out && !s->cancelled && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		if (s->h.out_truncated)
+			pgjq_warn("job %" PRId64 ": its output passed %d bytes; the result keeps the first %d, as a string",
+			    s->id, PGJQ_RESULT_MAX, PGJQ_RESULT_MAX);
+		add_outcome(w, s, OUT_COMPLETED, false, result_json(s), NULL, now);
+	} else {
+		char limit[32];
+
+		if (s->cancelled)
+			snprintf(why, sizeof why, "cancelled");
+		else if (s->timed_out) {
+			pgjq_format_duration(s->limit_us, limit, sizeof limit);
+			snprintf(why, sizeof why, "timed out after %s", limit);
+		} else if (WIFSIGNALED(st))
+			snprintf(why, sizeof why, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+		else if (WEXITSTATUS(st) == PGJQ_EX_DATAERR) {
+			snprintf(why, sizeof why, "exit status 65: bad payload");
+			permanent = true;
+		} else
+			snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(st));
+		add_outcome(w, s, OUT_FAILED, permanent,
+		    NULL, *tail ? pgjq_xasprintf("%s: %s", why, tail) : pgjq_xstrdup(why), now);
+	}
+	pgjq_handler_free(&s->h);
+	free(s->payload);
+	free(s->message);
+	memset(s, 0, sizeof *s);
+	w->busy--;
+	/* A free slot: look for more work. */
+	w->wake = true;
+}
+
+static void
+reap_children(struct worker *w, int64_t now)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < w->o->concurrency; i++) {
+			struct slot *s = &w->slots[i];
+
+			if (!s->busy || s->h.pid != pid)
+				continue;
+			s->h.pid = 0;
+			s->h.status = status;
+			s->exited = now;
+			/* Whatever it started and left behind goes with it. */
+			kill(-pid, SIGKILL);
+		}
+	}
+}
+
+static void
+check_slots(struct worker *w, int64_t now)
+{
+	for (int i = 0; i < w->o->concurrency; i++) {
+		struct slot *s = &w->slots[i];
+
+		if (!s->busy)
+			continue;
+		if (s->exited == 0) {
+			if (s->deadline != 0 && now >= s->deadline && !s->timed_out) {
+				s->timed_out = true;
+				event(w, "timed out", s, s->id, "sending SIGTERM");
+				stop_handler(w, s, now);
+			}
+			if (s->kill_at != 0 && now >= s->kill_at) {
+				pgjq_handler_kill(&s->h, SIGKILL);
+				s->kill_at = INT64_MAX;
+			}
+			flush_progress(w, s, now);
+			continue;
+		}
+		/* A grandchild that left the group may hold the pipes: stop waiting for it. */
+		if (!pgjq_handler_done(&s->h) && now - s->exited >= LEFTOVER_US)
+			pgjq_handler_close_pipes(&s->h);
+		if (pgjq_handler_done(&s->h))
+			finish_slot(w, s, now);
+	}
+}
+
+/* ------------------------------------------------------------- claim */
+
+static void
+claim(struct worker *w, int64_t now)
+{
+	char worker_id[32], limit[16], lease[64];
+	const char *params[4] = {worker_id, w->queues, limit, lease};
+	PGresult *res;
+	int free_slots = w->o->concurrency - w->busy, want, got, next = 0;
+
+	if (w->stopping || w->conn == NULL || free_slots == 0)
+		return;
+	if (!w->wake && now < w->next_poll && (w->next_due == 0 || now < w->next_due))
+		return;
+	want = free_slots;
+	if (w->o->max_jobs > 0) {
+		if (w->claimed >= w->o->max_jobs)
+			return;
+		if (want > w->o->max_jobs - w->claimed)
+			want = (int)(w->o->max_jobs - w->claimed);
+	}
+	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
+	snprintf(limit, sizeof limit, "%d", want);
+	pgjq_format_interval(w->o->lease_us, lease, sizeof lease);
+	res = q(w, "cannot claim jobs",
+	    "SELECT id, queue, payload, attempt, max_attempts, extract(epoch FROM timeout) "
+	    "FROM claim_jobs($1, $2::text[], $3, $4::interval)", 4, params);
+	if (res == NULL)
+		return;
+	got = PQntuples(res);
+	for (int row = 0; row < got; row++) {
+		while (w->slots[next].busy)
+			next++;
+		start_job(w, &w->slots[next], res, row, now);
+	}
+	PQclear(res);
+	w->claimed += got;
+	w->next_poll = now + w->o->poll_us;
+	w->empty = got == 0;
+	w->wake = got == want; /* a full batch: there may be more */
+	if (got < want) {
+		/* Sleep until the next scheduled job is due, if that is sooner than the poll. */
+		const char *dparams[] = {w->queues};
+
+		res = q(w, "cannot read the schedule",
+		    "SELECT extract(epoch FROM next_due($1::text[]) - now())", 1, dparams);
+		if (res == NULL)
+			return;
+		w->next_due = 0;
+		if (!PQgetisnull(res, 0, 0)) {
+			double secs = strtod(PQgetvalue(res, 0, 0), NULL);
+
+			w->next_due = now + (secs > 0 ? (int64_t)(secs * 1e6) + 1000 : 0);
+			if (w->next_due <= now)
+				w->wake = true;
+		}
+		PQclear(res);
+	}
+}
+
+/* -------------------------------------------------------------- loop */
+
+static void
+on_signals(struct worker *w, int64_t now)
+{
+	unsigned char sig[64];
+	ssize_t n;
+
+	while ((n = read(sigpipe_fds[0], sig, sizeof sig)) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (sig[i] == SIGCHLD) {
+				reap_children(w, now);
+				continue;
+			}
+			if (w->stopping == 0) {
+				char grace[32];
+
+				pgjq_format_duration(w->o->grace_us, grace, sizeof grace);
+				pgjq_warn("%s: no more claims; %d running job%s may finish within %s "
+				    "(a second signal stops them now)", strsignal(sig[i]), w->busy,
+				    w->busy == 1 ? "" : "s", grace);
+				w->stopping = 1;
+				w->grace_end = now + w->o->grace_us;
+			} else if (w->stopping == 1) {
+				pgjq_warn("%s again: stopping the running jobs now", strsignal(sig[i]));
+				w->stopping = 2;
+				w->grace_end = now;
+			}
+		}
+	}
+}
+
+/* After the grace period: stop what still runs and put it back. */
+static void
+end_grace(struct worker *w, int64_t now)
+{
+	for (int i = 0; i < w->o->concurrency; i++) {
+		struct slot *s = &w->slots[i];
+
+		if (!s->busy || s->released)
+			continue;
+		s->released = true;
+		if (w->stopping == 2) {
+			pgjq_handler_kill(&s->h, SIGKILL);
+			s->kill_at = INT64_MAX;
+		} else {
+			stop_handler(w, s, now);
+		}
+	}
+}
+
+static int64_t
+next_wakeup(struct worker *w, int64_t now)
+{
+	int64_t t = now + 60 * INT64_C(1000000);
+
+#define SOONER(x) do { if ((x) != 0 && (x) < t) t = (x); } while (0)
+	if (w->conn == NULL) {
+		SOONER(w->reconnect_at);
+	} else {
+		SOONER(w->next_renew);
+		SOONER(w->next_reap);
+		if (!w->stopping && w->busy < w->o->concurrency) {
+			SOONER(w->next_poll);
+			SOONER(w->next_due);
+			if (w->wake)
+				t = now;
+		}
+	}
+	if (w->stopping == 1)
+		SOONER(w->grace_end);
+	for (int i = 0; i < w->o->concurrency; i++) {
+		struct slot *s = &w->slots[i];
+
+		if (!s->busy)
+			continue;
+		if (s->exited == 0) {
+			SOONER(s->deadline);
+			if (s->kill_at != INT64_MAX)
+				SOONER(s->kill_at);
+			if (s->progress_dirty)
+				SOONER(s->progress_sent + PROGRESS_EVERY_US);
+		} else {
+			SOONER(s->exited + LEFTOVER_US);
+		}
+	}
+#undef SOONER
+	return t < now ? now : t;
+}
+
+static void
+setup_signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe(sigpipe_fds) < 0)
+		pgjq_die(PGJQ_EX_SOFTWARE, "pipe: %s", strerror(errno));
+	for (int i = 0; i < 2; i++) {
+		fcntl(sigpipe_fds[i], F_SETFL, fcntl(sigpipe_fds[i], F_GETFL) | O_NONBLOCK);
+		fcntl(sigpipe_fds[i], F_SETFD, FD_CLOEXEC);
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static bool
+finished(struct worker *w)
+{
+	if (w->busy > 0)
+		return false;
+	if (w->nout > 0)
+		return w->stopping == 2 && w->conn == NULL; /* nothing more we can do */
+	if (w->stopping)
+		return true;
+	if (w->o->max_jobs > 0 && w->claimed >= w->o->max_jobs)
+		return true;
+	/* Draining, a retry due within a poll period still counts as work. */
+	return w->o->drain && w->empty && !w->wake && w->conn != NULL &&
+	    (w->next_due == 0 || w->next_due > now_us() + w->o->poll_us);
+}
+
+int
+pgjq_worker_run(const struct pgjq_worker_opts *o)
+{
+	struct worker w = {0};
+	struct pgjq_buf queues = {0};
+	struct pollfd *pfd;
+	int status = PGJQ_EX_OK;
+
+	w.o = o;
+	w.slots = pgjq_xcalloc((size_t)o->concurrency, sizeof *w.slots);
+	pfd = pgjq_xcalloc((size_t)o->concurrency * 4 + 2, sizeof *pfd);
+	pgjq_buf_putc(&queues, '{');
+	for (size_t i = 0; i < o->nqueues; i++)
+		pgjq_buf_printf(&queues, "%s%s", i ? "," : "", o->queues[i]);
+	pgjq_buf_putc(&queues, '}');
+	w.queues = queues.data;
+	w.chan_new = pgjq_xasprintf("%s_new", o->schema);
+	w.chan_cancel = pgjq_xasprintf("%s_cancel", o->schema);
+	w.chan_progress = pgjq_xasprintf("%s_progress", o->schema);
+	srand((unsigned)getpid() ^ (unsigned)now_us());
+	setup_signals();
+
+	if (!db_connect(&w, true)) {
+		status = PGJQ_EX_UNAVAILABLE;
+		goto out;
+	}
+	w.wake = true;
+
+	while (!finished(&w)) {
+		int64_t now = now_us(), wake_at;
+		int n = 0, timeout;
+
+		on_signals(&w, now);
+		if (w.stopping && now >= w.grace_end)
+			end_grace(&w, now);
+		maybe_reconnect(&w, now);
+		read_notifies(&w, now);
+		check_slots(&w, now);
+		flush_outcomes(&w);
+		if (w.conn != NULL && now >= w.next_renew && w.id != 0)
+			renew_leases(&w, now);
+		if (w.conn != NULL && now >= w.next_reap)
+			reap_expired(&w, now);
+		claim(&w, now);
+		if (finished(&w))
+			break;
+
+		pfd[n++] = (struct pollfd){.fd = sigpipe_fds[0], .events = POLLIN};
+		if (w.conn != NULL)
+			pfd[n++] = (struct pollfd){.fd = PQsocket(w.conn), .events = POLLIN};
+		for (int i = 0; i < o->concurrency; i++)
+			if (w.slots[i].busy)
+				n += pgjq_handler_pollfds(&w.slots[i].h, pfd + n);
+		wake_at = next_wakeup(&w, now_us());
+		timeout = (int)((wake_at - now_us() + 999) / 1000);
+		if (poll(pfd, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
+			pgjq_die(PGJQ_EX_SOFTWARE, "poll: %s", strerror(errno));
+		for (int i = 0; i < o->concurrency; i++) {
+			struct slot *s = &w.slots[i];
+			struct pollfd sp[4];
+			int k;
+
+			if (!s->busy)
+				continue;
+			/* Match this slot's fds against what poll reported. */
+			k = pgjq_handler_pollfds(&s->h, sp);
+			for (int j = 0; j < k; j++)
+				for (int m = 0; m < n; m++)
+					if (pfd[m].fd == sp[j].fd)
+						sp[j].revents = pfd[m].revents;
+			pgjq_handler_io(&s->h, sp, k, on_line, s);
+		}
+	}
+	if (w.nout > 0)
+		pgjq_warn("%zu outcome%s could not be recorded; their leases will expire and the jobs "
+		    "will run again", w.nout, w.nout == 1 ? "" : "s");
+	if (w.conn != NULL && w.id != 0) {
+		char worker_id[32];
+		const char *params[] = {worker_id};
+		PGresult *res;
+
+		snprintf(worker_id, sizeof worker_id, "%" PRId64, w.id);
+		res = q(&w, "cannot unregister", "DELETE FROM workers WHERE id = $1", 1, params);
+		if (res != NULL)
+			PQclear(res);
+	}
+out:
+	for (size_t i = 0; i < w.nout; i++) {
+		free(w.out[i].result);
+		free(w.out[i].error);
+	}
+	free(w.out);
+	free(w.slots);
+	free(pfd);
+	free(w.queues);
+	free(w.chan_new);
+	free(w.chan_cancel);
+	free(w.chan_progress);
+	PQfinish(w.conn);
+	return status;
+}
