@@ -19,7 +19,7 @@ pgjq_conninfo(const char *option)
 }
 
 PGconn *
-pgjq_connect_try(const char *conninfo, const char *schema, int *status)
+pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status)
 {
 	/*
 	 * expand_dbname lets "dbname" carry a whole URI or conninfo string;
@@ -35,7 +35,8 @@ pgjq_connect_try(const char *conninfo, const char *schema, int *status)
 		pgjq_die(PGJQ_EX_SOFTWARE, "out of memory");
 	if (PQstatus(conn) != CONNECTION_OK) {
 		/* libpq's message never contains the password. */
-		pgjq_warn("cannot connect to the database: %s", PQerrorMessage(conn));
+		if (!quiet)
+			pgjq_warn("cannot connect to the database: %s", PQerrorMessage(conn));
 		PQfinish(conn);
 		*status = PGJQ_EX_UNAVAILABLE;
 		return NULL;
@@ -52,7 +53,7 @@ PGconn *
 pgjq_connect(const char *conninfo, const char *schema)
 {
 	int status;
-	PGconn *conn = pgjq_connect_try(conninfo, schema, &status);
+	PGconn *conn = pgjq_connect_try(conninfo, schema, false, &status);
 
 	if (conn == NULL)
 		exit(status);

@@ -21,8 +21,11 @@
  */
 PGconn *pgjq_connect(const char *conninfo, const char *schema);
 
-/* Like pgjq_connect(), but returns NULL (and the exit status) after saying why. */
-PGconn *pgjq_connect_try(const char *conninfo, const char *schema, int *status);
+/*
+ * Like pgjq_connect(), but returns NULL (and the exit status) instead of
+ * exiting; quiet: do not report an unreachable server (a retry loop).
+ */
+PGconn *pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status);
 
 /* The connection string a tool was given, or NULL for libpq's defaults. */
 const char *pgjq_conninfo(const char *option);

@@ -169,8 +169,11 @@ event(struct worker *w, const char *what, const struct slot *s, int64_t id,
 static void
 db_lost(struct worker *w, const char *why)
 {
+	/* libpq's messages run over several lines; the first says it. */
+	int len = (int)strcspn(why, "\n");
+
 	if (!w->said_down)
-		pgjq_warn("lost the database: %s; running jobs go on, retrying", why);
+		pgjq_warn("lost the database (%.*s); running jobs go on; reconnecting", len, why);
 	w->said_down = true;
 	PQfinish(w->conn);
 	w->conn = NULL;
@@ -225,7 +228,7 @@ db_connect(struct worker *w, bool first)
 {
 	int status;
 
-	w->conn = pgjq_connect_try(w->o->conninfo, w->o->schema, &status);
+	w->conn = pgjq_connect_try(w->o->conninfo, w->o->schema, !first, &status);
 	if (w->conn == NULL)
 		return false;
 	PQsetnonblocking(w->conn, 0);

@@ -11,7 +11,7 @@
 # PG_DEFAULT_SETTINGS=yes keeps PostgreSQL's settings as they come (for
 # benchmarks); otherwise durability is traded for speed (fsync=off...).
 # PostgreSQL refuses to run as root, so as root the server runs as
-# "nobody", in directories under /tmp that nobody may enter.
+# "nobody": DIR's parent must be one that nobody may enter (mode 755).
 
 pg_bindir() {
 	if [ -n "${PG_BINDIR:-}" ]; then
