@@ -65,6 +65,9 @@ struct pgjq_enqueuer {
 	int64_t now_us;         /* now() of the open transaction */
 	bool prepared;
 	long committed;         /* values committed so far */
+	bool copy_pending;      /* a COPY was ended but its result not yet read */
+	size_t copy_first;      /* its first row's index in sent */
+	size_t copy_rows;
 	bool failed;
 	struct pgjq_buf copybuf;
 };
@@ -626,16 +629,35 @@ copy_fast_rows(struct pgjq_enqueuer *e, size_t nfast, bool timed)
 		res = PQgetResult(e->conn);
 		return db_fail(e, res, e->pending[0].line, "COPY failed");
 	}
+	/*
+	 * The server is still inserting; its answer is read by collect_copy()
+	 * once the next values have been parsed, so both sides work at once.
+	 */
+	e->copy_pending = true;
+	e->copy_first = e->nsent - nfast;
+	e->copy_rows = nfast;
+	return 0;
+}
+
+/* Reads the outcome of the COPY sent last, if it is still outstanding. */
+static int
+collect_copy(struct pgjq_enqueuer *e)
+{
+	PGresult *res;
+
+	if (!e->copy_pending)
+		return 0;
+	e->copy_pending = false;
 	res = PQgetResult(e->conn);
 	if (!pgjq_ok(res)) {
-		/* COPY's context says "line N": the Nth fast row of this round. */
+		/* COPY's context says "line N": the Nth row of that COPY. */
 		const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
 		const char *at = ctx ? strstr(ctx, "line ") : NULL;
 		long copy_line = at ? strtol(at + 5, NULL, 10) : 0;
-		long line = e->pending[0].line;
+		long line = e->sent[e->copy_first].line;
 
-		if (copy_line > 0 && (size_t)copy_line <= nfast)
-			line = e->sent[e->nsent - nfast + (size_t)copy_line - 1].line;
+		if (copy_line > 0 && (size_t)copy_line <= e->copy_rows)
+			line = e->sent[e->copy_first + (size_t)copy_line - 1].line;
 		while (PQgetResult(e->conn) != NULL)
 			;
 		return db_fail(e, res, line, "cannot enqueue");
@@ -713,6 +735,8 @@ flush(struct pgjq_enqueuer *e)
 	bool timed = false;
 	int status;
 
+	if ((status = collect_copy(e)) != 0)
+		return status;
 	if (e->npending == 0)
 		return 0;
 	if (!e->in_txn) {
@@ -738,6 +762,9 @@ flush(struct pgjq_enqueuer *e)
 		PQclear(res);
 	}
 	if (nfast > 0 && (status = copy_fast_rows(e, nfast, timed)) != 0)
+		return status;
+	/* Slow rows need the connection, and are sorted in with the fast ones below. */
+	if (nfast < e->npending && (status = collect_copy(e)) != 0)
 		return status;
 	if ((status = call_slow_rows(e)) != 0)
 		return status;
@@ -781,9 +808,12 @@ static int
 commit(struct pgjq_enqueuer *e)
 {
 	PGresult *res;
+	int status;
 
 	if (!e->in_txn)
 		return 0;
+	if ((status = collect_copy(e)) != 0)
+		return status;
 	res = pgjq_exec(e->conn, "COMMIT", 0, NULL);
 	if (!pgjq_ok(res)) {
 		if (PQstatus(e->conn) == CONNECTION_BAD) {
