@@ -17,6 +17,7 @@ enum {
 	OPT_BACKOFF_MAX,
 	OPT_DRAIN,
 	OPT_GRACE,
+	OPT_HTTP,
 	OPT_KILL_AFTER,
 	OPT_LEASE,
 	OPT_MAX_JOBS,
@@ -33,7 +34,7 @@ usage(FILE *f)
 	    "                 [--backoff-max duration] [--drain] [--grace duration] [--json]\n"
 	    "                 [--kill-after duration] [--lease duration] [--max-jobs n]\n"
 	    "                 [--poll duration] [--poll-only] [--schema name] [--timeout duration]\n"
-	    "                 -- command [arg ...]\n");
+	    "                 --http url | -- command [arg ...]\n");
 }
 
 static const struct option longopts[] = {
@@ -43,6 +44,7 @@ static const struct option longopts[] = {
 	{"concurrency", required_argument, NULL, 'c'},
 	{"drain", no_argument, NULL, OPT_DRAIN},
 	{"grace", required_argument, NULL, OPT_GRACE},
+	{"http", required_argument, NULL, OPT_HTTP},
 	{"kill-after", required_argument, NULL, OPT_KILL_AFTER},
 	{"lease", required_argument, NULL, OPT_LEASE},
 	{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
@@ -118,6 +120,11 @@ main(int argc, char **argv)
 		case OPT_GRACE:
 			o.grace_us = pgjq_opt_duration(&common, "--grace", optarg);
 			break;
+		case OPT_HTTP:
+			if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
+				pgjq_usage_error(&common, "--http: expected an http:// or https:// URL, got '%s'", optarg);
+			o.http_url = optarg;
+			break;
 		case OPT_KILL_AFTER:
 			o.kill_after_us = pgjq_opt_duration(&common, "--kill-after", optarg);
 			break;
@@ -147,11 +154,13 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc == 0)
-		pgjq_usage_error(&common, "no handler command given");
+	if (argc == 0 && o.http_url == NULL)
+		pgjq_usage_error(&common, "no handler: give --http URL or -- COMMAND");
+	if (argc > 0 && o.http_url != NULL)
+		pgjq_usage_error(&common, "--http and a command exclude each other");
 	if (o.backoff_max_us < o.backoff_us)
 		o.backoff_max_us = o.backoff_us;
-	if (!runnable(argv[0]))
+	if (argc > 0 && !runnable(argv[0]))
 		pgjq_usage_error(&common, "cannot run '%s': not found or not executable", argv[0]);
 	if (nqueues == 0) {
 		queues = pgjq_xgrow(queues, &qcap, 1, sizeof *queues);
@@ -163,7 +172,7 @@ main(int argc, char **argv)
 	o.queues = queues;
 	o.nqueues = nqueues;
 	o.json = common.json;
-	o.argv = argv;
+	o.argv = argc > 0 ? argv : NULL;
 	status = pgjq_worker_run(&o);
 	free(queues);
 	return status;

@@ -96,3 +96,25 @@ pgjq_opt_duration(const struct pgjq_common *c, const char *option, const char *a
 		pgjq_usage_error(c, "%s: invalid duration '%s': %s", option, arg, why);
 	return us;
 }
+
+int64_t *
+pgjq_opt_ids(const struct pgjq_common *c, int argc, char **argv, size_t *n)
+{
+	int64_t *ids = NULL;
+	size_t cap = 0, kept = 0;
+
+	*n = 0;
+	for (int i = 0; i < argc; i++)
+		if (!pgjq_id_list_parse(argv[i], &ids, n, &cap))
+			pgjq_usage_error(c, "invalid job id '%s'", argv[i]);
+	for (size_t i = 0; i < *n; i++) {
+		size_t k = 0;
+
+		while (k < kept && ids[k] != ids[i])
+			k++;
+		if (k == kept)
+			ids[kept++] = ids[i];
+	}
+	*n = kept;
+	return ids;
+}

@@ -7,6 +7,8 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Long-only options get codes above any character. */
@@ -50,5 +52,11 @@ long pgjq_opt_long(const struct pgjq_common *c, const char *option, const char *
 
 /* Parses a duration option, else usage error. */
 long long pgjq_opt_duration(const struct pgjq_common *c, const char *option, const char *arg);
+
+/*
+ * Parses job id arguments (each an id or ids separated by commas) into a
+ * new array without repeats, in order; a bad one is a usage error.
+ */
+int64_t *pgjq_opt_ids(const struct pgjq_common *c, int argc, char **argv, size_t *n);
 
 #endif

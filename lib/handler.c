@@ -74,6 +74,8 @@ child(char *const argv[], const struct pgjq_handler_env *env, int in, int out,
 	setenv("JQ_PROGRESS_FD", "3", 1);
 	if (env->database_url != NULL)
 		setenv("JQ_DATABASE_URL", env->database_url, 1);
+	if (env->schema != NULL)
+		setenv("JQ_SCHEMA", env->schema, 1);
 
 	execvp(argv[0], argv);
 	e = errno;

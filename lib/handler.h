@@ -29,6 +29,7 @@ struct pgjq_handler_env {
 	int attempt;
 	int max_attempts;
 	const char *database_url; /* NULL: not set for the handler */
+	const char *schema;       /* JQ_SCHEMA, so follow-up jobs land beside this one */
 };
 
 struct pgjq_handler {

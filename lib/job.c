@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,4 +89,72 @@ pgjq_id_list_parse(const char *s, int64_t **ids, size_t *n, size_t *cap)
 	}
 	free(copy);
 	return ok;
+}
+
+char *
+pgjq_id_array(const int64_t *ids, size_t n)
+{
+	struct pgjq_buf b = {0};
+
+	pgjq_buf_putc(&b, '{');
+	for (size_t i = 0; i < n; i++)
+		pgjq_buf_printf(&b, "%s%" PRId64, i > 0 ? "," : "", ids[i]);
+	pgjq_buf_putc(&b, '}');
+	return b.data;
+}
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if none. */
+static size_t
+utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned char c = p[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xBF;
+
+	if (c >= 0x01 && c <= 0x7F)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		if (c == 0xE0)
+			lo = 0xA0;  /* no overlong forms */
+		if (c == 0xED)
+			hi = 0x9F;  /* no surrogates */
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		if (c == 0xF4)
+			hi = 0x8F;  /* nothing past U+10FFFF */
+	} else
+		return 0;
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return 0;
+	return len;
+}
+
+char *
+pgjq_text_clean(const char *p, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	struct pgjq_buf b = {0};
+
+	pgjq_buf_reserve(&b, len);
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_len(u + i, len - i);
+
+		if (n == 0) {
+			pgjq_buf_append(&b, "\xEF\xBF\xBD", 3);
+			i++;
+		} else {
+			pgjq_buf_append(&b, p + i, n);
+			i += n;
+		}
+	}
+	b.data[b.len] = '\0';
+	return b.data;
 }

@@ -42,4 +42,13 @@ bool pgjq_id_parse(const char *s, int64_t *id);
 /* Appends the comma-separated ids in s to *ids; false on a bad one. */
 bool pgjq_id_list_parse(const char *s, int64_t **ids, size_t *n, size_t *cap);
 
+/* The ids as a PostgreSQL array literal, "{1,2,3}", for a bigint[] parameter. */
+char *pgjq_id_array(const int64_t *ids, size_t n);
+
+/*
+ * A copy of len bytes as valid UTF-8 text for the database: NUL bytes and
+ * invalid sequences become U+FFFD.  The caller frees it.
+ */
+char *pgjq_text_clean(const char *p, size_t len);
+
 #endif

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 
@@ -20,6 +21,7 @@
 #include "diag.h"
 #include "duration.h"
 #include "handler.h"
+#include "http.h"
 #include "job.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -49,6 +51,8 @@ struct slot {
 	char *message;
 	int64_t progress_sent;
 	bool bad_progress_said;
+	bool http;                /* an HTTP request, not a process */
+	struct pgjq_http_result reply;
 };
 
 enum outcome_kind { OUT_COMPLETED, OUT_FAILED, OUT_RELEASED };
@@ -60,6 +64,7 @@ struct outcome {
 	char queue[PGJQ_QUEUE_MAX + 1];
 	int attempt, max_attempts;
 	bool permanent;
+	int64_t retry_after_us;   /* the server's Retry-After; -1: use the backoff */
 	char *result;             /* JSON text (completed) */
 	char *error;              /* why the attempt failed */
 	int64_t took_us;
@@ -78,6 +83,7 @@ struct worker {
 	int busy;
 	struct outcome *out;
 	size_t nout, out_cap;
+	struct pgjq_http *http;   /* with --http */
 
 	bool wake;                /* there may be ready jobs: claim when a slot is free */
 	bool empty;               /* the last claim found nothing */
@@ -273,6 +279,7 @@ maybe_reconnect(struct worker *w, int64_t now)
 	w->reconnect_at = now + w->reconnect_delay;
 }
 
+/* The jobs this worker holds: running, or finished and not yet recorded. */
 static char *
 ids_literal(const struct worker *w)
 {
@@ -284,6 +291,11 @@ ids_literal(const struct worker *w)
 		if (!w->slots[i].busy)
 			continue;
 		pgjq_buf_printf(&b, "%s%" PRId64, first ? "" : ",", w->slots[i].id);
+		first = false;
+	}
+	/* Finished but not yet recorded: still ours, not to be put back. */
+	for (size_t i = 0; i < w->nout; i++) {
+		pgjq_buf_printf(&b, "%s%" PRId64, first ? "" : ",", w->out[i].id);
 		first = false;
 	}
 	pgjq_buf_putc(&b, '}');
@@ -307,6 +319,12 @@ cancel_slot(struct worker *w, struct slot *s, int64_t now)
 	if (s->cancelled)
 		return;
 	s->cancelled = true;
+	if (s->http) {
+		event(w, "cancelling", s, s->id, "asked to cancel; abandoning the request");
+		pgjq_http_abort(w->http, s);
+		s->exited = now;
+		return;
+	}
 	event(w, "cancelling", s, s->id, "asked to cancel; sending SIGTERM");
 	stop_handler(w, s, now);
 }
@@ -401,6 +419,7 @@ add_outcome(struct worker *w, struct slot *s, enum outcome_kind kind, bool perma
 	o->attempt = s->attempt;
 	o->max_attempts = s->max_attempts;
 	o->permanent = permanent;
+	o->retry_after_us = s->http ? s->reply.retry_after_us : -1;
 	o->result = result;
 	o->error = error;
 	o->took_us = now - s->started;
@@ -410,17 +429,18 @@ add_outcome(struct worker *w, struct slot *s, enum outcome_kind kind, bool perma
 static bool
 record(struct worker *w, const struct outcome *o)
 {
-	char id[32], worker_id[32], backoff[64], took[32];
+	char id[32], worker_id[32], attempt[16], backoff[64], took[32];
 	PGresult *res;
 
 	snprintf(id, sizeof id, "%" PRId64, o->id);
 	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
+	snprintf(attempt, sizeof attempt, "%d", o->attempt);
 	pgjq_format_duration(o->took_us, took, sizeof took);
 	if (o->kind == OUT_COMPLETED) {
-		const char *params[] = {id, worker_id, o->result};
+		const char *params[] = {id, worker_id, attempt, o->result};
 
 		res = q(w, "cannot record a completed job",
-		    "SELECT finish_job($1, 'completed', $2, $3::jsonb, NULL)", 3, params);
+		    "SELECT complete_attempt($1, $2, $3, $4::jsonb)", 4, params);
 		if (res == NULL)
 			return w->conn == NULL ? false : true;
 		if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
@@ -429,13 +449,14 @@ record(struct worker *w, const struct outcome *o)
 			event(w, "lease lost", NULL, o->id,
 			    "completed in %s, but another worker took the job over: outcome dropped", took);
 	} else if (o->kind == OUT_FAILED) {
-		int64_t delay = pgjq_backoff_us(w->o, o->attempt, (unsigned)rand());
-		const char *params[] = {id, worker_id, o->error, o->permanent ? "t" : "f", backoff};
+		int64_t delay = o->retry_after_us >= 0 ? o->retry_after_us :
+		    pgjq_backoff_us(w->o, o->attempt, (unsigned)rand());
+		const char *params[] = {id, worker_id, attempt, o->error, o->permanent ? "t" : "f", backoff};
 		const char *state;
 
 		pgjq_format_interval(delay, backoff, sizeof backoff);
 		res = q(w, "cannot record a failed attempt",
-		    "SELECT fail_attempt($1, $2, $3, $4::boolean, $5::interval)", 5, params);
+		    "SELECT fail_attempt($1, $2, $3, $4, $5::boolean, $6::interval)", 6, params);
 		if (res == NULL)
 			return w->conn == NULL ? false : true;
 		state = PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0);
@@ -455,9 +476,9 @@ record(struct worker *w, const struct outcome *o)
 			    o->max_attempts, o->error);
 		}
 	} else {
-		const char *params[] = {id, worker_id};
+		const char *params[] = {id, worker_id, attempt};
 
-		res = q(w, "cannot put a job back", "SELECT release_job($1, $2)", 2, params);
+		res = q(w, "cannot put a job back", "SELECT release_job($1, $2, $3)", 3, params);
 		if (res == NULL)
 			return w->conn == NULL ? false : true;
 		event(w, "released", NULL, o->id, "put back in the queue unfinished");
@@ -517,7 +538,7 @@ on_line(void *ctx, bool is_progress, const char *line)
 	while (*end == ' ')
 		end++;
 	free(s->message);
-	s->message = *end ? pgjq_xstrdup(end) : NULL;
+	s->message = *end ? pgjq_text_clean(end, strlen(end)) : NULL;
 	s->progress = (int)pct;
 	s->progress_dirty = true;
 }
@@ -575,7 +596,22 @@ start_job(struct worker *w, struct slot *s, PGresult *res, int row, int64_t now)
 	env.attempt = s->attempt;
 	env.max_attempts = s->max_attempts;
 	env.database_url = w->o->conninfo;
+	env.schema = w->o->schema;
 	event(w, "started", s, s->id, "attempt %d/%d", s->attempt, s->max_attempts);
+	if (w->http != NULL) {
+		struct pgjq_http_job job = {
+			.id = s->id, .queue = s->queue, .attempt = s->attempt,
+			.max_attempts = s->max_attempts, .payload = s->payload,
+			.timeout_us = s->limit_us,
+		};
+
+		/* libcurl enforces the time limit itself. */
+		s->http = true;
+		s->deadline = 0;
+		s->h.in_fd = s->h.out_fd = s->h.err_fd = s->h.progress_fd = -1;
+		pgjq_http_start(w->http, &job, s);
+		return;
+	}
 	if (pgjq_handler_start(&s->h, w->o->argv, &env, s->payload, strlen(s->payload)) < 0) {
 		/* No process at all (fork failed): the attempt fails, the job is retried. */
 		s->h.pid = 0;
@@ -585,25 +621,75 @@ start_job(struct worker *w, struct slot *s, PGresult *res, int row, int64_t now)
 	}
 }
 
+/*
+ * A handler's or server's output as the job's result.  JSON is passed on
+ * as written (PostgreSQL reads numbers exactly; jansson only checks it);
+ * anything else becomes a JSON string, made valid UTF-8 first.
+ */
 static char *
-result_json(struct slot *s)
+result_json(const struct pgjq_buf *out, bool truncated)
 {
-	json_t *v = NULL;
-	char *text;
+	json_t *v;
+	char *text, *clean;
+	size_t len = out->len;
 
-	if (s->h.out.len > 0 && !s->h.out_truncated)
-		v = json_loadb(s->h.out.data, s->h.out.len, JSON_DECODE_ANY, NULL);
-	if (v == NULL) {
-		/* Not JSON (or cut short): kept as a string, without a trailing newline. */
-		size_t len = s->h.out.len;
-
-		while (len > 0 && s->h.out.data[len - 1] == '\n')
-			len--;
-		v = len > 0 ? json_stringn_nocheck(s->h.out.data, len) : json_null();
+	if (len > 0 && !truncated) {
+		v = json_loadb(out->data, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+		if (v != NULL) {
+			json_decref(v);
+			text = pgjq_xmalloc(len + 1);
+			memcpy(text, out->data, len);
+			text[len] = '\0';
+			return text;
+		}
 	}
+	while (len > 0 && out->data[len - 1] == '\n')
+		len--;
+	if (len == 0)
+		return pgjq_xstrdup("null");
+	clean = pgjq_text_clean(out->data, len);
+	v = json_string(clean);
 	text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 	json_decref(v);
+	free(clean);
 	return text;
+}
+
+/* What an HTTP reply means for the job. */
+static void
+finish_http(struct worker *w, struct slot *s, int64_t now)
+{
+	struct pgjq_http_result *r = &s->reply;
+	char limit[32], *body;
+	long st = r->status;
+
+	body = pgjq_text_clean(r->body.data ? r->body.data : "",
+	    r->body.len < PGJQ_ERROR_TAIL ? r->body.len : PGJQ_ERROR_TAIL);
+	body[strcspn(body, "\r\n")] = '\0';
+	if (s->released) {
+		add_outcome(w, s, OUT_RELEASED, false, NULL, NULL, now);
+	} else if (s->cancelled) {
+		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup("cancelled"), now);
+	} else if (r->curl_code == CURLE_OPERATION_TIMEDOUT) {
+		pgjq_format_duration(s->limit_us, limit, sizeof limit);
+		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xasprintf("timed out after %s", limit), now);
+	} else if (r->curl_code != 0) {
+		/* No answer at all: network trouble is worth another try. */
+		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xasprintf("request failed: %s", r->error), now);
+	} else if (st >= 200 && st < 300) {
+		if (r->truncated)
+			pgjq_warn("job %" PRId64 ": the reply passed %d bytes; the result keeps the first %d, as a string",
+			    s->id, PGJQ_RESULT_MAX, PGJQ_RESULT_MAX);
+		add_outcome(w, s, OUT_COMPLETED, false, result_json(&r->body, r->truncated), NULL, now);
+	} else {
+		/* 429 and 5xx may pass; any other answer will not change on a retry. */
+		bool retry = st == 429 || st >= 500;
+
+		add_outcome(w, s, OUT_FAILED, !retry, NULL,
+		    *body ? pgjq_xasprintf("HTTP %ld: %s", st, body) : pgjq_xasprintf("HTTP %ld", st), now);
+	}
+	free(body);
+	pgjq_buf_free(&r->body);
 }
 
 /* The handler is gone and its output read: turn what it did into an outcome. */
@@ -611,12 +697,16 @@ static void
 finish_slot(struct worker *w, struct slot *s, int64_t now)
 {
 	int st = s->h.status;
-	char tail[PGJQ_ERROR_TAIL + 1], why[256];
+	char raw[PGJQ_ERROR_TAIL + 1], why[256], *tail;
 	bool permanent = false;
 
 	flush_progress(w, s, now + PROGRESS_EVERY_US);
-	pgjq_handler_error_tail(&s->h, tail, sizeof tail);
-	if (s->released) {
+	pgjq_handler_error_tail(&s->h, raw, sizeof raw);
+	/* The tail may start inside a character, or not be text at all. */
+	tail = pgjq_text_clean(raw, strlen(raw));
+	if (s->http) {
+		finish_http(w, s, now);
+	} else if (s->released) {
 		add_outcome(w, s, OUT_RELEASED, false, NULL, NULL, now);
 	} else if (s->h.exec_errno != 0) {
 		snprintf(why, sizeof why, "cannot run %s: %s", w->o->argv[0], strerror(s->h.exec_errno));
@@ -625,7 +715,7 @@ finish_slot(struct worker *w, struct slot *s, int64_t now)
 		if (s->h.out_truncated)
 			pgjq_warn("job %" PRId64 ": its output passed %d bytes; the result keeps the first %d, as a string",
 			    s->id, PGJQ_RESULT_MAX, PGJQ_RESULT_MAX);
-		add_outcome(w, s, OUT_COMPLETED, false, result_json(s), NULL, now);
+		add_outcome(w, s, OUT_COMPLETED, false, result_json(&s->h.out, s->h.out_truncated), NULL, now);
 	} else {
 		char limit[32];
 
@@ -644,6 +734,7 @@ finish_slot(struct worker *w, struct slot *s, int64_t now)
 		add_outcome(w, s, OUT_FAILED, permanent,
 		    NULL, *tail ? pgjq_xasprintf("%s: %s", why, tail) : pgjq_xstrdup(why), now);
 	}
+	free(tail);
 	pgjq_handler_free(&s->h);
 	free(s->payload);
 	free(s->message);
@@ -805,7 +896,10 @@ end_grace(struct worker *w, int64_t now)
 		if (!s->busy || s->released)
 			continue;
 		s->released = true;
-		if (w->stopping == 2) {
+		if (s->http) {
+			pgjq_http_abort(w->http, s);
+			s->exited = now;
+		} else if (w->stopping == 2) {
 			pgjq_handler_kill(&s->h, SIGKILL);
 			s->kill_at = INT64_MAX;
 		} else {
@@ -834,6 +928,8 @@ next_wakeup(struct worker *w, int64_t now)
 	}
 	if (w->stopping == 1)
 		SOONER(w->grace_end);
+	if (w->http != NULL)
+		SOONER(pgjq_http_due(w->http));
 	for (int i = 0; i < w->o->concurrency; i++) {
 		struct slot *s = &w->slots[i];
 
@@ -871,6 +967,8 @@ setup_signals(void)
 	sigaction(SIGCHLD, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* A closed terminal is a request to stop, not a reason to abandon the handlers. */
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
@@ -900,7 +998,8 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 
 	w.o = o;
 	w.slots = pgjq_xcalloc((size_t)o->concurrency, sizeof *w.slots);
-	pfd = pgjq_xcalloc((size_t)o->concurrency * 4 + 2, sizeof *pfd);
+	/* Per slot: four pipes, or about two sockets when speaking HTTP. */
+	pfd = pgjq_xcalloc((size_t)o->concurrency * 4 + 2 + 16, sizeof *pfd);
 	pgjq_buf_putc(&queues, '{');
 	for (size_t i = 0; i < o->nqueues; i++)
 		pgjq_buf_printf(&queues, "%s%s", i ? "," : "", o->queues[i]);
@@ -910,6 +1009,8 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 	w.chan_cancel = pgjq_xasprintf("%s_cancel", o->schema);
 	w.chan_progress = pgjq_xasprintf("%s_progress", o->schema);
 	srand((unsigned)getpid() ^ (unsigned)now_us());
+	if (o->http_url != NULL)
+		w.http = pgjq_http_new(o->http_url);
 	setup_signals();
 
 	if (!db_connect(&w, true)) {
@@ -920,7 +1021,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 
 	while (!finished(&w)) {
 		int64_t now = now_us(), wake_at;
-		int n = 0, timeout;
+		int n = 0, timeout, http_first = 0;
 
 		on_signals(&w, now);
 		if (w.stopping && now >= w.grace_end)
@@ -943,10 +1044,25 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		for (int i = 0; i < o->concurrency; i++)
 			if (w.slots[i].busy)
 				n += pgjq_handler_pollfds(&w.slots[i].h, pfd + n);
+		if (w.http != NULL) {
+			http_first = n;
+			n += pgjq_http_pollfds(w.http, pfd + n, o->concurrency * 2 + 16);
+		}
 		wake_at = next_wakeup(&w, now_us());
 		timeout = (int)((wake_at - now_us() + 999) / 1000);
 		if (poll(pfd, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
 			pgjq_die(PGJQ_EX_SOFTWARE, "poll: %s", strerror(errno));
+		if (w.http != NULL) {
+			struct pgjq_http_result r;
+
+			pgjq_http_io(w.http, pfd + http_first, n - http_first, now_us());
+			while (pgjq_http_next_done(w.http, &r)) {
+				struct slot *s = r.owner;
+
+				s->reply = r;
+				s->exited = now_us();
+			}
+		}
 		for (int i = 0; i < o->concurrency; i++) {
 			struct slot *s = &w.slots[i];
 			struct pollfd sp[4];
@@ -972,7 +1088,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		PGresult *res;
 
 		snprintf(worker_id, sizeof worker_id, "%" PRId64, w.id);
-		res = q(&w, "cannot unregister", "DELETE FROM workers WHERE id = $1", 1, params);
+		res = q(&w, "cannot unregister", "SELECT unregister_worker($1)", 1, params);
 		if (res != NULL)
 			PQclear(res);
 	}
@@ -988,6 +1104,7 @@ out:
 	free(w.chan_new);
 	free(w.chan_cancel);
 	free(w.chan_progress);
+	pgjq_http_free(w.http);
 	PQfinish(w.conn);
 	return status;
 }

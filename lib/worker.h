@@ -31,7 +31,8 @@ struct pgjq_worker_opts {
 	bool drain;                  /* exit once nothing is ready or running */
 	long max_jobs;               /* exit after this many jobs; 0: no limit */
 	bool json;                   /* job events as JSON lines */
-	char *const *argv;           /* the handler command */
+	char *const *argv;           /* the handler command, or NULL with http_url */
+	const char *http_url;        /* POST each job here instead */
 };
 
 /* Runs until stopped; returns the exit status. */

@@ -25,10 +25,18 @@ BEGIN
 	                   AND d.queue = ANY (p_queues)
 	                 ORDER BY d.run_at LIMIT 1000
 	                 FOR UPDATE SKIP LOCKED);
+	-- One queue: "=" lets jobs_claim hand out rows in order, touching only
+	-- the few it returns.  Several: each queue's best rows come from the
+	-- index the same way, and only those few are merged and sorted.
 	RETURN QUERY
 	WITH c AS (
 		SELECT r.id FROM jobs r
-		 WHERE r.state = 'queued' AND r.queue = ANY (p_queues)
+		 WHERE r.state = 'queued'
+		   AND r.id IN (SELECT b.id FROM unnest(p_queues) q(name),
+		                LATERAL (SELECT x.id, x.priority, x.run_at FROM jobs x
+		                          WHERE x.state = 'queued' AND x.queue = q.name
+		                          ORDER BY x.priority, x.run_at, x.id
+		                          LIMIT p_limit * 2 + 64) b)
 		 ORDER BY r.priority, r.run_at, r.id
 		 LIMIT p_limit
 		 FOR UPDATE SKIP LOCKED
@@ -52,11 +60,18 @@ $$;
 -- Renews the leases of the jobs a worker still runs and says it is alive.
 -- Returns the ids among them that someone asked to cancel, so a worker
 -- that missed the NOTIFY (it was reconnecting) still stops them.
+--
+-- A job marked as ours that is not in p_ids is a claim whose commit the
+-- worker never heard of (the connection broke before the reply came).
+-- Nothing runs it: it goes back to the queue at once, the attempt not
+-- counted, instead of waiting for its lease to run out.
 CREATE FUNCTION renew_leases(p_worker bigint, p_ids bigint[], p_lease interval)
 RETURNS SETOF bigint
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
 	UPDATE workers SET seen_at = now() WHERE id = p_worker;
+	PERFORM pg_notify(current_schema() || '_new', g.queue)
+	   FROM (SELECT DISTINCT r.queue FROM release_unknown(p_worker, p_ids) r) g;
 	RETURN QUERY
 	UPDATE jobs j SET lease_until = now() + p_lease
 	 WHERE j.id = ANY (p_ids) AND j.worker = p_worker AND j.state = 'running'
@@ -64,11 +79,52 @@ BEGIN
 END
 $$;
 
+-- Puts back the jobs marked as the worker's that it does not know it
+-- holds; returns their queues.  jobs_lease keeps this to the running rows.
+CREATE FUNCTION release_unknown(p_worker bigint, p_ids bigint[])
+RETURNS TABLE (queue text)
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+	UPDATE jobs j SET state = 'queued', attempts = greatest(j.attempts - 1, 0), worker = NULL,
+	                  lease_until = NULL, started_at = NULL, progress = NULL, message = NULL
+	 WHERE j.state = 'running' AND j.lease_until IS NOT NULL AND j.worker = p_worker
+	   AND j.id <> ALL (p_ids)
+	RETURNING j.queue
+$$;
+
+-- A worker leaving: whatever is still marked as its own goes back to the
+-- queue, and its row goes.
+CREATE FUNCTION unregister_worker(p_worker bigint) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+	PERFORM pg_notify(current_schema() || '_new', g.queue)
+	   FROM (SELECT DISTINCT r.queue FROM release_unknown(p_worker, '{}') r) g;
+	DELETE FROM workers WHERE id = p_worker;
+END
+$$;
+
+-- Records a completed attempt.  Returns false if the worker no longer
+-- holds this attempt of the job (its lease expired and the job was taken
+-- over, perhaps by another slot of the same worker), so the stale outcome
+-- changes nothing.
+CREATE FUNCTION complete_attempt(p_id bigint, p_worker bigint, p_attempt integer, p_result jsonb)
+RETURNS boolean
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+	PERFORM 1 FROM jobs j
+	 WHERE j.id = p_id AND j.worker = p_worker AND j.state = 'running' AND j.attempts = p_attempt
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	RETURN finish_job(p_id, 'completed', p_worker, p_result, NULL);
+END
+$$;
+
 -- Records a failed attempt.  With attempts left (and not p_permanent) the
 -- job is scheduled again after p_backoff; otherwise it is failed for
 -- good.  Returns the job's new state, or NULL if the worker no longer
 -- holds it (its lease expired and another worker took it over).
-CREATE FUNCTION fail_attempt(p_id bigint, p_worker bigint, p_error text,
+CREATE FUNCTION fail_attempt(p_id bigint, p_worker bigint, p_attempt integer, p_error text,
                              p_permanent boolean, p_backoff interval)
 RETURNS text
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -76,7 +132,8 @@ DECLARE
 	v_job jobs;
 BEGIN
 	SELECT * INTO v_job FROM jobs j
-	 WHERE j.id = p_id AND j.worker = p_worker AND j.state = 'running' FOR UPDATE;
+	 WHERE j.id = p_id AND j.worker = p_worker AND j.state = 'running' AND j.attempts = p_attempt
+	   FOR UPDATE;
 	IF NOT FOUND THEN
 		RETURN NULL;
 	END IF;
@@ -97,12 +154,12 @@ $$;
 
 -- Puts a job its worker did not finish (shutting down) back in the queue;
 -- the interrupted attempt does not count.
-CREATE FUNCTION release_job(p_id bigint, p_worker bigint) RETURNS boolean
+CREATE FUNCTION release_job(p_id bigint, p_worker bigint, p_attempt integer) RETURNS boolean
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
 	UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), worker = NULL,
 	                lease_until = NULL, started_at = NULL, progress = NULL, message = NULL
-	 WHERE id = p_id AND worker = p_worker AND state = 'running';
+	 WHERE id = p_id AND worker = p_worker AND state = 'running' AND attempts = p_attempt;
 	IF FOUND THEN
 		PERFORM pg_notify(current_schema() || '_new', queue) FROM jobs WHERE id = p_id;
 	END IF;

@@ -8,6 +8,8 @@ h=$top_srcdir/tests/handlers
 
 job() { sql "select $2 from all_jobs where id = $1"; }
 work() { jq-worker --drain --backoff 50ms --kill-after 500ms "$@"; }
+# Handlers here sleep 61 s where they hang, so other tests' sleeps are not counted.
+export HANG=61
 
 id=$(jq-enqueue -q echo '{"n":42}')
 exits 0 "a draining worker runs the job and exits 0" work -q echo -- "$h/echo"
@@ -41,7 +43,7 @@ stub=$(jq-enqueue -q t --timeout 300ms --max-attempts 1 '{"do":"stubborn"}')
 exits 0 "jobs over their time limit are stopped" work -q t -c 2 -- "$h/behave"
 is "$(job "$hang" "state || ': ' || error")" "failed: timed out after 300ms" "a hanging handler times out"
 is "$(job "$stub" "state || ': ' || error")" "failed: timed out after 300ms" "one ignoring SIGTERM is killed"
-is "$(pgrep -f 'sleep 60' | wc -l | tr -d ' ')" 0 "nothing the handlers started is left running"
+is "$(pgrep -f 'sleep 61' | wc -l | tr -d ' ')" 0 "nothing the handlers started is left running"
 wt=$(jq-enqueue -q t2 --max-attempts 1 '{"do":"hang"}')
 exits 0 "the worker's --timeout applies to jobs without their own" work -q t2 --timeout 200ms -- "$h/behave"
 is "$(job "$wt" "error")" "timed out after 200ms" "and is named in the error"
@@ -53,7 +55,7 @@ is "$(job "$flood" "state || ' ' || length(result #>> '{}')")" "completed 104857
 	"a flood of stdout is capped at 1 MiB and kept as a string"
 like "$(cat "$T/err")" "job $flood: its output passed 1048576 bytes" "and the cap is said"
 is "$(job "$orphan" "state || ' ' || result::text")" 'completed "left a child"' "a handler that leaves a child completes"
-is "$(pgrep -f 'sleep 60' | wc -l | tr -d ' ')" 0 "and its child is killed with it"
+is "$(pgrep -f 'sleep 61' | wc -l | tr -d ' ')" 0 "and its child is killed with it"
 is "$(job "$noisy" "state")" failed "a handler flooding stderr fails normally"
 ok "its error keeps only the tail of stderr" test "$(job "$noisy" "length(error)")" -le 2100
 like "$(job "$noisy" error)" "line 1999 of noise$" "the last line is in it"
@@ -69,6 +71,14 @@ like "$(cat "$T/notes")" "payload \"$p (10 starting|90 nearly)\"" "progress is p
 is "$(job "$p" "state || ' ' || message")" "completed nearly" "the last progress message is kept"
 like "$(cat "$T/err")" "job $p: ignoring a progress line" "a bad progress line is reported, not fatal"
 is "$(job "$c3" "state")" completed "a handler that closes fd 3 is fine"
+
+# Output that is not UTF-8 is made text, not lost.
+l1=$(b latin1); l2=$(jq-enqueue -q b --max-attempts 1 '{"do":"latin1fail"}'); sc=$(b schema)
+exits 0 "handlers writing Latin-1" work -q b -c 2 -- "$h/behave"
+is "$(job "$l1" "state || ' ' || result::text")" 'completed "na�ve �"' \
+	"a result that is not UTF-8 is stored with replacement characters"
+is "$(job "$l2" "state || ': ' || error")" "failed: exit status 1: �� caf�" "so is an error"
+is "$(job "$sc" "result #>> '{}'")" "$JQ_SCHEMA" "handlers get JQ_SCHEMA"
 
 # Dependencies: a job runs only after those it depends on completed.
 p1=$(jq-enqueue -q dep '{"do":"text"}')

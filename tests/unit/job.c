@@ -20,7 +20,9 @@ main(void)
 	size_t n = 0, cap = 0;
 	char long_name[66];
 
-	plan(22);
+	char *t;
+
+	plan(27);
 	ok(queue_ok("default"), "plain name");
 	ok(queue_ok("thumbs.v2:eu-west_1"), "all allowed punctuation");
 	ok(!queue_ok(""), "empty name");
@@ -51,5 +53,20 @@ main(void)
 	is_str(pgjq_state_name(PGJQ_CANCELLED), "cancelled", "state name");
 	is_int(pgjq_state_parse("running"), PGJQ_RUNNING, "state parse");
 	is_int(pgjq_state_parse("done"), -1, "unknown state");
+	t = pgjq_text_clean("caf\xc3\xa9", 5);
+	is_str(t, "caf\xc3\xa9", "valid UTF-8 is kept");
+	free(t);
+	t = pgjq_text_clean("a\xff" "b", 3);
+	is_str(t, "a\xef\xbf\xbd" "b", "an invalid byte becomes U+FFFD");
+	free(t);
+	t = pgjq_text_clean("\xa9tail", 5);
+	is_str(t, "\xef\xbf\xbd" "tail", "a cut character at the start is replaced");
+	free(t);
+	t = pgjq_text_clean("a\0" "b", 3);
+	is_str(t, "a\xef\xbf\xbd" "b", "NUL is replaced");
+	free(t);
+	t = pgjq_text_clean("\xed\xa0\x80", 3);
+	is_str(t, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "a surrogate is not UTF-8");
+	free(t);
 	return done_testing();
 }
