@@ -1,0 +1,133 @@
+/* jq-retry: put failed or cancelled jobs back in their queue. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "db.h"
+#include "diag.h"
+#include "job.h"
+#include "steer.h"
+
+enum {
+	OPT_FAILED = PGJQ_OPT_TOOL,
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: jq-retry [-hnV] [-d conninfo] [-q queue] [--failed] [--json] [--schema name]\n"
+	    "                [id ...]\n");
+}
+
+static const struct option longopts[] = {
+	PGJQ_COMMON_LONGOPTS,
+	{"dry-run", no_argument, NULL, 'n'},
+	{"failed", no_argument, NULL, OPT_FAILED},
+	{NULL, 0, NULL, 0},
+};
+
+/* Locks the named jobs that may be retried. */
+static const char lock_ids_sql[] =
+	"SELECT coalesce(array_agg(l.id ORDER BY l.id), '{}')::text FROM ("
+	"  SELECT h.id FROM history h"
+	"   WHERE h.id = ANY ($1::bigint[]) AND h.state IN ('failed', 'cancelled')"
+	"   ORDER BY h.id FOR UPDATE) l";
+/* Locks every failed job of a queue. */
+static const char lock_failed_sql[] =
+	"SELECT coalesce(array_agg(l.id ORDER BY l.id), '{}')::text FROM ("
+	"  SELECT h.id FROM history h"
+	"   WHERE h.queue = $1 AND h.state = 'failed'"
+	"   ORDER BY h.id FOR UPDATE) l";
+
+struct judge_ctx {
+	bool json;
+	bool dry_run;
+};
+
+static int
+judge(void *ctx, const struct pgjq_steer_row *r, struct pgjq_buf *out)
+{
+	const struct judge_ctx *c = ctx;
+	bool retried = r->eligible && r->outcome != NULL && strcmp(r->outcome, "queued") == 0;
+	int status = 0;
+
+	if (retried) {
+		if (!c->json)
+			pgjq_buf_printf(out, "%" PRId64 "\n", r->id);
+	} else if (r->outcome == NULL) {
+		pgjq_warn("job %" PRId64 ": no such job", r->id);
+		status = PGJQ_EX_NOJOB;
+	} else if (strcmp(r->outcome, "key-taken") == 0) {
+		pgjq_warn("job %" PRId64 ": a live job in its queue holds its key; not retried", r->id);
+		status = PGJQ_EX_NO;
+	} else {
+		pgjq_warn("job %" PRId64 " is %s, not failed or cancelled; not retried", r->id,
+		    r->outcome);
+		status = PGJQ_EX_NO;
+	}
+	if (c->json)
+		pgjq_buf_printf(out, "{\"id\":%" PRId64 ",\"retried\":%s,\"state\":%s%s%s,\"dry_run\":%s}\n",
+		    r->id, retried ? "true" : "false", r->outcome ? "\"" : "",
+		    r->outcome ? r->outcome : "null", r->outcome ? "\"" : "",
+		    c->dry_run ? "true" : "false");
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct pgjq_common common;
+	struct judge_ctx ctx = {0};
+	struct pgjq_steer s = {.function = "retry_job", .judge = judge, .ctx = &ctx};
+	bool failed = false;
+	int64_t *ids;
+	size_t n;
+	char *array = NULL;
+	const char *params[1];
+	int opt, status;
+
+	pgjq_common_init(&common, argv[0], usage);
+	while ((opt = getopt_long(argc, argv, "d:hnq:V", longopts, NULL)) != -1) {
+		if (pgjq_common_option(&common, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'n':
+			ctx.dry_run = true;
+			break;
+		case OPT_FAILED:
+			failed = true;
+			break;
+		default:
+			common.usage(stderr);
+			return PGJQ_EX_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	ids = pgjq_opt_ids(&common, argc, argv, &n);
+	if (failed == (n > 0))
+		pgjq_usage_error(&common, "give either job ids or --failed");
+	if (n > 0 && common.queue_given)
+		pgjq_usage_error(&common, "-q goes with --failed, not with job ids");
+
+	ctx.json = common.json;
+	s.dry_run = ctx.dry_run;
+	if (failed) {
+		params[0] = common.queue;
+		s.lock_sql = lock_failed_sql;
+	} else {
+		params[0] = array = pgjq_id_array(ids, n);
+		s.lock_sql = lock_ids_sql;
+		s.ids = array;
+	}
+	s.lock_params = params;
+	s.nlock = 1;
+	status = pgjq_steer_run(pgjq_conninfo(common.conninfo), common.schema, &s);
+	free(array);
+	free(ids);
+	return status;
+}

@@ -1,0 +1,69 @@
+#!/bin/sh
+# jq-status showing jobs by id and listing a queue: human and --json.
+. "${top_srcdir:-..}/tests/lib.sh"
+pg_start
+
+a=$(jq-enqueue -q pics '{"path":"a.jpg"}')
+b=$(jq-enqueue -q pics --delay 1h --key nightly '{"path":"b.jpg"}')
+c=$(jq-enqueue -q pics '{"path":"c.jpg","n":12345678901234567890}')
+d=$(jq-enqueue -q pics '{"path":"d.jpg"}')
+sql "update jobs set state = 'running', attempts = 1, started_at = now() - interval '75 s',
+     progress = 40, message = 'resizing the photo' where id = $a" \
+    "select finish_job($c, 'completed', null, '{\"thumb\":\"c.png\",\"n\":0.1}', null)" \
+    "select finish_job($d, 'failed', null, null, E'boom: no such file\nsecond line \x1b[31mred')" >/dev/null
+
+exits 0 "showing a job exits 0" jq-status "$a"
+out=$(cat "$T/out")
+like "$out" "^job $a  queue pics  running  attempt 1 of 3$" "the first line says id, queue, state and attempt"
+like "$out" "^  progress  40% resizing the photo$" "progress and message"
+like "$out" "^  started   [0-9-]+ [0-9:]+  \\(running 1m1[5-9]s\\)$" "when it started and how long it runs"
+like "$out" "^  payload   \\{\"path\": \"a.jpg\"\\}$" "the payload"
+
+exits 0 "several jobs at once, comma lists too" jq-status "$b,$c" "$d"
+out=$(cat "$T/out")
+like "$out" "^job $b  queue pics  scheduled" "a scheduled job"
+like "$out" "^  run at    .*\\(in 59m5[0-9]s\\)$" "says when it will run"
+like "$out" "^  key       nightly$" "and its key"
+like "$out" "^  result    \\{\"n\": 0.1, \"thumb\": \"c.png\"\\}$" "a completed job's result"
+like "$out" "^  error     boom: no such file$" "a failed job's error"
+like "$out" "^            second line \\?\\[31mred$" "on several lines, control characters made harmless"
+is "$(grep -c '^job ' "$T/out")" 3 "three jobs shown"
+is "$(awk 'length > 80' "$T/out")" "" "no line is wider than 80 columns"
+
+exits 66 "an unknown id exits 66" jq-status "$a" 999999
+like "$(cat "$T/err")" "^jq-status: job 999999: no such job$" "and names it"
+like "$(cat "$T/out")" "^job $a " "the known job is still shown"
+
+# --json: the whole job, exactly as stored.
+exits 0 "--json shows a job" jq-status --json "$c"
+is "$(wc -l < "$T/out" | tr -d ' ')" 1 "one line per job"
+is "$(jq -c '[.id, .state, .result.n, .progress]' "$T/out")" "[$c,\"completed\",0.1,100]" \
+	"its fields"
+like "$(cat "$T/out")" '"payload":\{"n": 12345678901234567890, ' "a big integer passes through byte for byte"
+is "$(jq -r '.finished_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")' "$T/out")" true "times are ISO 8601"
+
+# Listings: newest first, by state, with a limit.
+for i in 1 2 3 4 5; do jq-enqueue -q many "{\"i\":$i}" >/dev/null; done
+exits 0 "listing a queue exits 0" jq-status -q pics
+set -- $(awk 'NR > 1 { print $1 }' "$T/out")
+is "$*" "$d $c $b $a" "newest first"
+like "$(head -1 "$T/out")" "^ID +STATE +TRIES +PROG +AGE +RAN +INFO$" "under a header"
+like "$(cat "$T/out")" "^ *$a +running +1/3 +40% .* resizing the photo$" "a running job's line"
+like "$(cat "$T/out")" "^ *$d +failed +0/3 .* boom: no such file$" "a failed job shows its error"
+is "$(awk 'length > 80' "$T/out")" "" "no line is wider than 80 columns"
+run env COLUMNS=60 jq-status -q pics
+is "$(awk 'length > 60' "$T/out")" "" "COLUMNS is obeyed off a terminal"
+like "$(cat "$T/out")" "boom: no s\.\.\.$" "and long text is cut"
+ok "--state filters" jq-status -q pics --state failed
+is "$(awk 'NR > 1 { print $1 }' "$T/out")" "$d" "only the failed job"
+ok "--limit" jq-status -q many --limit 2 --json
+is "$(jq -c '.payload.i' "$T/out" | tr '\n' ' ')" "5 4 " "the newest two"
+ok "-q defaults to default" jq-status
+is "$(cat "$T/out")" "" "an empty queue lists nothing"
+exits 64 "an unknown state is a usage error" jq-status --state done
+exits 64 "--state with ids is a usage error" jq-status --state failed "$a"
+exits 64 "-q with ids is a usage error" jq-status -q pics "$a"
+exits 64 "--limit 0 is a usage error" jq-status --limit 0
+exits 64 "a bad id is a usage error" jq-status 12x
+exits 64 "--wait without ids is a usage error" jq-status --wait
+done_testing
