@@ -18,6 +18,8 @@ enum {
 	OPT_DRAIN,
 	OPT_GRACE,
 	OPT_HTTP,
+	OPT_KEEP_COMPLETED,
+	OPT_KEEP_FAILED,
 	OPT_KILL_AFTER,
 	OPT_LEASE,
 	OPT_MAX_JOBS,
@@ -32,6 +34,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: jq-worker [-hV] [-c n] [-d conninfo] [-q queue]... [--backoff duration]\n"
 	    "                 [--backoff-max duration] [--drain] [--grace duration] [--json]\n"
+	    "                 [--keep-completed duration] [--keep-failed duration]\n"
 	    "                 [--kill-after duration] [--lease duration] [--max-jobs n]\n"
 	    "                 [--poll duration] [--poll-only] [--schema name] [--timeout duration]\n"
 	    "                 --http url | -- command [arg ...]\n");
@@ -45,6 +48,8 @@ static const struct option longopts[] = {
 	{"drain", no_argument, NULL, OPT_DRAIN},
 	{"grace", required_argument, NULL, OPT_GRACE},
 	{"http", required_argument, NULL, OPT_HTTP},
+	{"keep-completed", required_argument, NULL, OPT_KEEP_COMPLETED},
+	{"keep-failed", required_argument, NULL, OPT_KEEP_FAILED},
 	{"kill-after", required_argument, NULL, OPT_KILL_AFTER},
 	{"lease", required_argument, NULL, OPT_LEASE},
 	{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
@@ -87,6 +92,8 @@ main(int argc, char **argv)
 		.kill_after_us = 5 * INT64_C(1000000),
 		.backoff_us = 2 * INT64_C(1000000),
 		.backoff_max_us = 600 * INT64_C(1000000),
+		.keep_completed_us = 86400 * INT64_C(1000000),
+		.keep_failed_us = 7 * 86400 * INT64_C(1000000),
 	};
 	const char **queues = NULL;
 	size_t nqueues = 0, qcap = 0;
@@ -124,6 +131,12 @@ main(int argc, char **argv)
 			if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
 				pgjq_usage_error(&common, "--http: expected an http:// or https:// URL, got '%s'", optarg);
 			o.http_url = optarg;
+			break;
+		case OPT_KEEP_COMPLETED:
+			o.keep_completed_us = pgjq_opt_duration(&common, "--keep-completed", optarg);
+			break;
+		case OPT_KEEP_FAILED:
+			o.keep_failed_us = pgjq_opt_duration(&common, "--keep-failed", optarg);
 			break;
 		case OPT_KILL_AFTER:
 			o.kill_after_us = pgjq_opt_duration(&common, "--kill-after", optarg);

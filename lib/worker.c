@@ -30,6 +30,9 @@
 #define PROGRESS_EVERY_US INT64_C(100000)
 /* How long a handler's leftovers may hold its pipes after it exited. */
 #define LEFTOVER_US INT64_C(1000000)
+/* Retention runs this often, in batches this big (a few ms each). */
+#define PRUNE_EVERY_US INT64_C(60000000)
+#define PRUNE_BATCH 1000
 #define RECONNECT_MIN_US INT64_C(100000)
 #define RECONNECT_MAX_US INT64_C(5000000)
 
@@ -87,7 +90,7 @@ struct worker {
 
 	bool wake;                /* there may be ready jobs: claim when a slot is free */
 	bool empty;               /* the last claim found nothing */
-	int64_t next_poll, next_due, next_renew, next_reap;
+	int64_t next_poll, next_due, next_renew, next_reap, next_prune;
 	long claimed;
 	int stopping;             /* 0 running, 1 finishing (grace), 2 stop now */
 	int64_t grace_end;
@@ -241,14 +244,16 @@ db_connect(struct worker *w, bool first)
 	if (!w->o->poll_only && (!listen_on(w, w->chan_new) || !listen_on(w, w->chan_cancel)))
 		return false;
 	if (first) {
-		char host[256] = "?", name[300], conc[16];
-		const char *params[3] = {name, w->queues, conc};
+		char host[256] = "?", name[300], conc[16], lease[64];
+		const char *params[4] = {name, w->queues, conc, lease};
 		PGresult *res;
 
 		gethostname(host, sizeof host - 1);
 		snprintf(name, sizeof name, "%s:%ld", host, (long)getpid());
 		snprintf(conc, sizeof conc, "%d", w->o->concurrency);
-		res = q(w, "cannot register", "SELECT register_worker($1, $2::text[], $3::integer)", 3, params);
+		pgjq_format_interval(w->o->lease_us, lease, sizeof lease);
+		res = q(w, "cannot register",
+		    "SELECT register_worker($1, $2::text[], $3::integer, $4::interval)", 4, params);
 		if (res == NULL)
 			return false;
 		w->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -370,6 +375,32 @@ reap_expired(struct worker *w, int64_t now)
 		return;
 	if (atoi(PQgetvalue(res, 0, 0)) > 0)
 		w->wake = true;
+	PQclear(res);
+}
+
+/*
+ * Retention: removes finished jobs past their keep time, one batch per
+ * turn of the loop so the handlers' pipes are never kept waiting long.
+ * One worker at a time does it (an advisory lock); the others look again
+ * later.
+ */
+static void
+prune_history(struct worker *w, int64_t now)
+{
+	char keep_completed[64], keep_failed[64], batch[16];
+	const char *params[] = {keep_completed, keep_failed, batch};
+	PGresult *res;
+
+	pgjq_format_interval(w->o->keep_completed_us, keep_completed, sizeof keep_completed);
+	pgjq_format_interval(w->o->keep_failed_us, keep_failed, sizeof keep_failed);
+	snprintf(batch, sizeof batch, "%d", PRUNE_BATCH);
+	res = q(w, "cannot remove old jobs",
+	    "SELECT prune_history($1::interval, $2::interval, $3::integer)", 3, params);
+	w->next_prune = now + PRUNE_EVERY_US;
+	if (res == NULL)
+		return;
+	if (atoi(PQgetvalue(res, 0, 0)) == PRUNE_BATCH)
+		w->next_prune = now; /* more where that came from */
 	PQclear(res);
 }
 
@@ -919,6 +950,8 @@ next_wakeup(struct worker *w, int64_t now)
 	} else {
 		SOONER(w->next_renew);
 		SOONER(w->next_reap);
+		if (!w->stopping)
+			SOONER(w->next_prune);
 		if (!w->stopping && w->busy < w->o->concurrency) {
 			SOONER(w->next_poll);
 			SOONER(w->next_due);
@@ -981,6 +1014,9 @@ finished(struct worker *w)
 		return w->stopping == 2 && w->conn == NULL; /* nothing more we can do */
 	if (w->stopping)
 		return true;
+	/* A backlog of old jobs is worth finishing: cron-run workers may be the only ones. */
+	if (w->conn != NULL && w->next_prune != 0 && w->next_prune <= now_us())
+		return false;
 	if (w->o->max_jobs > 0 && w->claimed >= w->o->max_jobs)
 		return true;
 	/* Draining, a retry due within a poll period still counts as work. */
@@ -1034,6 +1070,8 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 			renew_leases(&w, now);
 		if (w.conn != NULL && now >= w.next_reap)
 			reap_expired(&w, now);
+		if (w.conn != NULL && now >= w.next_prune && !w.stopping)
+			prune_history(&w, now);
 		claim(&w, now);
 		if (finished(&w))
 			break;

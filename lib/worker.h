@@ -27,6 +27,8 @@ struct pgjq_worker_opts {
 	int64_t kill_after_us;       /* SIGTERM to SIGKILL */
 	int64_t backoff_us;          /* first retry's delay; doubles each attempt */
 	int64_t backoff_max_us;
+	int64_t keep_completed_us;   /* how long finished jobs stay in history */
+	int64_t keep_failed_us;      /* the same for failed and cancelled ones */
 	bool poll_only;              /* never LISTEN: for poolers in transaction mode */
 	bool drain;                  /* exit once nothing is ready or running */
 	long max_jobs;               /* exit after this many jobs; 0: no limit */

@@ -25,21 +25,22 @@ BEGIN
 	                   AND d.queue = ANY (p_queues)
 	                 ORDER BY d.run_at LIMIT 1000
 	                 FOR UPDATE SKIP LOCKED);
-	-- One queue: "=" lets jobs_claim hand out rows in order, touching only
-	-- the few it returns.  Several: each queue's best rows come from the
-	-- index the same way, and only those few are merged and sorted.
+	-- Each queue's best rows come from jobs_claim in order ("queue = ANY"
+	-- would sort every queued row instead), skipping rows other workers
+	-- are claiming; the few found are merged and the best p_limit taken.
+	-- With several queues, the rows not taken stay locked only until this
+	-- short transaction ends.
 	RETURN QUERY
 	WITH c AS (
-		SELECT r.id FROM jobs r
-		 WHERE r.state = 'queued'
-		   AND r.id IN (SELECT b.id FROM unnest(p_queues) q(name),
-		                LATERAL (SELECT x.id, x.priority, x.run_at FROM jobs x
-		                          WHERE x.state = 'queued' AND x.queue = q.name
-		                          ORDER BY x.priority, x.run_at, x.id
-		                          LIMIT p_limit * 2 + 64) b)
-		 ORDER BY r.priority, r.run_at, r.id
+		SELECT b.id
+		  FROM (SELECT DISTINCT unnest(p_queues)) q(name),
+		       LATERAL (SELECT x.id, x.priority, x.run_at FROM jobs x
+		                 WHERE x.state = 'queued' AND x.queue = q.name
+		                 ORDER BY x.priority, x.run_at, x.id
+		                 LIMIT p_limit
+		                 FOR UPDATE SKIP LOCKED) b
+		 ORDER BY b.priority, b.run_at, b.id
 		 LIMIT p_limit
-		 FOR UPDATE SKIP LOCKED
 	)
 	UPDATE jobs j
 	   SET state = 'running', attempts = j.attempts + 1, worker = p_worker,

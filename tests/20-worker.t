@@ -104,6 +104,16 @@ is "$(sql "select count(*) from history where queue = 'mj'")" 2 "two jobs ran"
 is "$(sql "select count(*) from jobs where queue = 'mj' and state = 'queued'")" 3 "three are still queued"
 is "$(sql "select count(*) from workers")" 0 "workers unregister when they exit"
 
+# Several queues: one claim takes the most urgent jobs of all of them, in
+# priority order across queues (a queue named twice counts once).
+a1=$(jq-enqueue -q mq-a -p 5 '{}'); b1=$(jq-enqueue -q mq-b -p 1 '{}')
+a2=$(jq-enqueue -q mq-a -p 2 '{}'); b2=$(jq-enqueue -q mq-b -p 9 '{}')
+c1=$(jq-enqueue -q mq-c -p 0 '{}')
+RECORD="$T/mq" exits 0 "a worker of several queues drains them" \
+	jq-worker -q mq-a -q mq-b -q mq-a --drain -- "$h/record"
+is "$(tr '\n' ' ' < "$T/mq")" "$b1 $a2 $a1 $b2 " "in priority order across the queues"
+is "$(job "$c1" state)" queued "and leaves other queues alone"
+
 # --json events.
 jq-enqueue -q js '{"do":"text"}' >/dev/null
 exits 0 "--json" work -q js --json -- "$h/behave"
