@@ -530,6 +530,8 @@ flush_outcomes(struct worker *w)
 		free(w->out[done].error);
 		done++;
 	}
+	if (done == 0)
+		return; /* (w->out may still be NULL: not even memmove may see it) */
 	memmove(w->out, w->out + done, (w->nout - done) * sizeof *w->out);
 	w->nout -= done;
 }
