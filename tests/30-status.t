@@ -37,10 +37,10 @@ like "$(cat "$T/out")" "^job $a " "the known job is still shown"
 # --json: the whole job, exactly as stored.
 exits 0 "--json shows a job" jq-status --json "$c"
 is "$(wc -l < "$T/out" | tr -d ' ')" 1 "one line per job"
-is "$(jq -c '[.id, .state, .result.n, .progress]' "$T/out")" "[$c,\"completed\",0.1,100]" \
+is "$(jget .id .state .result.n .progress < "$T/out")" "[$c,\"completed\",0.1,100]" \
 	"its fields"
 like "$(cat "$T/out")" '"payload":\{"n": 12345678901234567890, ' "a big integer passes through byte for byte"
-is "$(jq -r '.finished_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")' "$T/out")" true "times are ISO 8601"
+like "$(jget -r .finished_at < "$T/out")" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "times are ISO 8601"
 
 # Listings: newest first, by state, with a limit.
 for i in 1 2 3 4 5; do jq-enqueue -q many "{\"i\":$i}" >/dev/null; done
@@ -57,7 +57,7 @@ like "$(cat "$T/out")" "boom: no s\.\.\.$" "and long text is cut"
 ok "--state filters" jq-status -q pics --state failed
 is "$(awk 'NR > 1 { print $1 }' "$T/out")" "$d" "only the failed job"
 ok "--limit" jq-status -q many --limit 2 --json
-is "$(jq -c '.payload.i' "$T/out" | tr '\n' ' ')" "5 4 " "the newest two"
+is "$(jget .payload.i < "$T/out" | tr '\n' ' ')" "5 4 " "the newest two"
 ok "-q defaults to default" jq-status
 is "$(cat "$T/out")" "" "an empty queue lists nothing"
 exits 64 "an unknown state is a usage error" jq-status --state done

@@ -18,7 +18,7 @@ exits 1 "a cancelled job: exit 1" timeout 10 jq-status -w "$c"
 exits 66 "an unknown id: exit 66" timeout 10 jq-status -w "$a" 999999
 like "$(cat "$T/err")" "job 999999: no such job" "and it is named"
 exits 0 "--json prints each finished job" timeout 10 jq-status -w --json "$a,$a"
-is "$(jq -c '[.id, .state]' "$T/out")" "[$a,\"completed\"]" "once, as its JSON object"
+is "$(jget .id .state < "$T/out")" "[$a,\"completed\"]" "once, as its JSON object"
 
 # A live job: the wait blocks until it finishes, on LISTEN.
 d=$(jq-enqueue '{}'); e=$(jq-enqueue '{}')

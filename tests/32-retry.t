@@ -25,7 +25,7 @@ is "$(cat "$T/out")" "$f1" "prints its id"
 is "$(sql "select state || ' ' || attempts from jobs where id = $f1")" "queued 0" "it is queued with fresh attempts"
 
 exits 0 "a cancelled job can be retried too" jq-retry --json "$cx"
-is "$(jq -c '[.id, .retried, .state]' "$T/out")" "[$cx,true,\"queued\"]" "--json says so"
+is "$(jget .id .retried .state < "$T/out")" "[$cx,true,\"queued\"]" "--json says so"
 
 exits 1 "a job that is not failed or cancelled: exit 1" jq-retry "$f2" "$ok" "$live"
 is "$(cat "$T/out")" "$f2" "the failed one is retried all the same"

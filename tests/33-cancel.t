@@ -21,7 +21,7 @@ is "$(cat "$T/out")" "" "prints no id"
 is "$(cat "$T/err")" "jq-cancel: job $q is already cancelled; nothing changed" "says nothing changed"
 c=$(jq-enqueue '{}'); sql "select finish_job($c, 'completed', null, null, null)" >/dev/null
 exits 1 "a completed job" jq-cancel --json "$c"
-is "$(jq -c '[.id, .cancelled, .state]' "$T/out")" "[$c,false,\"completed\"]" "stays completed, --json says so"
+is "$(jget .id .cancelled .state < "$T/out")" "[$c,false,\"completed\"]" "stays completed, --json says so"
 is "$(state "$c")" completed "and is unchanged"
 
 # A running job: marked, its worker told on <schema>_cancel.

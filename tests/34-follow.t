@@ -20,7 +20,7 @@ timeout 20 jq-status -f "$a" "$b" "$done0" > "$T/ev" 2> "$T/ev.err" &
 pid=$!
 at_exit "kill $pid"
 wait_for "the first events" 10 has "$b" job
-is "$(head -3 "$T/ev" | jq -r '.event + " " + (.id|tostring) + " " + .state' | sort)" \
+is "$(head -3 "$T/ev" | jget -r .event .id .state | sort)" \
 "done $done0 completed
 job $a queued
 job $b queued" "one event per job first: its state; a finished job's is done"
@@ -43,7 +43,7 @@ wait $pid
 is "$?" 1 "exit 1 when one of them failed"
 like "$(tail -1 "$T/ev")" "\"event\":\"done\",\"id\":$b,.*\"state\":\"failed\",.*\"error\":\"no such file\"" \
 	"the last event is the failure, with its error"
-is "$(jq -c . "$T/ev" | wc -l | tr -d ' ')" "$(wc -l < "$T/ev" | tr -d ' ')" "every line is a JSON object"
+is "$(jget . < "$T/ev" | wc -l | tr -d ' ')" "$(wc -l < "$T/ev" | tr -d ' ')" "every line is a JSON object"
 is "$(cat "$T/ev.err")" "" "nothing on stderr"
 
 exits 0 "following finished, completed jobs ends at once with 0" timeout 10 jq-status -f "$done0"
@@ -57,7 +57,7 @@ jq-status -f -q top > "$T/ev" 2> "$T/ev.err" &
 pid=$!
 at_exit "kill $pid"
 wait_for "the running job" 10 has "$x" job
-is "$(jq -r .id "$T/ev")" "$x" "only the queue's running job"
+is "$(jget -r .id < "$T/ev")" "$x" "only the queue's running job"
 start "$y"; start "$z"
 wait_for "a job that starts" 10 has "$y" job
 progress "$y" 10 "step one"

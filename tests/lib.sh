@@ -47,6 +47,9 @@
 #                           or SECS pass (diag, returns 1).  Not an assertion.
 #   at_exit CMD             run the shell command CMD at exit, before the
 #                           server stops (e.g. at_exit "kill $pid").
+#   jget [-r] PATH...       fields of JSON lines on stdin (tests/jget.c), so
+#                           tests need no jq(1): `jget .id .state < out`
+#                           prints [7,"queued"] per line, -r raw and spaced.
 #
 # PostgreSQL:
 #   pg_start                a private, throwaway server for this script, then
@@ -316,6 +319,8 @@ wait_for() {
 	diag "timed out after ${_t_wsecs}s waiting for: $_t_wdesc"
 	return 1
 }
+
+jget() { "$top_builddir/tests/jget" "$@"; }
 
 at_exit() {
 	_lib_atexit="$_lib_atexit
