@@ -7,6 +7,7 @@ pg_start
 h=$top_srcdir/tests/handlers
 
 job() { sql "select $2 from all_jobs where id = $1"; }
+no_sleepers() { ! pgrep -f 'sleep 61' > /dev/null; }
 work() { jq-worker --drain --backoff 50ms --kill-after 500ms "$@"; }
 # Handlers here sleep 61 s where they hang, so other tests' sleeps are not counted.
 export HANG=61
@@ -43,6 +44,7 @@ stub=$(jq-enqueue -q t --timeout 300ms --max-attempts 1 '{"do":"stubborn"}')
 exits 0 "jobs over their time limit are stopped" work -q t -c 2 -- "$h/behave"
 is "$(job "$hang" "state || ': ' || error")" "failed: timed out after 300ms" "a hanging handler times out"
 is "$(job "$stub" "state || ': ' || error")" "failed: timed out after 300ms" "one ignoring SIGTERM is killed"
+wait_for "the killed handlers to go" 5 no_sleepers
 is "$(pgrep -f 'sleep 61' | wc -l | tr -d ' ')" 0 "nothing the handlers started is left running"
 wt=$(jq-enqueue -q t2 --max-attempts 1 '{"do":"hang"}')
 exits 0 "the worker's --timeout applies to jobs without their own" work -q t2 --timeout 200ms -- "$h/behave"
@@ -55,6 +57,8 @@ is "$(job "$flood" "state || ' ' || length(result #>> '{}')")" "completed 104857
 	"a flood of stdout is capped at 1 MiB and kept as a string"
 like "$(cat "$T/err")" "job $flood: its output passed 1048576 bytes" "and the cap is said"
 is "$(job "$orphan" "state || ' ' || result::text")" 'completed "left a child"' "a handler that leaves a child completes"
+# SIGKILL is delivered asynchronously: give a loaded machine a moment.
+wait_for "the orphan to die" 5 no_sleepers
 is "$(pgrep -f 'sleep 61' | wc -l | tr -d ' ')" 0 "and its child is killed with it"
 is "$(job "$noisy" "state")" failed "a handler flooding stderr fails normally"
 ok "its error keeps only the tail of stderr" test "$(job "$noisy" "length(error)")" -le 2100
