@@ -1,0 +1,662 @@
+#include "config.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "db.h"
+#include "diag.h"
+#include "duration.h"
+#include "listen.h"
+#include "stats.h"
+#include "tty.h"
+
+const int pgjq_stats_windows[PGJQ_STATS_NWINDOWS] = {1, 5, 15};
+const double pgjq_stats_quantiles[PGJQ_STATS_NQUANTILES] = {0.5, 0.95, 0.99};
+const char *const pgjq_stats_tables[2] = {"jobs", "history"};
+
+/* The column order is what pgjq_stats_read() takes apart. */
+const char pgjq_stats_queues_sql[] =
+	"SELECT queue, scheduled, queued, running, completed, failed, cancelled, oldest_queued, "
+	"       completed_1m, completed_5m, completed_15m, failed_1m, failed_5m, failed_15m, "
+	"       run_p50, run_p95, run_p99, workers, slots "
+	"  FROM stats_queues($1::text[])";
+const char pgjq_stats_database_sql[] =
+	"SELECT to_json(at) #>> '{}', extract(epoch FROM at), workers, slots, "
+	"       jobs_live_tuples, jobs_dead_tuples, history_live_tuples, history_dead_tuples "
+	"  FROM stats_database($1::text[])";
+
+static int64_t
+get_int(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static double
+get_double(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NAN : strtod(PQgetvalue(res, row, col), NULL);
+}
+
+void
+pgjq_stats_read(struct pgjq_stats *s, const PGresult *queues, const PGresult *database)
+{
+	memset(s, 0, sizeof *s);
+	s->nqueues = (size_t)PQntuples(queues);
+	s->queues = pgjq_xcalloc(s->nqueues, sizeof *s->queues);
+	for (int i = 0; i < PQntuples(queues); i++) {
+		struct pgjq_queue_stats *q = &s->queues[i];
+
+		q->queue = pgjq_xstrdup(PQgetvalue(queues, i, 0));
+		for (int st = 0; st < PGJQ_NSTATES; st++)
+			q->jobs[st] = get_int(queues, i, 1 + st);
+		q->oldest_queued = get_double(queues, i, 7);
+		for (int w = 0; w < PGJQ_STATS_NWINDOWS; w++) {
+			q->completed[w] = get_int(queues, i, 8 + w);
+			q->failed[w] = get_int(queues, i, 11 + w);
+		}
+		for (int k = 0; k < PGJQ_STATS_NQUANTILES; k++)
+			q->run[k] = get_double(queues, i, 14 + k);
+		q->workers = get_int(queues, i, 17);
+		q->slots = get_int(queues, i, 18);
+	}
+	if (PQntuples(database) == 1) {
+		snprintf(s->at, sizeof s->at, "%s", PQgetvalue(database, 0, 0));
+		s->at_epoch = get_double(database, 0, 1);
+		s->workers = get_int(database, 0, 2);
+		s->slots = get_int(database, 0, 3);
+		for (int t = 0; t < 2; t++) {
+			s->live_tuples[t] = get_int(database, 0, 4 + 2 * t);
+			s->dead_tuples[t] = get_int(database, 0, 5 + 2 * t);
+		}
+	}
+}
+
+void
+pgjq_stats_free(struct pgjq_stats *s)
+{
+	for (size_t i = 0; i < s->nqueues; i++)
+		free(s->queues[i].queue);
+	free(s->queues);
+	memset(s, 0, sizeof *s);
+}
+
+double
+pgjq_stats_failure_rate(const struct pgjq_queue_stats *q)
+{
+	int64_t done = q->completed[PGJQ_STATS_NWINDOWS - 1], failed = q->failed[PGJQ_STATS_NWINDOWS - 1];
+
+	return done + failed > 0 ? (double)failed / (double)(done + failed) : NAN;
+}
+
+/* ------------------------------------------------------------ the table */
+
+#define CELL 32
+#define MAXCOLS 10
+
+typedef void fill_fn(const struct pgjq_queue_stats *q, char cells[][CELL]);
+
+static void
+seconds_cell(double secs, char *cell)
+{
+	if (isnan(secs))
+		snprintf(cell, CELL, "-");
+	else
+		pgjq_format_duration(secs > 0 ? (int64_t)(secs * 1e6 + 0.5) : 0, cell, CELL);
+}
+
+static const char *const jobs_heads[] = {
+	"SCHEDULED", "QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "OLDEST",
+	"WORKERS", "SLOTS",
+};
+
+static void
+fill_jobs(const struct pgjq_queue_stats *q, char c[][CELL])
+{
+	for (int st = 0; st < PGJQ_NSTATES; st++)
+		snprintf(c[st], CELL, "%" PRId64, q->jobs[st]);
+	seconds_cell(q->oldest_queued, c[6]);
+	snprintf(c[7], CELL, "%" PRId64, q->workers);
+	snprintf(c[8], CELL, "%" PRId64, q->slots);
+}
+
+static const char *const recent_groups[] = {
+	"COMPLETED/MIN", "COMPLETED/MIN", "COMPLETED/MIN", "FAILED/MIN", "FAILED/MIN", "FAILED/MIN",
+	NULL, "RUN TIME", "RUN TIME", "RUN TIME",
+};
+static const char *const recent_heads[] = {
+	"1m", "5m", "15m", "1m", "5m", "15m", "FAILURES", "P50", "P95", "P99",
+};
+
+static void
+fill_recent(const struct pgjq_queue_stats *q, char c[][CELL])
+{
+	double rate = pgjq_stats_failure_rate(q);
+
+	for (int w = 0; w < PGJQ_STATS_NWINDOWS; w++) {
+		snprintf(c[w], CELL, "%.1f", (double)q->completed[w] / pgjq_stats_windows[w]);
+		snprintf(c[3 + w], CELL, "%.1f", (double)q->failed[w] / pgjq_stats_windows[w]);
+	}
+	if (isnan(rate))
+		snprintf(c[6], CELL, "-");
+	else
+		snprintf(c[6], CELL, "%.1f%%", rate * 100);
+	for (int k = 0; k < PGJQ_STATS_NQUANTILES; k++)
+		seconds_cell(q->run[k], c[7 + k]);
+}
+
+static void
+rstrip(struct pgjq_buf *b)
+{
+	while (b->len > 0 && b->data[b->len - 1] == ' ')
+		b->data[--b->len] = '\0';
+}
+
+/*
+ * A table of one line per queue: the queue's name on the left, then the
+ * cells fill() makes, right-aligned under heads.  groups (or NULL) puts a
+ * line above, each label ending over the last column of its run.
+ */
+static void
+put_table(struct pgjq_buf *b, const struct pgjq_stats *s, const char *const *groups,
+    const char *const *heads, int ncols, fill_fn *fill)
+{
+	char (*cells)[MAXCOLS][CELL] = pgjq_xcalloc(s->nqueues, sizeof *cells);
+	struct pgjq_buf *names = pgjq_xcalloc(s->nqueues, sizeof *names);
+	int *namew = pgjq_xcalloc(s->nqueues, sizeof *namew);
+	int w[MAXCOLS], qw = (int)strlen("QUEUE");
+
+	for (int c = 0; c < ncols; c++)
+		w[c] = (int)strlen(heads[c]) > 5 ? (int)strlen(heads[c]) : 5;
+	for (size_t i = 0; i < s->nqueues; i++) {
+		/* A worker's row may name any text as a queue: shown safe. */
+		namew[i] = pgjq_tty_put(&names[i], s->queues[i].queue, PGJQ_QUEUE_MAX, false);
+		if (namew[i] > qw)
+			qw = namew[i];
+		fill(&s->queues[i], cells[i]);
+		for (int c = 0; c < ncols; c++)
+			if ((int)strlen(cells[i][c]) > w[c])
+				w[c] = (int)strlen(cells[i][c]);
+	}
+	if (groups != NULL) {
+		/* Widen a run's last column if its label would not fit over it. */
+		for (int c = 0, first = 0; c < ncols; c++) {
+			int span = 0;
+
+			if (c + 1 < ncols && groups[c] != NULL && groups[c + 1] == groups[c])
+				continue;
+			for (int k = first; k <= c; k++)
+				span += w[k] + (k > first ? 2 : 0);
+			if (groups[c] != NULL && (int)strlen(groups[c]) > span)
+				w[c] += (int)strlen(groups[c]) - span;
+			first = c + 1;
+		}
+		pgjq_tty_pad(b, qw);
+		for (int c = 0, first = 0; c < ncols; c++) {
+			int span = 0;
+
+			if (c + 1 < ncols && groups[c] != NULL && groups[c + 1] == groups[c])
+				continue;
+			for (int k = first; k <= c; k++)
+				span += w[k] + 2;
+			if (groups[c] != NULL) {
+				pgjq_tty_pad(b, span - (int)strlen(groups[c]));
+				pgjq_buf_printf(b, "%s", groups[c]);
+			} else {
+				pgjq_tty_pad(b, span);
+			}
+			first = c + 1;
+		}
+		rstrip(b);
+		pgjq_buf_putc(b, '\n');
+	}
+	pgjq_buf_printf(b, "%-*s", qw, "QUEUE");
+	for (int c = 0; c < ncols; c++)
+		pgjq_buf_printf(b, "  %*s", w[c], heads[c]);
+	pgjq_buf_putc(b, '\n');
+	for (size_t i = 0; i < s->nqueues; i++) {
+		pgjq_buf_printf(b, "%s", names[i].data != NULL ? names[i].data : "");
+		pgjq_tty_pad(b, qw - namew[i]);
+		for (int c = 0; c < ncols; c++)
+			pgjq_buf_printf(b, "  %*s", w[c], cells[i][c]);
+		pgjq_buf_putc(b, '\n');
+		pgjq_buf_free(&names[i]);
+	}
+	free(names);
+	free(namew);
+	free(cells);
+}
+
+void
+pgjq_stats_table(struct pgjq_buf *b, const struct pgjq_stats *s)
+{
+	put_table(b, s, NULL, jobs_heads, (int)(sizeof jobs_heads / sizeof jobs_heads[0]), fill_jobs);
+	pgjq_buf_putc(b, '\n');
+	put_table(b, s, recent_groups, recent_heads,
+	    (int)(sizeof recent_heads / sizeof recent_heads[0]), fill_recent);
+	pgjq_buf_putc(b, '\n');
+	pgjq_buf_printf(b, "live workers: %" PRId64 ", with %" PRId64 " slots\n", s->workers, s->slots);
+	pgjq_buf_printf(b, "tables: jobs %" PRId64 " live rows, %" PRId64 " dead; "
+	    "history %" PRId64 " live rows, %" PRId64 " dead\n",
+	    s->live_tuples[0], s->dead_tuples[0], s->live_tuples[1], s->dead_tuples[1]);
+}
+
+/* ------------------------------------------------------------------ JSON */
+
+/* v rounded to 1/scale, or null for "none". */
+static json_t *
+json_figure(double v, double scale)
+{
+	return isnan(v) ? json_null() : json_real(round(v * scale) / scale);
+}
+
+static void
+put_json(struct pgjq_buf *b, json_t *o)
+{
+	char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
+
+	if (text == NULL)
+		pgjq_die(PGJQ_EX_SOFTWARE, "cannot write the figures as JSON");
+	pgjq_buf_printf(b, "%s\n", text);
+	free(text);
+	json_decref(o);
+}
+
+void
+pgjq_stats_json(struct pgjq_buf *b, const struct pgjq_stats *s)
+{
+	json_t *o, *tables;
+
+	for (size_t i = 0; i < s->nqueues; i++) {
+		const struct pgjq_queue_stats *q = &s->queues[i];
+		json_t *jobs = json_object(), *done = json_object(), *failed = json_object();
+		json_t *run = json_object();
+
+		o = json_object();
+		json_object_set_new(o, "type", json_string("queue"));
+		json_object_set_new(o, "at", json_string(s->at));
+		/* The database's text is UTF-8 (client_encoding), as json_string needs. */
+		json_object_set_new(o, "queue", json_string(q->queue));
+		for (int st = 0; st < PGJQ_NSTATES; st++)
+			json_object_set_new(jobs, pgjq_state_name(st), json_integer(q->jobs[st]));
+		json_object_set_new(o, "jobs", jobs);
+		json_object_set_new(o, "oldest_queued_seconds", json_figure(q->oldest_queued, 1e3));
+		for (int w = 0; w < PGJQ_STATS_NWINDOWS; w++) {
+			char key[16];
+
+			snprintf(key, sizeof key, "%dm", pgjq_stats_windows[w]);
+			json_object_set_new(done, key,
+			    json_figure((double)q->completed[w] / pgjq_stats_windows[w], 1e3));
+			json_object_set_new(failed, key,
+			    json_figure((double)q->failed[w] / pgjq_stats_windows[w], 1e3));
+		}
+		json_object_set_new(o, "completed_per_minute", done);
+		json_object_set_new(o, "failed_per_minute", failed);
+		json_object_set_new(o, "failure_rate", json_figure(pgjq_stats_failure_rate(q), 1e4));
+		for (int k = 0; k < PGJQ_STATS_NQUANTILES; k++) {
+			char key[16];
+
+			snprintf(key, sizeof key, "p%g", pgjq_stats_quantiles[k] * 100);
+			json_object_set_new(run, key, json_figure(q->run[k], 1e6));
+		}
+		json_object_set_new(o, "run_seconds", run);
+		json_object_set_new(o, "workers", json_integer(q->workers));
+		json_object_set_new(o, "slots", json_integer(q->slots));
+		put_json(b, o);
+	}
+	o = json_object();
+	tables = json_object();
+	json_object_set_new(o, "type", json_string("database"));
+	json_object_set_new(o, "at", json_string(s->at));
+	json_object_set_new(o, "workers", json_integer(s->workers));
+	json_object_set_new(o, "slots", json_integer(s->slots));
+	for (int t = 0; t < 2; t++) {
+		json_t *tab = json_object();
+
+		json_object_set_new(tab, "live_tuples", json_integer(s->live_tuples[t]));
+		json_object_set_new(tab, "dead_tuples", json_integer(s->dead_tuples[t]));
+		json_object_set_new(tables, pgjq_stats_tables[t], tab);
+	}
+	json_object_set_new(o, "tables", tables);
+	put_json(b, o);
+}
+
+/* ------------------------------------------------------------ Prometheus */
+
+void
+pgjq_stats_prom_label(struct pgjq_buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\')
+			pgjq_buf_append(b, "\\\\", 2);
+		else if (*s == '"')
+			pgjq_buf_append(b, "\\\"", 2);
+		else if (*s == '\n')
+			pgjq_buf_append(b, "\\n", 2);
+		else
+			pgjq_buf_putc(b, *s);
+	}
+}
+
+/* The HELP texts are ours and hold no backslash or newline to escape. */
+static void
+prom_head(struct pgjq_buf *b, const char *name, const char *type, const char *help)
+{
+	pgjq_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* "name{queue="q"": the caller closes the braces. */
+static void
+prom_queue(struct pgjq_buf *b, const char *name, const struct pgjq_queue_stats *q)
+{
+	pgjq_buf_printf(b, "%s{queue=\"", name);
+	pgjq_stats_prom_label(b, q->queue);
+	pgjq_buf_putc(b, '"');
+}
+
+static void
+prom_value(struct pgjq_buf *b, double v)
+{
+	if (isnan(v))
+		pgjq_buf_printf(b, " NaN\n");
+	else
+		pgjq_buf_printf(b, " %.15g\n", v);
+}
+
+void
+pgjq_stats_prometheus(struct pgjq_buf *b, const struct pgjq_stats *s)
+{
+	prom_head(b, "pgjq_jobs", "gauge",
+	    "Jobs of the queue by state; finished ones as long as history keeps them.");
+	for (size_t i = 0; i < s->nqueues; i++)
+		for (int st = 0; st < PGJQ_NSTATES; st++) {
+			prom_queue(b, "pgjq_jobs", &s->queues[i]);
+			pgjq_buf_printf(b, ",state=\"%s\"} %" PRId64 "\n", pgjq_state_name(st),
+			    s->queues[i].jobs[st]);
+		}
+	prom_head(b, "pgjq_oldest_queued_seconds", "gauge",
+	    "How long the oldest queued job has been ready to run; 0 if none is queued.");
+	for (size_t i = 0; i < s->nqueues; i++) {
+		prom_queue(b, "pgjq_oldest_queued_seconds", &s->queues[i]);
+		pgjq_buf_putc(b, '}');
+		prom_value(b, isnan(s->queues[i].oldest_queued) ? 0 : s->queues[i].oldest_queued);
+	}
+	prom_head(b, "pgjq_finished_jobs", "gauge",
+	    "Jobs completed or failed in the last window (1m, 5m, 15m); divide by the window for a rate.");
+	for (size_t i = 0; i < s->nqueues; i++)
+		for (int f = 0; f < 2; f++)
+			for (int w = 0; w < PGJQ_STATS_NWINDOWS; w++) {
+				prom_queue(b, "pgjq_finished_jobs", &s->queues[i]);
+				pgjq_buf_printf(b, ",state=\"%s\",window=\"%dm\"} %" PRId64 "\n",
+				    f == 0 ? "completed" : "failed", pgjq_stats_windows[w],
+				    f == 0 ? s->queues[i].completed[w] : s->queues[i].failed[w]);
+			}
+	prom_head(b, "pgjq_failure_ratio", "gauge",
+	    "Failed jobs over completed and failed ones, last 15 minutes; NaN if none finished.");
+	for (size_t i = 0; i < s->nqueues; i++) {
+		prom_queue(b, "pgjq_failure_ratio", &s->queues[i]);
+		pgjq_buf_putc(b, '}');
+		prom_value(b, pgjq_stats_failure_rate(&s->queues[i]));
+	}
+	prom_head(b, "pgjq_run_seconds", "summary",
+	    "Run time of the last attempt of the jobs completed in the last 15 minutes; NaN if none.");
+	for (size_t i = 0; i < s->nqueues; i++)
+		for (int k = 0; k < PGJQ_STATS_NQUANTILES; k++) {
+			prom_queue(b, "pgjq_run_seconds", &s->queues[i]);
+			pgjq_buf_printf(b, ",quantile=\"%g\"}", pgjq_stats_quantiles[k]);
+			prom_value(b, s->queues[i].run[k]);
+		}
+	prom_head(b, "pgjq_queue_workers", "gauge", "Live workers that serve the queue.");
+	for (size_t i = 0; i < s->nqueues; i++) {
+		prom_queue(b, "pgjq_queue_workers", &s->queues[i]);
+		pgjq_buf_printf(b, "} %" PRId64 "\n", s->queues[i].workers);
+	}
+	prom_head(b, "pgjq_queue_worker_slots", "gauge",
+	    "Jobs the live workers that serve the queue may run at once.");
+	for (size_t i = 0; i < s->nqueues; i++) {
+		prom_queue(b, "pgjq_queue_worker_slots", &s->queues[i]);
+		pgjq_buf_printf(b, "} %" PRId64 "\n", s->queues[i].slots);
+	}
+	prom_head(b, "pgjq_workers", "gauge", "Live workers, each counted once.");
+	pgjq_buf_printf(b, "pgjq_workers %" PRId64 "\n", s->workers);
+	prom_head(b, "pgjq_worker_slots", "gauge", "Jobs the live workers may run at once.");
+	pgjq_buf_printf(b, "pgjq_worker_slots %" PRId64 "\n", s->slots);
+	prom_head(b, "pgjq_table_live_tuples", "gauge",
+	    "Live rows of the table, by the statistics collector (n_live_tup).");
+	for (int t = 0; t < 2; t++)
+		pgjq_buf_printf(b, "pgjq_table_live_tuples{table=\"%s\"} %" PRId64 "\n",
+		    pgjq_stats_tables[t], s->live_tuples[t]);
+	prom_head(b, "pgjq_table_dead_tuples", "gauge",
+	    "Dead rows of the table that vacuum has yet to remove (n_dead_tup).");
+	for (int t = 0; t < 2; t++)
+		pgjq_buf_printf(b, "pgjq_table_dead_tuples{table=\"%s\"} %" PRId64 "\n",
+		    pgjq_stats_tables[t], s->dead_tuples[t]);
+}
+
+/* ------------------------------------------------------------- the loop */
+
+/* The queues as a text[] literal, or NULL for every queue. */
+static char *
+queue_array(const struct pgjq_stats_opts *o)
+{
+	struct pgjq_buf b = {0};
+
+	if (o->nqueues == 0)
+		return NULL;
+	pgjq_buf_putc(&b, '{');
+	for (size_t i = 0; i < o->nqueues; i++) {
+		if (i > 0)
+			pgjq_buf_putc(&b, ',');
+		pgjq_buf_putc(&b, '"');
+		for (const char *p = o->queues[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				pgjq_buf_putc(&b, '\\');
+			pgjq_buf_putc(&b, *p);
+		}
+		pgjq_buf_putc(&b, '"');
+	}
+	pgjq_buf_putc(&b, '}');
+	return b.data;
+}
+
+/*
+ * Reads the figures, through conn (dying on any failure) or, when
+ * watching, through l; false if l lost the database, with s unchanged.
+ */
+static bool
+fetch(PGconn *conn, struct pgjq_listener *l, const char *queues, struct pgjq_stats *s)
+{
+	const char *params[] = {queues};
+	PGresult *qres, *dres;
+
+	if (l != NULL) {
+		if ((qres = pgjq_listen_exec(l, pgjq_stats_queues_sql, 1, params)) == NULL)
+			return false;
+		if ((dres = pgjq_listen_exec(l, pgjq_stats_database_sql, 1, params)) == NULL) {
+			PQclear(qres);
+			return false;
+		}
+	} else {
+		qres = pgjq_exec_or_die(conn, pgjq_stats_queues_sql, 1, params);
+		dres = pgjq_exec_or_die(conn, pgjq_stats_database_sql, 1, params);
+	}
+	pgjq_stats_free(s);
+	pgjq_stats_read(s, qres, dres);
+	PQclear(qres);
+	PQclear(dres);
+	return true;
+}
+
+static void
+render(struct pgjq_buf *b, const struct pgjq_stats *s, enum pgjq_stats_format format)
+{
+	switch (format) {
+	case PGJQ_STATS_TABLE:
+		pgjq_stats_table(b, s);
+		break;
+	case PGJQ_STATS_JSON:
+		pgjq_stats_json(b, s);
+		break;
+	case PGJQ_STATS_PROMETHEUS:
+		pgjq_stats_prometheus(b, s);
+		break;
+	}
+}
+
+static void
+write_stdout(struct pgjq_buf *b)
+{
+	if ((b->len > 0 && fwrite(b->data, 1, b->len, stdout) != b->len) || fflush(stdout) != 0)
+		pgjq_die(PGJQ_EX_SOFTWARE, "cannot write the output");
+	pgjq_buf_reset(b);
+}
+
+/* The first line of a --watch table: how often, as of when, and trouble. */
+static void
+watch_head(struct pgjq_buf *b, const struct pgjq_stats *s, int64_t every_us, bool down)
+{
+	char every[32], when[32] = "";
+
+	if (every_us % 1000000 == 0 && every_us < 60000000)
+		snprintf(every, sizeof every, "%ds", (int)(every_us / 1000000));
+	else
+		pgjq_format_duration(every_us, every, sizeof every);
+	if (s->at[0] != '\0') {
+		time_t t = (time_t)s->at_epoch;
+		struct tm tm;
+
+		localtime_r(&t, &tm);
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+	}
+	pgjq_buf_printf(b, "every %s: %s%s\n\n", every, when,
+	    down ? "  (database lost: reconnecting)" : "");
+}
+
+/*
+ * Redraws the terminal from the top, each line cut to the screen;
+ * clear: wipe it first (after a resize, the terminal may have rewrapped
+ * what was there).
+ */
+static void
+draw(const struct pgjq_buf *text, int cols, int rows, bool clear)
+{
+	struct pgjq_buf out = {0};
+	const char *p = text->data != NULL ? text->data : "";
+
+	if (clear)
+		pgjq_buf_append(&out, "\033[2J", 4);
+	pgjq_buf_append(&out, "\033[H", 3);
+	for (int row = 0; *p != '\0' && row < rows; row++) {
+		if (row > 0)
+			pgjq_buf_append(&out, "\r\n", 2);
+		/* One column short of the edge: a full line would wrap on some terminals. */
+		pgjq_tty_put(&out, p, cols - 1, true);
+		pgjq_buf_append(&out, "\033[K", 3);
+		p += strcspn(p, "\n");
+		if (*p == '\n')
+			p++;
+	}
+	pgjq_buf_append(&out, "\033[J", 3);
+	pgjq_tty_flush(STDOUT_FILENO, &out);
+	pgjq_buf_free(&out);
+}
+
+/* For atexit: a tool dying in the middle of --watch gives the screen back. */
+static void
+leave_screen(void)
+{
+	pgjq_tty_leave(STDOUT_FILENO);
+}
+
+static int
+watch(const struct pgjq_stats_opts *o, const char *queues)
+{
+	struct pgjq_listener *l = pgjq_listen_open(o->conninfo, o->schema, NULL, 0);
+	bool screen = o->format == PGJQ_STATS_TABLE && isatty(STDOUT_FILENO);
+	int sigfd = pgjq_tty_catch_signals(), cols = 80, rows = 24, sig = 0;
+	struct pgjq_stats s = {0};
+	struct pgjq_buf text = {0};
+	bool shown = false;
+
+	if (screen) {
+		pgjq_tty_size(STDOUT_FILENO, &cols, &rows);
+		atexit(leave_screen);
+		pgjq_tty_enter(STDOUT_FILENO);
+	}
+	while (sig == 0) {
+		/* Ticks count from the start of each reading, so they do not drift by its length. */
+		int64_t next = pgjq_now_us() + o->watch_us;
+		bool fresh = fetch(NULL, l, queues, &s);
+
+		pgjq_buf_reset(&text);
+		if (screen) {
+			watch_head(&text, &s, o->watch_us, pgjq_listen_down(l));
+			render(&text, &s, o->format);
+			draw(&text, cols, rows, false);
+		} else if (fresh) {
+			/* Off a terminal every reading is printed in full; the lost database is on stderr. */
+			if (o->format == PGJQ_STATS_TABLE) {
+				if (shown)
+					pgjq_buf_putc(&text, '\n');
+				watch_head(&text, &s, o->watch_us, false);
+			}
+			render(&text, &s, o->format);
+			write_stdout(&text);
+			shown = true;
+		}
+		while (sig == 0) {
+			int64_t now = pgjq_now_us();
+			enum pgjq_listen_event ev = pgjq_listen_wait(l, next > now ? next - now : 0, sigfd);
+
+			if (ev == PGJQ_LISTEN_TIMEOUT || ev == PGJQ_LISTEN_RECONNECTED)
+				break;
+			if (ev != PGJQ_LISTEN_FD)
+				continue;
+			sig = pgjq_tty_signal();
+			if (sig == SIGWINCH) {
+				sig = 0;
+				if (screen) {
+					pgjq_tty_size(STDOUT_FILENO, &cols, &rows);
+					draw(&text, cols, rows, true);
+				}
+			}
+		}
+	}
+	if (screen)
+		pgjq_tty_leave(STDOUT_FILENO);
+	pgjq_buf_free(&text);
+	pgjq_stats_free(&s);
+	pgjq_listen_close(l);
+	return PGJQ_EX_OK;
+}
+
+int
+pgjq_stats(const struct pgjq_stats_opts *o)
+{
+	char *queues = queue_array(o);
+	int status = PGJQ_EX_OK;
+
+	if (o->watch_us > 0) {
+		status = watch(o, queues);
+	} else {
+		PGconn *conn = pgjq_connect(o->conninfo, o->schema);
+		struct pgjq_stats s = {0};
+		struct pgjq_buf text = {0};
+
+		fetch(conn, NULL, queues, &s);
+		render(&text, &s, o->format);
+		write_stdout(&text);
+		pgjq_buf_free(&text);
+		pgjq_stats_free(&s);
+		PQfinish(conn);
+	}
+	free(queues);
+	return status;
+}
