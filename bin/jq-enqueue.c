@@ -130,7 +130,7 @@ main(int argc, char **argv)
 			break;
 		case OPT_KEY:
 			if (!pgjq_key_valid(optarg, strlen(optarg)))
-				pgjq_usage_error(&common, "--key: expected 1 to %d bytes", PGJQ_KEY_MAX);
+				pgjq_usage_error(&common, "--key: expected 1 to %d bytes of UTF-8 text", PGJQ_KEY_MAX);
 			opts.key = optarg;
 			break;
 		case OPT_MAX_ATTEMPTS:

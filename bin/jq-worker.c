@@ -23,6 +23,7 @@ enum {
 	OPT_KILL_AFTER,
 	OPT_LEASE,
 	OPT_MAX_JOBS,
+	OPT_PIPE,
 	OPT_POLL,
 	OPT_POLL_ONLY,
 	OPT_TIMEOUT,
@@ -37,7 +38,7 @@ usage(FILE *f)
 	    "                 [--keep-completed duration] [--keep-failed duration]\n"
 	    "                 [--kill-after duration] [--lease duration] [--max-jobs n]\n"
 	    "                 [--poll duration] [--poll-only] [--schema name] [--timeout duration]\n"
-	    "                 --http url | -- command [arg ...]\n");
+	    "                 --http url | [--pipe] -- command [arg ...]\n");
 }
 
 static const struct option longopts[] = {
@@ -53,6 +54,7 @@ static const struct option longopts[] = {
 	{"kill-after", required_argument, NULL, OPT_KILL_AFTER},
 	{"lease", required_argument, NULL, OPT_LEASE},
 	{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
+	{"pipe", no_argument, NULL, OPT_PIPE},
 	{"poll", required_argument, NULL, OPT_POLL},
 	{"poll-only", no_argument, NULL, OPT_POLL_ONLY},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -149,6 +151,9 @@ main(int argc, char **argv)
 		case OPT_MAX_JOBS:
 			o.max_jobs = pgjq_opt_long(&common, "--max-jobs", optarg, 1, 2147483647L);
 			break;
+		case OPT_PIPE:
+			o.pipe = true;
+			break;
 		case OPT_POLL:
 			o.poll_us = pgjq_opt_duration(&common, "--poll", optarg);
 			if (o.poll_us < 10000)
@@ -171,6 +176,8 @@ main(int argc, char **argv)
 		pgjq_usage_error(&common, "no handler: give --http URL or -- COMMAND");
 	if (argc > 0 && o.http_url != NULL)
 		pgjq_usage_error(&common, "--http and a command exclude each other");
+	if (o.pipe && argc == 0)
+		pgjq_usage_error(&common, "--pipe needs a command: --pipe -- COMMAND");
 	if (o.backoff_max_us < o.backoff_us)
 		o.backoff_max_us = o.backoff_us;
 	if (argc > 0 && !runnable(argv[0]))

@@ -10,6 +10,10 @@
 #include "diag.h"
 #include "duration.h"
 #include "job.h"
+#include "xalloc.h"
+
+/* -d's argument, copied before argv loses its password. */
+static char *db_copy;
 
 void
 pgjq_common_init(struct pgjq_common *c, const char *argv0, void (*usage)(FILE *))
@@ -42,7 +46,14 @@ pgjq_common_option(struct pgjq_common *c, int opt, const char *arg)
 {
 	switch (opt) {
 	case 'd':
-		c->conninfo = arg;
+		/*
+		 * ps(1) shows every user our argv: the password is wiped there,
+		 * as soon as we can, and kept in a copy that lives as long as
+		 * the process.
+		 */
+		free(db_copy);
+		c->conninfo = db_copy = pgjq_xstrdup(arg);
+		pgjq_conninfo_hide((char *)arg);
 		return true;
 	case 'h':
 		c->usage(stdout);

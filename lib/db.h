@@ -31,6 +31,22 @@ PGconn *pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, i
 const char *pgjq_conninfo(const char *option);
 
 /*
+ * Overwrites with 'x', in place and keeping the length, every password
+ * (and other secret) in a connection string or URI, as far as it can be
+ * told from the text; returns true if there was one.  For wiping -d from
+ * argv, which ps(1) shows to every user, and for quoting a string.
+ */
+bool pgjq_conninfo_hide(char *conninfo);
+
+/*
+ * A new copy of conninfo without its secrets, in the same form (URI or
+ * keyword=value), for handing to a handler: it finds the password the way
+ * libpq does without one (PGPASSFILE, ~/.pgpass).  NULL if conninfo is
+ * NULL or cannot be parsed.
+ */
+char *pgjq_conninfo_public(const char *conninfo);
+
+/*
  * Runs one statement with text parameters.  The result is returned
  * whatever its status; pgjq_ok() tells success.  All user values reach
  * the server as parameters, never pasted into the SQL.

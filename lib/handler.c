@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "handler.h"
 
 static void
@@ -30,8 +31,8 @@ close_fd(int *fd)
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
 static void
-child(char *const argv[], const struct pgjq_handler_env *env, int in, int out,
-    int err, int progress, int report)
+child(char *const argv[], const struct pgjq_handler_env *env, const int *fds, int nfds,
+    int report)
 {
 	char buf[32];
 	sigset_t none;
@@ -50,28 +51,31 @@ child(char *const argv[], const struct pgjq_handler_env *env, int in, int out,
 	 * never close another that happened to sit there.
 	 */
 	{
-		int ends[4] = {in, out, err, progress}, high[4];
+		int high[4];
 
 		report = fcntl(report, F_DUPFD_CLOEXEC, 100);
-		for (int i = 0; i < 4; i++)
-			if ((high[i] = fcntl(ends[i], F_DUPFD, 100)) < 0)
+		for (int i = 0; i < nfds; i++)
+			if ((high[i] = fcntl(fds[i], F_DUPFD, 100)) < 0)
 				_exit(127);
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < nfds; i++)
 			if (dup2(high[i], i) < 0)
 				_exit(127);
-		for (int fd = 4; fd < 1024; fd++)
+		for (int fd = nfds; fd < 1024; fd++)
 			if (fd != report)
 				close(fd);
 	}
 
-	snprintf(buf, sizeof buf, "%" PRId64, env->job_id);
-	setenv("JQ_JOB_ID", buf, 1);
-	setenv("JQ_QUEUE", env->queue, 1);
-	snprintf(buf, sizeof buf, "%d", env->attempt);
-	setenv("JQ_ATTEMPT", buf, 1);
-	snprintf(buf, sizeof buf, "%d", env->max_attempts);
-	setenv("JQ_MAX_ATTEMPTS", buf, 1);
-	setenv("JQ_PROGRESS_FD", "3", 1);
+	if (env->job_id != 0) {
+		snprintf(buf, sizeof buf, "%" PRId64, env->job_id);
+		setenv("JQ_JOB_ID", buf, 1);
+		setenv("JQ_QUEUE", env->queue, 1);
+		snprintf(buf, sizeof buf, "%d", env->attempt);
+		setenv("JQ_ATTEMPT", buf, 1);
+		snprintf(buf, sizeof buf, "%d", env->max_attempts);
+		setenv("JQ_MAX_ATTEMPTS", buf, 1);
+	}
+	if (nfds > 3)
+		setenv("JQ_PROGRESS_FD", "3", 1);
 	if (env->database_url != NULL)
 		setenv("JQ_DATABASE_URL", env->database_url, 1);
 	if (env->schema != NULL)
@@ -84,28 +88,80 @@ child(char *const argv[], const struct pgjq_handler_env *env, int in, int out,
 	_exit(127);
 }
 
+pid_t
+pgjq_spawn(char *const argv[], const struct pgjq_handler_env *env, const int *fds, int nfds,
+    int *exec_errno)
+{
+	struct pgjq_handler_env safe = *env;
+	char *url = NULL;
+	int report[2], e = 0;
+	ssize_t n;
+	pid_t pid;
+
+	*exec_errno = 0;
+	if (pipe(report) < 0)
+		return -1;
+	/*
+	 * The handler gets the connection without its password, so that one
+	 * which logs its environment or passes it on does not spread it; its
+	 * own libpq finds the password as the worker's could have, in
+	 * PGPASSFILE or ~/.pgpass.  A string that cannot be cleaned is not
+	 * passed at all, nor the worker's own JQ_DATABASE_URL ("" is unset).
+	 */
+	if (env->database_url != NULL) {
+		url = pgjq_conninfo_public(env->database_url);
+		safe.database_url = url != NULL ? url : "";
+	}
+	fcntl(report[1], F_SETFD, FD_CLOEXEC);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+		child(argv, &safe, fds, nfds, report[1]);
+	free(url);
+	if (pid < 0) {
+		e = errno;
+		close(report[0]);
+		close(report[1]);
+		errno = e;
+		return -1;
+	}
+
+	/* Also set here: the child's own setpgid may not have run yet when we signal. */
+	setpgid(pid, pid);
+	close(report[1]);
+	/* EOF means exec succeeded; an int means it failed with that errno. */
+	do
+		n = read(report[0], &e, sizeof e);
+	while (n < 0 && errno == EINTR);
+	close(report[0]);
+	if (n == (ssize_t)sizeof e)
+		*exec_errno = e;
+	return pid;
+}
+
 int
 pgjq_handler_start(struct pgjq_handler *h, char *const argv[],
     const struct pgjq_handler_env *env, const char *payload, size_t len)
 {
-	int in[2], out[2], err[2], progress[2], report[2];
-	ssize_t n;
+	int in[2], out[2], err[2], progress[2];
 	int e = 0;
 
 	memset(h, 0, sizeof *h);
 	h->in_fd = h->out_fd = h->err_fd = h->progress_fd = -1;
 	if (pipe(in) < 0)
 		return -1;
-	if (pipe(out) < 0 || pipe(err) < 0 || pipe(progress) < 0 || pipe(report) < 0) {
+	if (pipe(out) < 0 || pipe(err) < 0 || pipe(progress) < 0) {
 		e = errno;
 		close(in[0]);
 		close(in[1]);
 		errno = e;
 		return -1;
 	}
-	fcntl(report[1], F_SETFD, FD_CLOEXEC);
-	fflush(NULL);
-	h->pid = fork();
+	{
+		int ends[4] = {in[0], out[1], err[1], progress[1]};
+
+		h->pid = pgjq_spawn(argv, env, ends, 4, &h->exec_errno);
+	}
 	if (h->pid < 0) {
 		e = errno;
 		for (int i = 0; i < 2; i++) {
@@ -113,26 +169,14 @@ pgjq_handler_start(struct pgjq_handler *h, char *const argv[],
 			close(out[i]);
 			close(err[i]);
 			close(progress[i]);
-			close(report[i]);
 		}
 		errno = e;
 		return -1;
 	}
-	if (h->pid == 0)
-		child(argv, env, in[0], out[1], err[1], progress[1], report[1]);
-
-	/* Also set here: the child's own setpgid may not have run yet when we signal. */
-	setpgid(h->pid, h->pid);
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
 	close(progress[1]);
-	close(report[1]);
-	/* EOF means exec succeeded; an int means it failed with that errno. */
-	do
-		n = read(report[0], &e, sizeof e);
-	while (n < 0 && errno == EINTR);
-	close(report[0]);
 	h->in_fd = in[1];
 	h->out_fd = out[0];
 	h->err_fd = err[0];
@@ -143,10 +187,8 @@ pgjq_handler_start(struct pgjq_handler *h, char *const argv[],
 	set_nonblock_cloexec(h->progress_fd);
 	h->payload = payload;
 	h->payload_len = len;
-	if (n == (ssize_t)sizeof e) {
-		h->exec_errno = e;
+	if (h->exec_errno != 0)
 		close_fd(&h->in_fd);
-	}
 	return 0;
 }
 
@@ -228,8 +270,7 @@ read_fd(struct pgjq_handler *h, int *fd, pgjq_handler_line_fn *on_line, void *ct
 				h->out_truncated = true;
 			pgjq_buf_append(&h->out, buf, (size_t)n < room ? (size_t)n : room);
 		} else if (*fd == h->err_fd) {
-			for (ssize_t i = 0; i < n; i++)
-				h->err_tail[h->err_total++ % PGJQ_ERROR_TAIL] = buf[i];
+			pgjq_tail_add(&h->err_tail, buf, (size_t)n);
 			feed_lines(&h->err_line, buf, (size_t)n, false, on_line, ctx);
 		} else {
 			feed_lines(&h->progress_line, buf, (size_t)n, true, on_line, ctx);
@@ -278,15 +319,22 @@ pgjq_handler_kill(const struct pgjq_handler *h, int sig)
 }
 
 void
-pgjq_handler_error_tail(const struct pgjq_handler *h, char *buf, size_t size)
+pgjq_tail_add(struct pgjq_tail *t, const char *p, size_t n)
 {
-	size_t n = h->err_total < PGJQ_ERROR_TAIL ? h->err_total : PGJQ_ERROR_TAIL;
-	size_t start = h->err_total - n, j = 0;
+	for (size_t i = 0; i < n; i++)
+		t->ring[t->total++ % PGJQ_ERROR_TAIL] = p[i];
+}
+
+void
+pgjq_tail_copy(const struct pgjq_tail *t, char *buf, size_t size)
+{
+	size_t n = t->total < PGJQ_ERROR_TAIL ? t->total : PGJQ_ERROR_TAIL;
+	size_t start = t->total - n, j = 0;
 
 	if (size == 0)
 		return;
 	for (size_t i = 0; i < n && j + 1 < size; i++) {
-		char c = h->err_tail[(start + i) % PGJQ_ERROR_TAIL];
+		char c = t->ring[(start + i) % PGJQ_ERROR_TAIL];
 
 		buf[j++] = c == '\0' ? ' ' : c;
 	}
@@ -294,6 +342,12 @@ pgjq_handler_error_tail(const struct pgjq_handler *h, char *buf, size_t size)
 	while (j > 0 && (buf[j - 1] == '\n' || buf[j - 1] == '\r'))
 		j--;
 	buf[j] = '\0';
+}
+
+void
+pgjq_handler_error_tail(const struct pgjq_handler *h, char *buf, size_t size)
+{
+	pgjq_tail_copy(&h->err_tail, buf, size);
 }
 
 void

@@ -23,8 +23,19 @@
 #define PGJQ_RESULT_MAX (1024 * 1024)
 #define PGJQ_ERROR_TAIL 2048
 
+/* The last PGJQ_ERROR_TAIL bytes of a stream: a handler's stderr, kept as the error. */
+struct pgjq_tail {
+	char ring[PGJQ_ERROR_TAIL];
+	size_t total;             /* bytes ever added; 0 empties it */
+};
+
+void pgjq_tail_add(struct pgjq_tail *t, const char *p, size_t n);
+
+/* The tail as a string in buf: NUL bytes as spaces, trailing newlines dropped. */
+void pgjq_tail_copy(const struct pgjq_tail *t, char *buf, size_t size);
+
 struct pgjq_handler_env {
-	int64_t job_id;
+	int64_t job_id;           /* 0: no job (a --pipe handler): no per-job variables */
 	const char *queue;
 	int attempt;
 	int max_attempts;
@@ -40,12 +51,22 @@ struct pgjq_handler {
 	size_t payload_len, payload_off;
 	struct pgjq_buf out;    /* stdout, up to PGJQ_RESULT_MAX */
 	bool out_truncated;
-	char err_tail[PGJQ_ERROR_TAIL]; /* ring of stderr's last bytes */
-	size_t err_total;
+	struct pgjq_tail err_tail; /* stderr's last bytes */
 	struct pgjq_buf err_line;      /* stderr line being assembled, for the log */
 	struct pgjq_buf progress_line; /* fd 3 line being assembled */
 	int exec_errno;         /* non-zero if the command could not be run */
 };
+
+/*
+ * Forks argv in a process group of its own, with fds[i] on descriptor i
+ * (nfds at most 4; a fourth is the progress fd) and no other descriptor
+ * open, and env's variables set.  Returns the pid, or -1 with errno set
+ * if there is no process.  If exec fails, the child exits 127 and
+ * *exec_errno says why; it is 0 otherwise.  The caller closes its copies
+ * of fds.
+ */
+pid_t pgjq_spawn(char *const argv[], const struct pgjq_handler_env *env, const int *fds, int nfds,
+    int *exec_errno);
 
 /*
  * Starts argv for a job.  Returns 0, or -1 with errno set if the process

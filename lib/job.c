@@ -42,10 +42,22 @@ pgjq_queue_valid(const char *name, size_t len)
 	return true;
 }
 
+static size_t utf8_len(const unsigned char *p, size_t n);
+
+bool
+pgjq_utf8_valid(const char *p, size_t len)
+{
+	for (size_t i = 0, n; i < len; i += n)
+		if ((n = utf8_len((const unsigned char *)p + i, len - i)) == 0)
+			return false;
+	return true;
+}
+
 bool
 pgjq_key_valid(const char *key, size_t len)
 {
-	return len > 0 && len <= PGJQ_KEY_MAX && memchr(key, '\0', len) == NULL;
+	/* The server would refuse bad UTF-8 too, but as bad data, blaming the payload. */
+	return len > 0 && len <= PGJQ_KEY_MAX && pgjq_utf8_valid(key, len);
 }
 
 bool

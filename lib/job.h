@@ -34,7 +34,11 @@ int pgjq_state_parse(const char *name);
 #define PGJQ_QUEUE_RULE "1 to 64 characters from A-Z a-z 0-9 _ . - :"
 
 bool pgjq_queue_valid(const char *name, size_t len);
+/* 1 to PGJQ_KEY_MAX bytes of UTF-8 text without NUL. */
 bool pgjq_key_valid(const char *key, size_t len);
+
+/* Whether len bytes are valid UTF-8 with no NUL byte, as the database takes text. */
+bool pgjq_utf8_valid(const char *p, size_t len);
 
 /* A job id: a positive decimal integer. */
 bool pgjq_id_parse(const char *s, int64_t *id);

@@ -7,6 +7,7 @@
 
 #include "db.h"
 #include "diag.h"
+#include "job.h"
 #include "schema.h"
 #include "xalloc.h"
 
@@ -79,6 +80,43 @@ set_search_path(PGconn *conn, const char *schema, const char *pattern, bool loca
 	return 0;
 }
 
+/*
+ * Whether this role may bring the schema to the latest version: 0, or 69
+ * after saying so.  A role of roles.sql may use a current schema but not
+ * upgrade it, and "must be owner of table workers" from half-way through
+ * a migration would not tell its user what to do.
+ */
+static int
+may_upgrade(PGconn *conn, const char *schema, int version)
+{
+	const char *params[] = {schema};
+	PGresult *res;
+	bool may;
+
+	res = pgjq_exec(conn,
+	    "SELECT pg_catalog.has_schema_privilege(n.oid, 'CREATE') "
+	    "       AND (c.oid IS NULL OR pg_catalog.pg_has_role(c.relowner, 'USAGE')) "
+	    "  FROM pg_catalog.pg_namespace n "
+	    "  LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = 'schema_version' "
+	    " WHERE n.nspname = $1",
+	    1, params);
+	if (!pgjq_ok(res))
+		return fail(conn, res, schema, "cannot check the privilege to upgrade it");
+	may = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (may)
+		return 0;
+	if (version == 0)
+		pgjq_warn("schema %s has no pgjq tables, and role %s may not create them there "
+		    "(no CREATE privilege on it): ask its owner to apply pgjq.sql",
+		    schema, PQuser(conn));
+	else
+		pgjq_warn("schema %s is at version %d and this pgjq needs version %d, but role %s "
+		    "may not upgrade it (it does not own it): run any pgjq tool once as its owner, "
+		    "then apply roles.sql again", schema, version, latest_version(), PQuser(conn));
+	return PGJQ_EX_UNAVAILABLE;
+}
+
 static int
 migrate(PGconn *conn, const char *schema)
 {
@@ -130,6 +168,8 @@ migrate(PGconn *conn, const char *schema)
 	version = current_version(conn, schema, &res);
 	if (version < 0)
 		return fail(conn, res, schema, "cannot read the schema version");
+	if (version < latest_version() && (status = may_upgrade(conn, schema, version)) != 0)
+		return status;
 
 	for (const struct pgjq_migration *m = pgjq_migrations; m->version; m++) {
 		char vbuf[16];
@@ -166,8 +206,9 @@ pgjq_schema_ensure(PGconn *conn, const char *schema)
 	PGresult *res;
 	int version, status;
 
-	if (*schema == '\0' || strlen(schema) > PGJQ_SCHEMA_NAME_MAX) {
-		pgjq_warn("schema name must be 1 to %d bytes long", PGJQ_SCHEMA_NAME_MAX);
+	if (*schema == '\0' || strlen(schema) > PGJQ_SCHEMA_NAME_MAX ||
+	    !pgjq_utf8_valid(schema, strlen(schema))) {
+		pgjq_warn("schema name must be 1 to %d bytes of UTF-8 text", PGJQ_SCHEMA_NAME_MAX);
 		return PGJQ_EX_USAGE;
 	}
 	/* pg_catalog first so nothing can shadow a built-in; pg_temp last so no temporary table can shadow ours. */
@@ -175,6 +216,14 @@ pgjq_schema_ensure(PGconn *conn, const char *schema)
 		return status;
 
 	version = current_version(conn, schema, &res);
+	if (version < 0 && strcmp(pgjq_sqlstate(res), "42501") == 0) {
+		char what[256];
+
+		snprintf(what, sizeof what,
+		    "role %s may not use it (it needs a role of roles.sql: see SECURITY in pgjq(7))",
+		    PQuser(conn));
+		return fail(conn, res, schema, what);
+	}
 	if (version < 0)
 		return fail(conn, res, schema, "cannot read the schema version");
 	if (version > latest_version()) {

@@ -23,6 +23,7 @@
 #include "handler.h"
 #include "http.h"
 #include "job.h"
+#include "pipe.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -35,6 +36,9 @@
 #define PRUNE_BATCH 1000
 #define RECONNECT_MIN_US INT64_C(100000)
 #define RECONNECT_MAX_US INT64_C(5000000)
+/* The wait before restarting a --pipe handler that keeps dying before its first answer. */
+#define RESTART_MIN_US INT64_C(100000)
+#define RESTART_MAX_US INT64_C(10000000)
 
 struct slot {
 	bool busy;
@@ -55,6 +59,9 @@ struct slot {
 	int64_t progress_sent;
 	bool bad_progress_said;
 	bool http;                /* an HTTP request, not a process */
+	bool piped;               /* sent to the slot's --pipe handler, not a process of its own */
+	char *broke;              /* --pipe: the protocol error that stopped the handler, for the job's error */
+	bool resent;              /* --pipe: sent again, to a new handler: the first quit without reading it */
 	struct pgjq_http_result reply;
 };
 
@@ -73,6 +80,23 @@ struct outcome {
 	int64_t took_us;
 };
 
+/*
+ * With --pipe: a slot's long-lived handler.  It outlives the slot's jobs,
+ * so it is kept apart from them; a new one is started when the slot gets
+ * a job and has none.
+ */
+struct piped {
+	struct pgjq_pipe p;
+	int64_t exited;           /* when the process was reaped; 0: running, or none */
+	int64_t kill_at;          /* SIGKILL then; 0: not asked to stop, INT64_MAX: sent */
+	int64_t restart_at;       /* no new process before then: the last ones died young */
+	int64_t restart_delay;    /* the wait after the last young death; 0: none */
+	pid_t pid;                /* the last process's, for messages once it is reaped */
+	bool stopped;             /* we stopped it (time limit, cancel, shutdown): its death is not its fault */
+	bool told;                /* its death was a job's error: nothing more to say */
+	int pfd_at, npfd;         /* where its fds are in this turn's poll set */
+};
+
 struct worker {
 	const struct pgjq_worker_opts *o;
 	PGconn *conn;
@@ -87,6 +111,8 @@ struct worker {
 	struct outcome *out;
 	size_t nout, out_cap;
 	struct pgjq_http *http;   /* with --http */
+	struct piped *pipes;      /* with --pipe: slot i's handler is pipes[i] */
+	int64_t closing_at;       /* --pipe: when idle handlers were told no more jobs come; 0: not yet */
 
 	bool wake;                /* there may be ready jobs: claim when a slot is free */
 	bool empty;               /* the last claim found nothing */
@@ -330,7 +356,12 @@ cancel_slot(struct worker *w, struct slot *s, int64_t now)
 		s->exited = now;
 		return;
 	}
-	event(w, "cancelling", s, s->id, "asked to cancel; sending SIGTERM");
+	/*
+	 * A --pipe handler is stopped too, not told: one busy with the job
+	 * may not be reading its stdin, and SIGTERM reaches it at once.
+	 */
+	event(w, "cancelling", s, s->id, s->piped ? "asked to cancel; sending SIGTERM to its handler" :
+	    "asked to cancel; sending SIGTERM");
 	stop_handler(w, s, now);
 }
 
@@ -406,7 +437,7 @@ prune_history(struct worker *w, int64_t now)
 
 /* Reads the NOTIFYs that arrived: new work, or a cancel for one of ours. */
 static void
-read_notifies(struct worker *w, int64_t now)
+read_notifies(struct worker *w)
 {
 	PGnotify *n;
 
@@ -423,11 +454,15 @@ read_notifies(struct worker *w, int64_t now)
 					w->wake = true;
 		} else if (strcmp(n->relname, w->chan_cancel) == 0) {
 			long long id = 0, worker = 0;
-			struct slot *s;
 
+			/*
+			 * Anyone who may connect may NOTIFY: the notice only makes
+			 * us renew our leases now, and renew_leases says which of
+			 * our jobs really are to be cancelled.
+			 */
 			if (sscanf(n->extra, "%lld %lld", &id, &worker) == 2 && worker == w->id &&
-			    (s = slot_of(w, id)) != NULL)
-				cancel_slot(w, s, now);
+			    slot_of(w, id) != NULL)
+				w->next_renew = 0;
 		}
 		PQfreemem(n);
 	}
@@ -538,10 +573,39 @@ flush_outcomes(struct worker *w)
 
 /* ------------------------------------------------------------- slots */
 
+static struct piped *
+pipe_of(struct worker *w, const struct slot *s)
+{
+	return &w->pipes[s - w->slots];
+}
+
+/*
+ * Stops a --pipe handler: SIGTERM to its group, SIGKILL --kill-after
+ * later.  Whatever it writes on stdout from now on is not believed, so
+ * an answer it sends while dying changes nothing.  Unless it is to blame
+ * (it broke the protocol), its death does not count as dying young.
+ */
+static void
+stop_pipe(struct worker *w, struct piped *pp, int64_t now, bool blame)
+{
+	if (!blame)
+		pp->stopped = true;
+	if (pp->kill_at != 0) {
+		pp->p.deaf = true;
+		return;
+	}
+	pgjq_pipe_kill(&pp->p, SIGTERM);
+	if (pp->p.pid != 0)
+		pp->kill_at = now + w->o->kill_after_us;
+}
+
 static void
 stop_handler(struct worker *w, struct slot *s, int64_t now)
 {
-	(void)w;
+	if (s->piped) {
+		stop_pipe(w, pipe_of(w, s), now, false);
+		return;
+	}
 	if (s->kill_at != 0 || s->exited != 0)
 		return;
 	pgjq_handler_kill(&s->h, SIGTERM);
@@ -604,6 +668,40 @@ flush_progress(struct worker *w, struct slot *s, int64_t now)
 	s->progress_sent = now;
 }
 
+/* Starts a slot's --pipe handler; false (errno set) if there is no process. */
+static bool
+start_pipe(struct worker *w, struct piped *pp)
+{
+	/* No job's variables: it will see many jobs. */
+	struct pgjq_handler_env env = {.database_url = w->o->conninfo, .schema = w->o->schema};
+
+	if (pgjq_pipe_start(&pp->p, w->o->argv, &env) < 0)
+		return false;
+	pp->pid = pp->p.pid;
+	pp->exited = pp->kill_at = 0;
+	pp->stopped = pp->told = false;
+	return true;
+}
+
+/* Gives the slot's job to its --pipe handler, started first if it has none. */
+static void
+start_piped(struct worker *w, struct slot *s, int64_t now)
+{
+	struct piped *pp = pipe_of(w, s);
+
+	s->piped = true;
+	s->h.in_fd = s->h.out_fd = s->h.err_fd = s->h.progress_fd = -1;
+	if (pp->p.pid == 0 && !start_pipe(w, pp)) {
+		/* No process at all (fork failed): the attempt fails, the job is retried. */
+		pp->p.exec_errno = errno;
+		pp->pid = 0;
+		pp->exited = now;
+		return;
+	}
+	pgjq_pipe_send(&pp->p, s->id, s->queue, s->attempt, s->max_attempts, s->payload,
+	    strlen(s->payload));
+}
+
 static void
 start_job(struct worker *w, struct slot *s, PGresult *res, int row, int64_t now)
 {
@@ -643,6 +741,10 @@ start_job(struct worker *w, struct slot *s, PGresult *res, int row, int64_t now)
 		s->deadline = 0;
 		s->h.in_fd = s->h.out_fd = s->h.err_fd = s->h.progress_fd = -1;
 		pgjq_http_start(w->http, &job, s);
+		return;
+	}
+	if (w->pipes != NULL) {
+		start_piped(w, s, now);
 		return;
 	}
 	if (pgjq_handler_start(&s->h, w->o->argv, &env, s->payload, strlen(s->payload)) < 0) {
@@ -725,6 +827,63 @@ finish_http(struct worker *w, struct slot *s, int64_t now)
 	pgjq_buf_free(&r->body);
 }
 
+/* The slot's --pipe handler is gone without answering for the job: why. */
+static void
+finish_piped(struct worker *w, struct slot *s, int64_t now)
+{
+	struct piped *pp = pipe_of(w, s);
+	int st = pp->p.status;
+	char raw[PGJQ_ERROR_TAIL + 1], why[256], limit[32], *tail, *error;
+
+	pp->told = true;
+	if (s->released) {
+		add_outcome(w, s, OUT_RELEASED, false, NULL, NULL, now);
+		return;
+	}
+	if (s->broke != NULL) {
+		/* Its stderr is in the log already; the error says what was wrong. */
+		add_outcome(w, s, OUT_FAILED, false, NULL, s->broke, now);
+		s->broke = NULL;
+		return;
+	}
+	if (pp->p.exec_errno != 0) {
+		snprintf(why, sizeof why, "cannot run %s: %s", w->o->argv[0], strerror(pp->p.exec_errno));
+		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup(why), now);
+		return;
+	}
+	if (s->cancelled) {
+		snprintf(why, sizeof why, "cancelled");
+	} else if (s->timed_out) {
+		pgjq_format_duration(s->limit_us, limit, sizeof limit);
+		snprintf(why, sizeof why, "timed out after %s", limit);
+	} else if (WIFSIGNALED(st)) {
+		snprintf(why, sizeof why, "the handler was killed by signal %d (%s) before answering",
+		    WTERMSIG(st), strsignal(WTERMSIG(st)));
+	} else {
+		snprintf(why, sizeof why, "the handler exited with status %d before answering",
+		    WEXITSTATUS(st));
+	}
+	pgjq_pipe_error_tail(&pp->p, raw, sizeof raw);
+	tail = pgjq_text_clean(raw, strlen(raw));
+	error = *tail ? pgjq_xasprintf("%s: %s", why, tail) : pgjq_xstrdup(why);
+	free(tail);
+	add_outcome(w, s, OUT_FAILED, false, NULL, error, now);
+}
+
+/* The slot's job has its outcome: the slot is free for another. */
+static void
+free_slot(struct worker *w, struct slot *s)
+{
+	pgjq_handler_free(&s->h);
+	free(s->payload);
+	free(s->message);
+	free(s->broke);
+	memset(s, 0, sizeof *s);
+	w->busy--;
+	/* A free slot: look for more work. */
+	w->wake = true;
+}
+
 /* The handler is gone and its output read: turn what it did into an outcome. */
 static void
 finish_slot(struct worker *w, struct slot *s, int64_t now)
@@ -739,6 +898,8 @@ finish_slot(struct worker *w, struct slot *s, int64_t now)
 	tail = pgjq_text_clean(raw, strlen(raw));
 	if (s->http) {
 		finish_http(w, s, now);
+	} else if (s->piped) {
+		finish_piped(w, s, now);
 	} else if (s->released) {
 		add_outcome(w, s, OUT_RELEASED, false, NULL, NULL, now);
 	} else if (s->h.exec_errno != 0) {
@@ -768,13 +929,260 @@ finish_slot(struct worker *w, struct slot *s, int64_t now)
 		    NULL, *tail ? pgjq_xasprintf("%s: %s", why, tail) : pgjq_xstrdup(why), now);
 	}
 	free(tail);
-	pgjq_handler_free(&s->h);
-	free(s->payload);
-	free(s->message);
-	memset(s, 0, sizeof *s);
-	w->busy--;
-	/* A free slot: look for more work. */
+	free_slot(w, s);
+}
+
+/* ------------------------------------------------------------ --pipe */
+
+static bool work_done(struct worker *w);
+
+/* What a --pipe handler's callbacks need. */
+struct pipe_call {
+	struct worker *w;
+	int slot;
+	int64_t now;
+};
+
+/* An answer: the job's outcome, and the handler, still alive, is free for the next. */
+static void
+pipe_answered(struct worker *w, struct slot *s, const struct pgjq_pipe_msg *m, int64_t now)
+{
+	struct piped *pp = pipe_of(w, s);
+	char *result, *error, raw[PGJQ_ERROR_TAIL + 1];
+
+	pp->restart_delay = 0;
+	flush_progress(w, s, now + PROGRESS_EVERY_US);
+	if (m->kind == PGJQ_PIPE_COMPLETED) {
+		result = pgjq_xmalloc(m->len + 1);
+		memcpy(result, m->text, m->len);
+		result[m->len] = '\0';
+		add_outcome(w, s, OUT_COMPLETED, false, result, NULL, now);
+	} else {
+		if (m->text != NULL && *m->text) {
+			/* Kept as long as an exec handler's stderr tail; jansson made it UTF-8 already. */
+			size_t len = strlen(m->text);
+
+			error = len <= PGJQ_ERROR_TAIL ? pgjq_xstrdup(m->text) :
+			    pgjq_text_clean(m->text, PGJQ_ERROR_TAIL);
+		} else {
+			char *tail;
+
+			pgjq_pipe_error_tail(&pp->p, raw, sizeof raw);
+			tail = pgjq_text_clean(raw, strlen(raw));
+			error = *tail ? pgjq_xasprintf("failed: %s", tail) : pgjq_xstrdup("failed");
+			free(tail);
+		}
+		add_outcome(w, s, OUT_FAILED, !m->retry, NULL, error, now);
+	}
+	free_slot(w, s);
+}
+
+static void
+on_pipe_msg(void *ctx, const struct pgjq_pipe_msg *m)
+{
+	struct pipe_call *c = ctx;
+	struct worker *w = c->w;
+	struct slot *s = &w->slots[c->slot];
+	struct piped *pp = &w->pipes[c->slot];
+
+	switch (m->kind) {
+	case PGJQ_PIPE_COMPLETED:
+	case PGJQ_PIPE_FAILED:
+		pipe_answered(w, s, m, c->now);
+		break;
+	case PGJQ_PIPE_PROGRESS:
+		free(s->message);
+		s->message = m->text != NULL && *m->text ? pgjq_xstrdup(m->text) : NULL;
+		s->progress = m->progress;
+		s->progress_dirty = true;
+		break;
+	case PGJQ_PIPE_BAD_PROGRESS:
+		if (!s->bad_progress_said)
+			pgjq_warn("job %" PRId64 ": ignoring a progress line: %s", s->id, m->text);
+		s->bad_progress_said = true;
+		break;
+	case PGJQ_PIPE_BAD:
+		if (s->busy) {
+			pgjq_warn("slot %d (pid %ld): job %" PRId64 ": bad line from the handler: %s; stopping it",
+			    c->slot + 1, (long)pp->pid, s->id, m->text);
+			free(s->broke);
+			s->broke = pgjq_xasprintf("bad line from the handler: %s", m->text);
+		} else {
+			pgjq_warn("slot %d (pid %ld): bad line from the handler between jobs: %s; stopping it",
+			    c->slot + 1, (long)pp->pid, m->text);
+		}
+		stop_pipe(w, pp, c->now, true);
+		break;
+	}
+}
+
+/* Stderr passes through, each line named by its job, or its slot between jobs. */
+static void
+on_pipe_err(void *ctx, const char *line)
+{
+	struct pipe_call *c = ctx;
+	struct slot *s = &c->w->slots[c->slot];
+
+	if (s->busy)
+		pgjq_warn("job %" PRId64 ": %s", s->id, line);
+	else
+		pgjq_warn("slot %d (pid %ld): %s", c->slot + 1, (long)c->w->pipes[c->slot].pid, line);
+}
+
+/*
+ * A --pipe handler exited of its own accord, with status 0 and not a word
+ * since its job was sent: it most likely quit between jobs just as the
+ * job came, and never read it.  That job goes to a new handler, once.
+ */
+static bool
+resend(struct worker *w, struct slot *s, int64_t now)
+{
+	struct piped *pp = pipe_of(w, s);
+	int st = pp->p.status;
+
+	if (s->resent || s->timed_out || s->cancelled || s->released || s->broke != NULL ||
+	    pp->stopped || pp->p.spoke || pp->p.exec_errno != 0 ||
+	    !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return false;
+	if (w->stopping) {
+		/* No new handlers now: back to the queue with it, its attempt not counted. */
+		s->released = true;
+		return false;
+	}
+	s->resent = true;
+	pgjq_pipe_reset(&pp->p);
+	pp->exited = 0;
+	start_piped(w, s, now);
+	return true;
+}
+
+/* Whether slot i may take a job now. */
+static bool
+slot_free(struct worker *w, int i, int64_t now)
+{
+	struct piped *pp;
+
+	if (w->slots[i].busy)
+		return false;
+	if (w->pipes == NULL)
+		return true;
+	pp = &w->pipes[i];
+	if (w->closing_at != 0 || pp->exited != 0)
+		return false;
+	if (pp->p.pid == 0)
+		return now >= pp->restart_at;
+	return pgjq_pipe_ready(&pp->p);
+}
+
+static int
+free_slots(struct worker *w, int64_t now)
+{
+	int n = 0;
+
+	if (w->pipes == NULL)
+		return w->o->concurrency - w->busy;
+	for (int i = 0; i < w->o->concurrency; i++)
+		n += slot_free(w, i, now);
+	return n;
+}
+
+/* A --pipe handler is gone and its slot idle: say what needs saying, and make room for the next. */
+static void
+bury_pipe(struct worker *w, int i, int64_t now)
+{
+	struct piped *pp = &w->pipes[i];
+	int st = pp->p.status;
+	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	char when[32];
+
+	if (pp->kill_at == 0 && !pp->stopped && !pp->told && !clean) {
+		if (WIFSIGNALED(st))
+			pgjq_warn("slot %d (pid %ld): the handler was killed by signal %d (%s) between jobs",
+			    i + 1, (long)pp->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
+		else
+			pgjq_warn("slot %d (pid %ld): the handler exited with status %d between jobs",
+			    i + 1, (long)pp->pid, WEXITSTATUS(st));
+	}
+	/*
+	 * One that never answered a job and was not stopped by us died young:
+	 * it may fail at start-up every time, so the next waits, longer and
+	 * longer, and fewer attempts are spent on it.
+	 */
+	if (pp->p.answered == 0 && !pp->stopped && w->closing_at == 0) {
+		if (pp->restart_delay > 0) {
+			pgjq_format_duration(pp->restart_delay, when, sizeof when);
+			pgjq_warn("slot %d: the handler keeps dying before it answers a job; starting "
+			    "the next in %s", i + 1, when);
+			pp->restart_at = now + pp->restart_delay;
+		}
+		pp->restart_delay = pp->restart_delay == 0 ? RESTART_MIN_US :
+		    pp->restart_delay * 2 > RESTART_MAX_US ? RESTART_MAX_US : pp->restart_delay * 2;
+	} else if (pp->p.answered > 0) {
+		pp->restart_delay = 0;
+	}
+	pgjq_pipe_reset(&pp->p);
+	pp->exited = pp->kill_at = 0;
+	pp->stopped = pp->told = false;
 	w->wake = true;
+}
+
+/*
+ * The --pipe handlers' lives apart from any one job: SIGKILL for those
+ * that outstay a stop, burial for the dead, and once no more jobs will
+ * come, EOF on stdin for the idle, then SIGTERM when the grace period
+ * (or a second signal) says so.
+ */
+static void
+tend_pipes(struct worker *w, int64_t now)
+{
+	int64_t deadline;
+
+	if (w->closing_at == 0 && (w->stopping || work_done(w)))
+		w->closing_at = now;
+	deadline = w->stopping ? w->grace_end : w->closing_at + w->o->grace_us;
+	for (int i = 0; i < w->o->concurrency; i++) {
+		struct piped *pp = &w->pipes[i];
+
+		if (pp->p.pid != 0 && pp->kill_at != 0 && now >= pp->kill_at) {
+			pgjq_pipe_kill(&pp->p, SIGKILL);
+			pp->kill_at = INT64_MAX;
+		}
+		/* A grandchild that left the group may hold the pipes: stop waiting for it. */
+		if (pp->exited != 0 && !pgjq_pipe_gone(&pp->p) && now - pp->exited >= LEFTOVER_US)
+			pgjq_pipe_close(&pp->p);
+		if (w->slots[i].busy)
+			continue;
+		if (pp->exited != 0 && pgjq_pipe_gone(&pp->p)) {
+			bury_pipe(w, i, now);
+			continue;
+		}
+		if (pp->p.pid == 0)
+			continue;
+		if (w->closing_at == 0) {
+			/* Alive but unable to take a job (it closed its stdin): it would hold the slot for ever. */
+			if (!pgjq_pipe_ready(&pp->p) && pp->kill_at == 0)
+				stop_pipe(w, pp, now, true);
+			continue;
+		}
+		pgjq_pipe_close_stdin(&pp->p);
+		if (w->stopping == 2 && pp->kill_at != INT64_MAX) {
+			pgjq_pipe_kill(&pp->p, SIGKILL);
+			pp->kill_at = INT64_MAX;
+		} else if (now >= deadline) {
+			stop_pipe(w, pp, now, false);
+		}
+	}
+}
+
+static bool
+pipes_alive(const struct worker *w)
+{
+	if (w->pipes == NULL)
+		return false;
+	for (int i = 0; i < w->o->concurrency; i++)
+		if (w->pipes[i].p.pid != 0 || !pgjq_pipe_gone(&w->pipes[i].p))
+			return true;
+	return false;
 }
 
 static void
@@ -784,6 +1192,13 @@ reap_children(struct worker *w, int64_t now)
 	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; w->pipes != NULL && i < w->o->concurrency; i++) {
+			if (w->pipes[i].p.pid != pid)
+				continue;
+			pgjq_pipe_reaped(&w->pipes[i].p, status);
+			w->pipes[i].exited = now;
+			kill(-pid, SIGKILL);
+		}
 		for (int i = 0; i < w->o->concurrency; i++) {
 			struct slot *s = &w->slots[i];
 
@@ -806,6 +1221,22 @@ check_slots(struct worker *w, int64_t now)
 
 		if (!s->busy)
 			continue;
+		if (s->piped) {
+			struct piped *pp = pipe_of(w, s);
+
+			if (pgjq_pipe_gone(&pp->p)) {
+				if (!resend(w, s, now))
+					finish_slot(w, s, now);
+				continue;
+			}
+			if (s->deadline != 0 && now >= s->deadline && !s->timed_out) {
+				s->timed_out = true;
+				event(w, "timed out", s, s->id, "sending SIGTERM to its handler");
+				stop_pipe(w, pp, now, false);
+			}
+			flush_progress(w, s, now);
+			continue;
+		}
 		if (s->exited == 0) {
 			if (s->deadline != 0 && now >= s->deadline && !s->timed_out) {
 				s->timed_out = true;
@@ -835,13 +1266,13 @@ claim(struct worker *w, int64_t now)
 	char worker_id[32], limit[16], lease[64];
 	const char *params[4] = {worker_id, w->queues, limit, lease};
 	PGresult *res;
-	int free_slots = w->o->concurrency - w->busy, want, got, next = 0;
+	int nfree = free_slots(w, now), want, got, next = 0;
 
-	if (w->stopping || w->conn == NULL || free_slots == 0)
+	if (w->stopping || w->conn == NULL || nfree == 0)
 		return;
 	if (!w->wake && now < w->next_poll && (w->next_due == 0 || now < w->next_due))
 		return;
-	want = free_slots;
+	want = nfree;
 	if (w->o->max_jobs > 0) {
 		if (w->claimed >= w->o->max_jobs)
 			return;
@@ -858,7 +1289,7 @@ claim(struct worker *w, int64_t now)
 		return;
 	got = PQntuples(res);
 	for (int row = 0; row < got; row++) {
-		while (w->slots[next].busy)
+		while (!slot_free(w, next, now))
 			next++;
 		start_job(w, &w->slots[next], res, row, now);
 	}
@@ -932,6 +1363,10 @@ end_grace(struct worker *w, int64_t now)
 		if (s->http) {
 			pgjq_http_abort(w->http, s);
 			s->exited = now;
+		} else if (s->piped && w->stopping == 2) {
+			pgjq_pipe_kill(&pipe_of(w, s)->p, SIGKILL);
+			pipe_of(w, s)->kill_at = INT64_MAX;
+			pipe_of(w, s)->stopped = true;
 		} else if (w->stopping == 2) {
 			pgjq_handler_kill(&s->h, SIGKILL);
 			s->kill_at = INT64_MAX;
@@ -954,14 +1389,15 @@ next_wakeup(struct worker *w, int64_t now)
 		SOONER(w->next_reap);
 		if (!w->stopping)
 			SOONER(w->next_prune);
-		if (!w->stopping && w->busy < w->o->concurrency) {
+		if (!w->stopping && free_slots(w, now) > 0) {
 			SOONER(w->next_poll);
 			SOONER(w->next_due);
 			if (w->wake)
 				t = now;
 		}
 	}
-	if (w->stopping == 1)
+	/* (Once past, end_grace has done its work: no reason to spin until the handlers are gone.) */
+	if (w->stopping == 1 && w->grace_end > now)
 		SOONER(w->grace_end);
 	if (w->http != NULL)
 		SOONER(pgjq_http_due(w->http));
@@ -979,6 +1415,22 @@ next_wakeup(struct worker *w, int64_t now)
 		} else {
 			SOONER(s->exited + LEFTOVER_US);
 		}
+	}
+	/* The work is done, the handlers not yet told: tell them now. */
+	if (w->pipes != NULL && w->closing_at == 0 && work_done(w))
+		t = now;
+	for (int i = 0; w->pipes != NULL && i < w->o->concurrency; i++) {
+		struct piped *pp = &w->pipes[i];
+
+		if (pp->p.pid != 0 && pp->kill_at != INT64_MAX)
+			SOONER(pp->kill_at);
+		if (pp->exited != 0 && !pgjq_pipe_gone(&pp->p))
+			SOONER(pp->exited + LEFTOVER_US);
+		if (pp->restart_at > now)
+			SOONER(pp->restart_at);
+		/* Idle, and told that no more jobs come: SIGTERM when the wind-down runs out. */
+		if (pp->p.pid != 0 && pp->kill_at == 0 && w->closing_at != 0 && !w->stopping)
+			SOONER(w->closing_at + w->o->grace_us);
 	}
 #undef SOONER
 	return t < now ? now : t;
@@ -1007,8 +1459,9 @@ setup_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* No job runs and none will be claimed: time to go, once the --pipe handlers have gone. */
 static bool
-finished(struct worker *w)
+work_done(struct worker *w)
 {
 	if (w->busy > 0)
 		return false;
@@ -1024,6 +1477,16 @@ finished(struct worker *w)
 	/* Draining, a retry due within a poll period still counts as work. */
 	return w->o->drain && w->empty && !w->wake && w->conn != NULL &&
 	    (w->next_due == 0 || w->next_due > now_us() + w->o->poll_us);
+}
+
+static bool
+finished(struct worker *w)
+{
+	/* Once it has begun, the handlers' wind-down is seen through. */
+	if (w->closing_at != 0)
+		return w->busy == 0 && !pipes_alive(w) &&
+		    (w->nout == 0 || (w->stopping == 2 && w->conn == NULL));
+	return work_done(w) && !pipes_alive(w);
 }
 
 int
@@ -1049,6 +1512,11 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 	srand((unsigned)getpid() ^ (unsigned)now_us());
 	if (o->http_url != NULL)
 		w.http = pgjq_http_new(o->http_url);
+	if (o->pipe) {
+		w.pipes = pgjq_xcalloc((size_t)o->concurrency, sizeof *w.pipes);
+		for (int i = 0; i < o->concurrency; i++)
+			pgjq_pipe_init(&w.pipes[i].p);
+	}
 	setup_signals();
 
 	if (!db_connect(&w, true)) {
@@ -1065,8 +1533,10 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		if (w.stopping && now >= w.grace_end)
 			end_grace(&w, now);
 		maybe_reconnect(&w, now);
-		read_notifies(&w, now);
+		read_notifies(&w);
 		check_slots(&w, now);
+		if (w.pipes != NULL)
+			tend_pipes(&w, now);
 		flush_outcomes(&w);
 		if (w.conn != NULL && now >= w.next_renew && w.id != 0)
 			renew_leases(&w, now);
@@ -1084,6 +1554,11 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		for (int i = 0; i < o->concurrency; i++)
 			if (w.slots[i].busy)
 				n += pgjq_handler_pollfds(&w.slots[i].h, pfd + n);
+		for (int i = 0; w.pipes != NULL && i < o->concurrency; i++) {
+			w.pipes[i].pfd_at = n;
+			w.pipes[i].npfd = pgjq_pipe_pollfds(&w.pipes[i].p, pfd + n);
+			n += w.pipes[i].npfd;
+		}
 		if (w.http != NULL) {
 			http_first = n;
 			n += pgjq_http_pollfds(w.http, pfd + n, o->concurrency * 2 + 16);
@@ -1101,6 +1576,16 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 
 				s->reply = r;
 				s->exited = now_us();
+			}
+		}
+		if (w.pipes != NULL) {
+			struct pipe_call c = {&w, 0, now_us()};
+
+			for (c.slot = 0; c.slot < o->concurrency; c.slot++) {
+				struct piped *pp = &w.pipes[c.slot];
+
+				if (pp->npfd > 0)
+					pgjq_pipe_io(&pp->p, pfd + pp->pfd_at, pp->npfd, on_pipe_msg, on_pipe_err, &c);
 			}
 		}
 		for (int i = 0; i < o->concurrency; i++) {
@@ -1138,6 +1623,12 @@ out:
 		free(w.out[i].error);
 	}
 	free(w.out);
+	for (int i = 0; w.pipes != NULL && i < o->concurrency; i++) {
+		/* finished() waited for every handler to go; this only makes sure. */
+		pgjq_pipe_kill(&w.pipes[i].p, SIGKILL);
+		pgjq_pipe_free(&w.pipes[i].p);
+	}
+	free(w.pipes);
 	free(w.slots);
 	free(pfd);
 	free(w.queues);

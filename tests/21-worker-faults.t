@@ -135,6 +135,10 @@ jq-worker -q can --kill-after 500ms -- "$h/behave" 2> "$T/c.err" &
 w=$!
 at_exit "kill -9 $w 2>/dev/null"
 wait_for "the job runs" 10 has "id = $id and state = 'running'" 1
+# Anyone may NOTIFY: a forged cancel must not stop the job.
+sql "select pg_notify('jq_cancel', id || ' ' || worker) from jobs where id = $id" > /dev/null
+sleep 1
+is "$(sql "select state from jobs where id = $id")" running "a forged cancel notification changes nothing"
 is "$(sql "select cancel_job($id)")" running "cancel_job asks the worker"
 wait_for "the job is cancelled" 10 has "id = $id and state = 'cancelled'" 1
 is "$(sql "select state || ' ' || attempts from history where id = $id")" "cancelled 1" "the job ends cancelled, not retried"

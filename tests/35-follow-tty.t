@@ -63,5 +63,8 @@ tm send-keys -t q C-c
 dead() { [ "$(tm display -p -t q '#{pane_dead}')" = 1 ]; }
 wait_for "the interrupt" 10 dead
 is "$(tm display -p -t q '#{pane_dead_signal}')" 2 "Ctrl-C ends it as SIGINT would"
+# tmux may mark the pane dead before it has parsed the last bytes written.
+restored() { [ "$(tm display -p -t q '#{alternate_on}')" = 0 ]; }
+wait_for "the last output" 5 restored
 is "$(tm display -p -t q '#{alternate_on}')" 0 "and the screen is restored"
 done_testing

@@ -73,6 +73,11 @@
 #                           stdout; exit status 1 on an SQL error, 2 when it
 #                           cannot connect.
 #   sql_file FILE [PSQL-ARG...]  likewise with -f FILE (status 3 on SQL error).
+#   pg_hba RECORD...        put the pg_hba.conf records before the cluster's
+#                           own (which trust every local connection) and
+#                           reload, e.g. pg_hba "local all ann scram-sha-256"
+#                           to make ann give her password.  Returns once a
+#                           new connection obeys them.  Private server only.
 #
 # Internal names start with _t_, _pg_ or _lib_; tests must not set an EXIT
 # trap of their own (use at_exit).  Assertions may run in subshells and
@@ -650,6 +655,23 @@ sql_file() {
 	shift
 	PGOPTIONS="${PGOPTIONS:+$PGOPTIONS }-c search_path=${JQ_SCHEMA:-public},public" \
 		"$_pg_psql" -X -A -t -q -v ON_ERROR_STOP=1 -d "${JQ_DATABASE_URL:-}" -f "$_pg_f" "$@"
+}
+
+pg_hba() {
+	_pg_need_private pg_hba
+	_pg_hba=$PG_DIR/data/pg_hba.conf
+	# Rewritten in place, not replaced, so it keeps the server's owner.
+	{ printf '%s\n' "$@"; cat "$_pg_hba"; } > "$T/.pg_hba" && cat "$T/.pg_hba" > "$_pg_hba" || return 1
+	_pg_bad=$(sql "select line_number || ': ' || error from pg_hba_file_rules where error is not null")
+	[ -z "$_pg_bad" ] || { diag "pg_hba: bad records:" "$_pg_bad"; return 1; }
+	# The reload is asynchronous: a new session has the new rules once the
+	# server's configuration time has moved on.
+	_pg_loaded=$(sql "select pg_conf_load_time()") &&
+		sql "select pg_reload_conf()" > /dev/null &&
+		wait_for "pg_hba.conf to be reloaded" 10 _pg_reloaded
+}
+_pg_reloaded() {
+	[ "$(sql "select pg_conf_load_time() > '$_pg_loaded'")" = t ]
 }
 
 # ------------------------------------------------------------------ exit

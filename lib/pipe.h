@@ -1,0 +1,117 @@
+/*
+ * pipe: a persistent handler (jq-worker --pipe), one process that takes
+ * job after job, and the JSON-lines protocol spoken with it.
+ *
+ * Each job goes to the handler's stdin as one line; each line on its
+ * stdout answers or reports progress on the job in flight.  Lines are
+ * checked here, so the worker only ever sees well-formed messages about
+ * the job it sent, or a protocol error saying what was wrong.  As with
+ * handler.c nothing blocks: the worker polls the fds this module exposes
+ * and calls back in when they are ready.  Starting, stopping and reaping
+ * the process, and what to do when it dies, are the worker's business.
+ */
+#ifndef PGJQ_PIPE_H
+#define PGJQ_PIPE_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "handler.h"
+#include "xalloc.h"
+
+/* The longest line read from a handler: a result as long as an exec handler's, and its envelope. */
+#define PGJQ_PIPE_LINE_MAX (PGJQ_RESULT_MAX + 64 * 1024)
+
+enum pgjq_pipe_kind {
+	PGJQ_PIPE_COMPLETED,      /* the job in flight is completed */
+	PGJQ_PIPE_FAILED,         /* its attempt failed */
+	PGJQ_PIPE_PROGRESS,       /* how far it has got */
+	PGJQ_PIPE_BAD_PROGRESS,   /* a progress line about it that makes no sense: worth a warning only */
+	PGJQ_PIPE_BAD,            /* a line that breaks the protocol: nothing it says can be trusted now */
+};
+
+/* One line from the handler; the pointers are valid during the callback only. */
+struct pgjq_pipe_msg {
+	enum pgjq_pipe_kind kind;
+	int64_t id;               /* the job in flight; 0: none (BAD only) */
+	const char *text;         /* COMPLETED: the result, len bytes of JSON text;
+	                           * FAILED: the error, NULL if the handler gave none;
+	                           * PROGRESS: the message, NULL if none;
+	                           * BAD, BAD_PROGRESS: what is wrong, for people */
+	size_t len;
+	bool retry;               /* FAILED: whether another attempt may succeed */
+	int progress;             /* PROGRESS: 0-100 */
+};
+
+typedef void pgjq_pipe_msg_fn(void *ctx, const struct pgjq_pipe_msg *m);
+/* A line the handler wrote on stderr. */
+typedef void pgjq_pipe_err_fn(void *ctx, const char *line);
+
+struct pgjq_pipe {
+	pid_t pid;                /* 0: no process (none yet, or reaped) */
+	int status;               /* wait status, once reaped */
+	int exec_errno;           /* non-zero if the command could not be run */
+	int in_fd, out_fd, err_fd; /* -1 when closed */
+	int64_t job;              /* the job sent and not yet answered; 0: none */
+	long answered;            /* jobs this process has answered */
+	bool spoke;               /* it wrote something since the job in flight was sent */
+	bool deaf;                /* stdout is read but no longer believed: it broke the protocol, or is being stopped */
+	struct pgjq_buf in;       /* bytes for stdin, written from in_off on */
+	size_t in_off;
+	struct pgjq_buf line;     /* stdout line being assembled */
+	bool overlong;            /* dropping the rest of a line past PGJQ_PIPE_LINE_MAX */
+	struct pgjq_buf err_line; /* stderr line being assembled */
+	struct pgjq_tail err_tail; /* stderr's last bytes since the job was sent */
+};
+
+/* A pipe with no process; pgjq_pipe_free releases it. */
+void pgjq_pipe_init(struct pgjq_pipe *p);
+
+/*
+ * Starts argv with env (whose job_id is 0: there is no one job).
+ * Returns 0, or -1 with errno set if there is no process.  If exec fails,
+ * exec_errno says why and the process exits 127 at once.
+ */
+int pgjq_pipe_start(struct pgjq_pipe *p, char *const argv[], const struct pgjq_handler_env *env);
+
+/* True if the process runs, listens, and has no job in flight. */
+bool pgjq_pipe_ready(const struct pgjq_pipe *p);
+
+/* Sends a job, which is then in flight until answered.  The payload is JSON text without a newline. */
+void pgjq_pipe_send(struct pgjq_pipe *p, int64_t id, const char *queue, int attempt,
+    int max_attempts, const char *payload, size_t len);
+
+/* Adds the pipe's fds that need watching to pfd (at most 3); returns how many. */
+int pgjq_pipe_pollfds(const struct pgjq_pipe *p, struct pollfd *pfd);
+
+/* Does the I/O that pfd reports ready, calling back for each line read. */
+void pgjq_pipe_io(struct pgjq_pipe *p, const struct pollfd *pfd, int n,
+    pgjq_pipe_msg_fn *on_msg, pgjq_pipe_err_fn *on_err, void *ctx);
+
+/* No more jobs: the handler sees EOF on stdin, and should exit. */
+void pgjq_pipe_close_stdin(struct pgjq_pipe *p);
+
+/* Sends sig to the handler's process group; from now on its stdout is not believed. */
+void pgjq_pipe_kill(struct pgjq_pipe *p, int sig);
+
+/* The process was reaped with this wait status. */
+void pgjq_pipe_reaped(struct pgjq_pipe *p, int status);
+
+/* True when the process has been reaped and its output read to the end. */
+bool pgjq_pipe_gone(const struct pgjq_pipe *p);
+
+/* Stops reading what is left (children of the handler hold its pipes open). */
+void pgjq_pipe_close(struct pgjq_pipe *p);
+
+/* Copies what the handler wrote on stderr since the job in flight was sent, its end, as text. */
+void pgjq_pipe_error_tail(const struct pgjq_pipe *p, char *buf, size_t size);
+
+/* Forgets a gone process, so that another may start; the buffers are kept for it. */
+void pgjq_pipe_reset(struct pgjq_pipe *p);
+
+void pgjq_pipe_free(struct pgjq_pipe *p);
+
+#endif
