@@ -78,6 +78,13 @@
 #                           reload, e.g. pg_hba "local all ann scram-sha-256"
 #                           to make ann give her password.  Returns once a
 #                           new connection obeys them.  Private server only.
+#   pg_standby              a streaming standby of the private server, made
+#                           with pg_basebackup -R in $PG_DIR/standby (data/,
+#                           sock/, port 5433, log postgres.log), started;
+#                           returns once it accepts connections.  Sets
+#                           STANDBY_DIR.  Stopped at exit.  Private server only.
+#   pg_promote_standby      pg_ctl promote the standby; returns once it
+#                           accepts writes.
 #
 # Internal names start with _t_, _pg_ or _lib_; tests must not set an EXIT
 # trap of their own (use at_exit).  Assertions may run in subshells and
@@ -672,6 +679,49 @@ pg_hba() {
 }
 _pg_reloaded() {
 	[ "$(sql "select pg_conf_load_time() > '$_pg_loaded'")" = t ]
+}
+
+pg_standby() {
+	_pg_need_private pg_standby
+	STANDBY_DIR=$PG_DIR/standby
+	mkdir "$STANDBY_DIR" "$STANDBY_DIR/sock" || return 1
+	chmod 755 "$STANDBY_DIR" "$STANDBY_DIR/sock"
+	[ "$_pg_uid" = 0 ] && chown nobody "$STANDBY_DIR" "$STANDBY_DIR/sock"
+	export STANDBY_DIR
+	# The template's pg_hba.conf has initdb's "local replication all trust".
+	if ! _pg_as "$_pg_bindir/pg_basebackup" -D "$STANDBY_DIR/data" -R -X stream -c fast \
+	    -h "$PG_DIR/sock" -p 5432 -U pgjq < /dev/null > "$STANDBY_DIR/basebackup.out" 2>&1; then
+		diag "pg_basebackup failed:" "$(cat "$STANDBY_DIR/basebackup.out")"
+		return 1
+	fi
+	# The copy has the primary's socket directory; the last setting wins.
+	printf "port = 5433\nunix_socket_directories = '%s'\n" "$STANDBY_DIR/sock" \
+		>> "$STANDBY_DIR/data/postgresql.conf"
+	at_exit _pg_standby_stop
+	if ! _pg_as "$_pg_bindir/pg_ctl" -D "$STANDBY_DIR/data" -l "$STANDBY_DIR/postgres.log" \
+	    -w -t 60 -s start < /dev/null > "$STANDBY_DIR/pg_ctl.out" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; then
+		diag "pg_ctl start (standby) failed:" "$(cat "$STANDBY_DIR/pg_ctl.out")" \
+			"server log:" "$(tail -20 "$STANDBY_DIR/postgres.log" 2>/dev/null)"
+		return 1
+	fi
+	wait_for "the standby to accept connections" 30 \
+		"$_pg_psql" -X -At -h "$STANDBY_DIR/sock" -p 5433 -U pgjq -d pgjq -c 'select 1'
+}
+_pg_standby_stop() {
+	[ -f "$STANDBY_DIR/data/postmaster.pid" ] &&
+		_pg_as "$_pg_bindir/pg_ctl" -D "$STANDBY_DIR/data" -m immediate -w -t 30 -s stop \
+			< /dev/null > /dev/null 2>&1
+}
+_pg_standby_writable() {
+	[ "$("$_pg_psql" -X -At -h "$STANDBY_DIR/sock" -p 5433 -U pgjq -d pgjq \
+		-c 'select pg_is_in_recovery()')" = f ]
+}
+
+pg_promote_standby() {
+	_pg_as "$_pg_bindir/pg_ctl" -D "$STANDBY_DIR/data" -w -t 60 -s promote \
+		< /dev/null > "$STANDBY_DIR/pg_ctl.out" 2>&1 ||
+		{ diag "pg_ctl promote failed:" "$(cat "$STANDBY_DIR/pg_ctl.out")"; return 1; }
+	wait_for "the standby to leave recovery" 30 _pg_standby_writable
 }
 
 # ------------------------------------------------------------------ exit
