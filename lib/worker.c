@@ -75,6 +75,7 @@ struct outcome {
 	int attempt, max_attempts;
 	bool permanent;
 	int64_t retry_after_us;   /* the server's Retry-After; -1: use the backoff */
+	int64_t delay_us;         /* failed: when to retry, drawn once so a retried recording says the same */
 	char *result;             /* JSON text (completed) */
 	char *error;              /* why the attempt failed */
 	int64_t took_us;
@@ -486,53 +487,39 @@ add_outcome(struct worker *w, struct slot *s, enum outcome_kind kind, bool perma
 	o->max_attempts = s->max_attempts;
 	o->permanent = permanent;
 	o->retry_after_us = s->http ? s->reply.retry_after_us : -1;
+	if (kind == OUT_FAILED)
+		o->delay_us = o->retry_after_us >= 0 ? o->retry_after_us :
+		    pgjq_backoff_us(w->o, o->attempt, (unsigned)rand());
 	o->result = result;
 	o->error = error;
 	o->took_us = now - s->started;
 }
 
-/* Records one outcome; false if the database went away (keep it for later). */
-static bool
-record(struct worker *w, const struct outcome *o)
+/*
+ * Says what recording an outcome did: state is the job's new state as the
+ * recording function returned it, NULL if the worker no longer held the
+ * job (its lease was lost), so the outcome changed nothing.
+ */
+static void
+tell(struct worker *w, const struct outcome *o, const char *state)
 {
-	char id[32], worker_id[32], attempt[16], backoff[64], took[32];
-	PGresult *res;
+	char took[32];
 
-	snprintf(id, sizeof id, "%" PRId64, o->id);
-	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
-	snprintf(attempt, sizeof attempt, "%d", o->attempt);
 	pgjq_format_duration(o->took_us, took, sizeof took);
 	if (o->kind == OUT_COMPLETED) {
-		const char *params[] = {id, worker_id, attempt, o->result};
-
-		res = q(w, "cannot record a completed job",
-		    "SELECT complete_attempt($1, $2, $3, $4::jsonb)", 4, params);
-		if (res == NULL)
-			return w->conn == NULL ? false : true;
-		if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+		if (state != NULL)
 			event(w, "completed", NULL, o->id, "took %s", took);
 		else
 			event(w, "lease lost", NULL, o->id,
 			    "completed in %s, but another worker took the job over: outcome dropped", took);
 	} else if (o->kind == OUT_FAILED) {
-		int64_t delay = o->retry_after_us >= 0 ? o->retry_after_us :
-		    pgjq_backoff_us(w->o, o->attempt, (unsigned)rand());
-		const char *params[] = {id, worker_id, attempt, o->error, o->permanent ? "t" : "f", backoff};
-		const char *state;
-
-		pgjq_format_interval(delay, backoff, sizeof backoff);
-		res = q(w, "cannot record a failed attempt",
-		    "SELECT fail_attempt($1, $2, $3, $4, $5::boolean, $6::interval)", 6, params);
-		if (res == NULL)
-			return w->conn == NULL ? false : true;
-		state = PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0);
 		if (state == NULL) {
 			event(w, "lease lost", NULL, o->id, "failed, but another worker took the job over: %s",
 			    o->error);
 		} else if (strcmp(state, "scheduled") == 0) {
 			char in[32];
 
-			pgjq_format_duration(delay, in, sizeof in);
+			pgjq_format_duration(o->delay_us, in, sizeof in);
 			event(w, "failed", NULL, o->id, "attempt %d/%d: %s; retry in %s", o->attempt,
 			    o->max_attempts, o->error, in);
 		} else if (strcmp(state, "cancelled") == 0) {
@@ -542,15 +529,66 @@ record(struct worker *w, const struct outcome *o)
 			    o->max_attempts, o->error);
 		}
 	} else {
+		event(w, "released", NULL, o->id, "put back in the queue unfinished");
+	}
+}
+
+/*
+ * Records one outcome with its own statement; false if the database went
+ * away (keep it for later).  Used when a batch was refused, so that one
+ * outcome the database will not take (say, a result jsonb rejects) costs
+ * only itself.
+ */
+static bool
+record(struct worker *w, const struct outcome *o)
+{
+	char id[32], worker_id[32], attempt[16], backoff[64];
+	PGresult *res;
+
+	snprintf(id, sizeof id, "%" PRId64, o->id);
+	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
+	snprintf(attempt, sizeof attempt, "%d", o->attempt);
+	if (o->kind == OUT_COMPLETED) {
+		const char *params[] = {id, worker_id, attempt, o->result};
+
+		res = q(w, "cannot record a completed job",
+		    "SELECT complete_attempt($1, $2, $3, $4::jsonb)", 4, params);
+		if (res == NULL)
+			return w->conn == NULL ? false : true;
+		tell(w, o, strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? "completed" : NULL);
+	} else if (o->kind == OUT_FAILED) {
+		const char *params[] = {id, worker_id, attempt, o->error, o->permanent ? "t" : "f", backoff};
+
+		pgjq_format_interval(o->delay_us, backoff, sizeof backoff);
+		res = q(w, "cannot record a failed attempt",
+		    "SELECT fail_attempt($1, $2, $3, $4, $5::boolean, $6::interval)", 6, params);
+		if (res == NULL)
+			return w->conn == NULL ? false : true;
+		tell(w, o, PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0));
+	} else {
 		const char *params[] = {id, worker_id, attempt};
 
 		res = q(w, "cannot put a job back", "SELECT release_job($1, $2, $3)", 3, params);
 		if (res == NULL)
 			return w->conn == NULL ? false : true;
-		event(w, "released", NULL, o->id, "put back in the queue unfinished");
+		tell(w, o, "queued");
 	}
 	PQclear(res);
 	return true;
+}
+
+/* Forgets the first n outcomes: they are recorded (or refused for good). */
+static void
+drop_outcomes(struct worker *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(w->out[i].result);
+		free(w->out[i].error);
+	}
+	if (n == 0)
+		return; /* (w->out may still be NULL: not even memmove may see it) */
+	memmove(w->out, w->out + n, (w->nout - n) * sizeof *w->out);
+	w->nout -= n;
 }
 
 static void
@@ -558,17 +596,9 @@ flush_outcomes(struct worker *w)
 {
 	size_t done = 0;
 
-	while (done < w->nout && w->conn != NULL) {
-		if (!record(w, &w->out[done]))
-			break;
-		free(w->out[done].result);
-		free(w->out[done].error);
+	while (done < w->nout && w->conn != NULL && record(w, &w->out[done]))
 		done++;
-	}
-	if (done == 0)
-		return; /* (w->out may still be NULL: not even memmove may see it) */
-	memmove(w->out, w->out + done, (w->nout - done) * sizeof *w->out);
-	w->nout -= done;
+	drop_outcomes(w, done);
 }
 
 /* ------------------------------------------------------------- slots */
@@ -1260,40 +1290,152 @@ check_slots(struct worker *w, int64_t now)
 
 /* ------------------------------------------------------------- claim */
 
+/* Appends one element to an array literal: quoted, so any text is safe; NULL for NULL. */
 static void
-claim(struct worker *w, int64_t now)
+array_put(struct pgjq_buf *b, const char *v)
 {
-	char worker_id[32], limit[16], lease[64];
-	const char *params[4] = {worker_id, w->queues, limit, lease};
-	PGresult *res;
-	int nfree = free_slots(w, now), want, got, next = 0;
+	pgjq_buf_putc(b, b->len > 0 ? ',' : '{');
+	if (v == NULL) {
+		pgjq_buf_printf(b, "NULL");
+		return;
+	}
+	pgjq_buf_putc(b, '"');
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			pgjq_buf_putc(b, '\\');
+		pgjq_buf_putc(b, *v);
+	}
+	pgjq_buf_putc(b, '"');
+}
 
-	if (w->stopping || w->conn == NULL || nfree == 0)
-		return;
+static void
+array_end(struct pgjq_buf *b)
+{
+	if (b->len == 0)
+		pgjq_buf_putc(b, '{');
+	pgjq_buf_putc(b, '}');
+}
+
+/* How many jobs to claim now: as many as slots are free, within --max-jobs; 0 if not now. */
+static int
+claim_want(struct worker *w, int64_t now)
+{
+	int want;
+
+	if (w->stopping || w->conn == NULL)
+		return 0;
 	if (!w->wake && now < w->next_poll && (w->next_due == 0 || now < w->next_due))
-		return;
-	want = nfree;
+		return 0;
+	want = free_slots(w, now);
 	if (w->o->max_jobs > 0) {
 		if (w->claimed >= w->o->max_jobs)
-			return;
+			return 0;
 		if (want > w->o->max_jobs - w->claimed)
 			want = (int)(w->o->max_jobs - w->claimed);
 	}
+	return want;
+}
+
+/*
+ * One call of finish_and_claim(): the first nout outcomes, and a claim of
+ * want jobs.  NULL if it failed; then nothing of it happened.
+ */
+static PGresult *
+finish_and_claim(struct worker *w, size_t nout, int want)
+{
+	struct pgjq_buf arr[7] = {{0}};
+	char worker_id[32], limit[16], lease[64], num[64];
+	const char *params[11];
+	PGresult *res;
+
+	for (size_t i = 0; i < nout; i++) {
+		const struct outcome *o = &w->out[i];
+
+		snprintf(num, sizeof num, "%" PRId64, o->id);
+		array_put(&arr[0], num);
+		snprintf(num, sizeof num, "%d", o->attempt);
+		array_put(&arr[1], num);
+		array_put(&arr[2], o->kind == OUT_COMPLETED ? "completed" :
+		    o->kind == OUT_FAILED ? "failed" : "released");
+		array_put(&arr[3], o->kind == OUT_COMPLETED ? o->result : NULL);
+		array_put(&arr[4], o->kind == OUT_FAILED ? o->error : NULL);
+		array_put(&arr[5], o->permanent ? "t" : "f");
+		pgjq_format_interval(o->kind == OUT_FAILED ? o->delay_us : 0, num, sizeof num);
+		array_put(&arr[6], num);
+	}
+	for (int i = 0; i < 7; i++)
+		array_end(&arr[i]);
 	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
 	snprintf(limit, sizeof limit, "%d", want);
 	pgjq_format_interval(w->o->lease_us, lease, sizeof lease);
-	res = q(w, "cannot claim jobs",
-	    "SELECT id, queue, payload, attempt, max_attempts, extract(epoch FROM timeout) "
-	    "FROM claim_jobs($1, $2::text[], $3, $4::interval)", 4, params);
-	if (res == NULL)
+	params[0] = worker_id;
+	for (int i = 0; i < 7; i++)
+		params[1 + i] = arr[i].data;
+	params[8] = w->queues;
+	params[9] = limit;
+	params[10] = lease;
+	res = q(w, nout > 0 ? "cannot record outcomes" : "cannot claim jobs",
+	    "SELECT id, queue, payload, attempt, max_attempts, extract(epoch FROM timeout), state "
+	    "FROM finish_and_claim($1, $2::bigint[], $3::integer[], $4::text[], $5::jsonb[], $6::text[], "
+	    "$7::boolean[], $8::interval[], $9::text[], $10, $11::interval)", 11, params);
+	for (int i = 0; i < 7; i++)
+		pgjq_buf_free(&arr[i]);
+	return res;
+}
+
+/*
+ * A turn's business with the database: records every outcome ready and
+ * claims jobs for the free slots, in one statement and so one commit.
+ * With fsync on, a commit waits for the disk; one per turn instead of one
+ * per job is what lets throughput grow with the slots.  Handlers that
+ * finish while the commit is under way are the next turn's batch: the
+ * batches grow by themselves when the database is the bottleneck, with no
+ * waiting on purpose.  The claim takes no more jobs than slots are free:
+ * a claimed job starts at once.
+ */
+static void
+settle(struct worker *w, int64_t now)
+{
+	PGresult *res;
+	size_t nout = w->nout;
+	int want = claim_want(w, now), got = 0, next = 0, rows;
+
+	if (w->conn == NULL || (nout == 0 && want == 0))
 		return;
-	got = PQntuples(res);
-	for (int row = 0; row < got; row++) {
+	res = finish_and_claim(w, nout, want);
+	if (res == NULL) {
+		if (w->conn == NULL)
+			return; /* the outcomes are kept for after the reconnect */
+		/*
+		 * Refused, with the connection fine: one outcome the database
+		 * will not take must not hold back the others.  Each on its own,
+		 * then the claim alone.
+		 */
+		flush_outcomes(w);
+		nout = 0;
+		if (w->conn == NULL || want == 0)
+			return;
+		res = finish_and_claim(w, 0, want);
+		if (res == NULL)
+			return;
+	}
+	rows = PQntuples(res);
+	for (int row = 0; row < rows; row++) {
+		const char *state = PQgetisnull(res, row, 6) ? NULL : PQgetvalue(res, row, 6);
+
+		if ((size_t)row < nout) {
+			tell(w, &w->out[row], state);
+			continue;
+		}
 		while (!slot_free(w, next, now))
 			next++;
 		start_job(w, &w->slots[next], res, row, now);
+		got++;
 	}
 	PQclear(res);
+	drop_outcomes(w, nout);
+	if (want == 0)
+		return;
 	w->claimed += got;
 	w->next_poll = now + w->o->poll_us;
 	w->empty = got == 0;
@@ -1537,14 +1679,14 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		check_slots(&w, now);
 		if (w.pipes != NULL)
 			tend_pipes(&w, now);
-		flush_outcomes(&w);
+		/* First, as the outcomes always were: before reap_expired may take their jobs over. */
+		settle(&w, now);
 		if (w.conn != NULL && now >= w.next_renew && w.id != 0)
 			renew_leases(&w, now);
 		if (w.conn != NULL && now >= w.next_reap)
 			reap_expired(&w, now);
 		if (w.conn != NULL && now >= w.next_prune && !w.stopping)
 			prune_history(&w, now);
-		claim(&w, now);
 		if (finished(&w))
 			break;
 

@@ -75,7 +75,8 @@ DECLARE
 	c_produce  constant text[] := ARRAY['enqueue_job'];
 	c_work     constant text[] := ARRAY['register_worker', 'claim_jobs', 'renew_leases',
 	                                    'unregister_worker', 'complete_attempt', 'fail_attempt',
-	                                    'release_job', 'reap_expired', 'prune_history'];
+	                                    'release_job', 'reap_expired', 'prune_history',
+	                                    'finish_and_claim'];
 	v_nsp      oid;
 	v_owner    name;
 	v_name     text;
