@@ -110,6 +110,9 @@ hide_uri(char *s, bool *found)
 		p++;
 	if (*p == '@' && (q = memchr(s, ':', (size_t)(p - s))) != NULL)
 		wipe(q + 1, p, found);
+	/* Without user information the host starts the string, and '?' may end it. */
+	if (*p != '@')
+		p = s;
 	for (q = strchr(p, '?'); q != NULL; ) {
 		char *key = q + 1, *end = key + strcspn(key, "&"), *eq;
 
@@ -166,8 +169,9 @@ hide_keywords(char *s, bool *found)
 				p++;
 			continue;
 		}
+		/* Unquoted, a backslash escapes the next byte too, white space included. */
 		while (*p != '\0' && !space(*p))
-			p++;
+			p += p[0] == '\\' && p[1] != '\0' ? 2 : 1;
 		if (!secret)
 			continue;
 		/*

@@ -90,7 +90,20 @@ pgjq_parse_duration(const char *s, int64_t *usec, const char **why)
 			*why = "too long";
 			return -1;
 		}
-		total += whole * u->usec + frac * u->usec / frac_scale;
+		/*
+		 * The fraction, in microseconds: frac * usec / frac_scale without
+		 * overflow.  Every unit is a multiple of 10^k, frac_scale a power
+		 * of 10: cancelling the common tens leaves factors small enough.
+		 */
+		{
+			int64_t unit = u->usec;
+
+			while (frac_scale > 1 && unit % 10 == 0) {
+				unit /= 10;
+				frac_scale /= 10;
+			}
+			total += whole * u->usec + frac * unit / frac_scale;
+		}
 		if (total > PGJQ_DURATION_MAX_US) {
 			*why = "too long";
 			return -1;

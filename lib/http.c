@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "diag.h"
+#include "duration.h"
 #include "handler.h"
 #include "http.h"
 
@@ -118,12 +119,21 @@ on_header(char *p, size_t size, size_t n, void *userp)
 			v++;
 		secs = strtol(v, &end, 10);
 		if (end != v && secs >= 0) {
+			/* No wait is longer than any duration can be (and no overflow). */
+			if (secs > PGJQ_DURATION_MAX_US / 1000000)
+				secs = (long)(PGJQ_DURATION_MAX_US / 1000000);
 			x->retry_after_us = (int64_t)secs * 1000000;
 		} else {
 			time_t when = curl_getdate(v, NULL);
 
-			if (when > 0)
-				x->retry_after_us = when > time(NULL) ? (int64_t)(when - time(NULL)) * 1000000 : 0;
+			if (when > 0) {
+				time_t now = time(NULL);
+				int64_t wait = when > now ? (int64_t)(when - now) : 0;
+
+				if (wait > PGJQ_DURATION_MAX_US / 1000000)
+					wait = PGJQ_DURATION_MAX_US / 1000000;
+				x->retry_after_us = wait * 1000000;
+			}
 		}
 	}
 	return len;

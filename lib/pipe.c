@@ -332,7 +332,8 @@ take_line(struct pgjq_pipe *p, const char *s, size_t len, pgjq_pipe_msg_fn *on_m
 	/* Integers were read as reals (for big ones in results): exact up to 2^53, beyond any id. */
 	v = json_object_get(o, "id");
 	id = json_is_number(v) ? json_number_value(v) : -1;
-	if (id < 1 || id != (double)(int64_t)id) {
+	/* In range before the cast: a double past int64_t's range does not convert. */
+	if (id < 1 || id > 9007199254740992.0 || id != (double)(int64_t)id) {
 		say(p, PGJQ_PIPE_BAD, s, len, on_msg, ctx, "no job id in \"id\"");
 		goto out;
 	}
