@@ -149,18 +149,6 @@ db_fail(struct pgjq_enqueuer *e, PGresult *res, long line, const char *what)
 	return pgjq_enqueuer_fail(e, status, line, "%s: %s", what, msg);
 }
 
-static char *
-ids_literal(const int64_t *ids, size_t n)
-{
-	struct pgjq_buf b = {0};
-
-	pgjq_buf_putc(&b, '{');
-	for (size_t i = 0; i < n; i++)
-		pgjq_buf_printf(&b, "%s%" PRId64, i ? "," : "", ids[i]);
-	pgjq_buf_putc(&b, '}');
-	return b.data;
-}
-
 struct pgjq_enqueuer *
 pgjq_enqueuer_new(PGconn *conn, const struct pgjq_enqueue_opts *opts,
     enum pgjq_source source, FILE *out, int *status)
@@ -175,7 +163,7 @@ pgjq_enqueuer_new(PGconn *conn, const struct pgjq_enqueue_opts *opts,
 	if (e->chunk > PGJQ_ENQUEUE_CHUNK)
 		e->chunk = PGJQ_ENQUEUE_CHUNK;
 	if (opts->n_after > 0)
-		e->after_text = ids_literal(opts->after, opts->n_after);
+		e->after_text = pgjq_id_array(opts->after, opts->n_after);
 	if (opts->at != NULL) {
 		/* The server reads the time, so anything timestamptz accepts works. */
 		const char *params[] = {opts->at};
@@ -378,7 +366,7 @@ read_envelope(struct pgjq_enqueuer *e, const char *text, size_t len, long line, 
 				    "envelope field \"after\": expected a job id or an array of job ids");
 			}
 			free(j->after_text);
-			j->after_text = nids > 0 ? ids_literal(ids, nids) : NULL;
+			j->after_text = nids > 0 ? pgjq_id_array(ids, nids) : NULL;
 			free(ids);
 		} else {
 			return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,

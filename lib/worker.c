@@ -315,23 +315,19 @@ maybe_reconnect(struct worker *w, int64_t now)
 static char *
 ids_literal(const struct worker *w)
 {
-	struct pgjq_buf b = {0};
-	bool first = true;
+	int64_t *ids = pgjq_xcalloc((size_t)w->o->concurrency + w->nout + 1, sizeof *ids);
+	size_t n = 0;
+	char *literal;
 
-	pgjq_buf_putc(&b, '{');
-	for (int i = 0; i < w->o->concurrency; i++) {
-		if (!w->slots[i].busy)
-			continue;
-		pgjq_buf_printf(&b, "%s%" PRId64, first ? "" : ",", w->slots[i].id);
-		first = false;
-	}
+	for (int i = 0; i < w->o->concurrency; i++)
+		if (w->slots[i].busy)
+			ids[n++] = w->slots[i].id;
 	/* Finished but not yet recorded: still ours, not to be put back. */
-	for (size_t i = 0; i < w->nout; i++) {
-		pgjq_buf_printf(&b, "%s%" PRId64, first ? "" : ",", w->out[i].id);
-		first = false;
-	}
-	pgjq_buf_putc(&b, '}');
-	return b.data;
+	for (size_t i = 0; i < w->nout; i++)
+		ids[n++] = w->out[i].id;
+	literal = pgjq_id_array(ids, n);
+	free(ids);
+	return literal;
 }
 
 static struct slot *

@@ -32,7 +32,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	e->opts = opts;
 	e->source = PGJQ_SOURCE_STDIN;
-	e->after_text = ids_literal(opts.after, opts.n_after);
+	e->after_text = pgjq_id_array(opts.after, opts.n_after);
 	j.queue = opts.queue;
 	j.max_attempts = opts.max_attempts;
 	j.after_text = pgjq_xstrdup(e->after_text);
