@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "db.h"
 #include "diag.h"
+#include "http.h"
 #include "job.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -99,6 +100,7 @@ main(int argc, char **argv)
 	};
 	const char **queues = NULL;
 	size_t nqueues = 0, qcap = 0;
+	char *http_url = NULL;
 	int opt, status;
 
 	pgjq_common_init(&common, argv[0], usage);
@@ -130,9 +132,13 @@ main(int argc, char **argv)
 			o.grace_us = pgjq_opt_duration(&common, "--grace", optarg);
 			break;
 		case OPT_HTTP:
-			if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
+			/* As -d's: ps(1) shows argv to every user, so its password goes, the copy stays. */
+			free(http_url);
+			http_url = pgjq_xstrdup(optarg);
+			pgjq_http_url_hide(optarg);
+			if (strncmp(http_url, "http://", 7) != 0 && strncmp(http_url, "https://", 8) != 0)
 				pgjq_usage_error(&common, "--http: expected an http:// or https:// URL, got '%s'", optarg);
-			o.http_url = optarg;
+			o.http_url = http_url;
 			break;
 		case OPT_KEEP_COMPLETED:
 			o.keep_completed_us = pgjq_opt_duration(&common, "--keep-completed", optarg);
@@ -195,5 +201,6 @@ main(int argc, char **argv)
 	o.argv = argc > 0 ? argv : NULL;
 	status = pgjq_worker_run(&o);
 	free(queues);
+	free(http_url);
 	return status;
 }

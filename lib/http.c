@@ -39,7 +39,55 @@ struct pgjq_http {
 	size_t nsocks, sock_cap;
 	int64_t due;              /* libcurl's timer, monotonic microseconds; 0: none */
 	struct xfer *xfers;
+	char *secret[2];          /* the URL's password as written and decoded, or NULLs */
 };
+
+/*
+ * Where the password of the URL's user:password@ is, as libcurl reads the
+ * URL: false if it has none.  The authority ends at the path, query or
+ * fragment; its user information is taken to end at its last '@' (libcurl
+ * stops at the first), so that whatever could be a password is covered.
+ */
+static bool
+password_span(const char *url, size_t *off, size_t *len)
+{
+	const char *p = strstr(url, "://"), *end, *at = NULL, *colon;
+
+	/* Without a scheme it is no URL for us, but the error about it shows it. */
+	p = p != NULL ? p + 3 : url;
+	end = p + strcspn(p, "/?#");
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	if (at == NULL || (colon = memchr(p, ':', (size_t)(at - p))) == NULL || colon + 1 == at)
+		return false;
+	*off = (size_t)(colon + 1 - url);
+	*len = (size_t)(at - colon - 1);
+	return true;
+}
+
+bool
+pgjq_http_url_hide(char *url)
+{
+	size_t off, len;
+
+	if (!password_span(url, &off, &len))
+		return false;
+	memset(url + off, 'x', len);
+	return true;
+}
+
+/* Overwrites every copy of secret in text with 'x'. */
+static void
+scrub(char *text, const char *secret)
+{
+	size_t n = secret != NULL ? strlen(secret) : 0;
+
+	if (n == 0)
+		return;
+	for (char *p = strstr(text, secret); p != NULL; p = strstr(p + n, secret))
+		memset(p, 'x', n);
+}
 
 static int64_t
 mono_us(void)
@@ -143,6 +191,7 @@ struct pgjq_http *
 pgjq_http_new(const char *url)
 {
 	struct pgjq_http *h = pgjq_xcalloc(1, sizeof *h);
+	size_t off, len;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		pgjq_die(PGJQ_EX_SOFTWARE, "cannot initialise libcurl");
@@ -150,6 +199,17 @@ pgjq_http_new(const char *url)
 	if (h->multi == NULL)
 		pgjq_die(PGJQ_EX_SOFTWARE, "cannot initialise libcurl");
 	h->url = pgjq_xstrdup(url);
+	/* libcurl's errors end up in logs and in jobs everyone may read: kept from them. */
+	if (password_span(url, &off, &len)) {
+		int n;
+		char *dec = curl_easy_unescape(NULL, url + off, (int)len, &n);
+
+		h->secret[0] = pgjq_xasprintf("%.*s", (int)len, url + off);
+		if (dec != NULL) {
+			h->secret[1] = pgjq_xasprintf("%.*s", n, dec);
+			curl_free(dec);
+		}
+	}
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
@@ -184,6 +244,8 @@ pgjq_http_free(struct pgjq_http *h)
 	curl_global_cleanup();
 	free(h->socks);
 	free(h->url);
+	free(h->secret[0]);
+	free(h->secret[1]);
 	free(h);
 }
 
@@ -309,6 +371,8 @@ pgjq_http_next_done(struct pgjq_http *h, struct pgjq_http_result *r)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r->status);
 		snprintf(r->error, sizeof r->error, "%s",
 		    *x->error ? x->error : curl_easy_strerror(m->data.result));
+		scrub(r->error, h->secret[0]);
+		scrub(r->error, h->secret[1]);
 		r->body = x->body;
 		x->body = (struct pgjq_buf){0};
 		r->truncated = x->truncated;

@@ -26,6 +26,14 @@ struct pgjq_http_result {
 	int64_t retry_after_us;   /* from a Retry-After header; -1 if none */
 };
 
+/*
+ * Overwrites with 'x', in place and keeping the length, the password of
+ * a URL's user:password@; true if there was one.  For wiping --http's URL
+ * from argv, which ps(1) shows to every user.
+ */
+bool pgjq_http_url_hide(char *url);
+
+/* url is copied; its password never shows in a result's error. */
 struct pgjq_http *pgjq_http_new(const char *url);
 void pgjq_http_free(struct pgjq_http *h);
 

@@ -170,3 +170,18 @@ pgjq_text_clean(const char *p, size_t len)
 	b.data[b.len] = '\0';
 	return b.data;
 }
+
+bool
+pgjq_progress_parse(const char *line, int *pct, char **message)
+{
+	char *end;
+	long v = strtol(line, &end, 10);
+
+	if (end == line || v < 0 || v > 100 || (*end != '\0' && *end != ' '))
+		return false;
+	while (*end == ' ')
+		end++;
+	*pct = (int)v;
+	*message = *end ? pgjq_text_clean(end, strlen(end)) : NULL;
+	return true;
+}

@@ -55,4 +55,12 @@ char *pgjq_id_array(const int64_t *ids, size_t n);
  */
 char *pgjq_text_clean(const char *p, size_t len);
 
+/*
+ * One line an exec handler wrote on its progress fd, "PCT [MESSAGE]", PCT
+ * 0 to 100: false, setting nothing, if it is not one.  *message is the
+ * message cleaned as by pgjq_text_clean(), NULL if there is none; the
+ * caller frees it.  Apart from the worker so that it can be fuzzed.
+ */
+bool pgjq_progress_parse(const char *line, int *pct, char **message);
+
 #endif

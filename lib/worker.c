@@ -642,27 +642,24 @@ static void
 on_line(void *ctx, bool is_progress, const char *line)
 {
 	struct slot *s = ctx;
-	char *end;
-	long pct;
+	char *message;
+	int pct;
 
 	if (!is_progress) {
 		/* stderr passes through, each line named by its job. */
 		pgjq_warn("job %" PRId64 ": %s", s->id, line);
 		return;
 	}
-	pct = strtol(line, &end, 10);
-	if (end == line || pct < 0 || pct > 100 || (*end != '\0' && *end != ' ')) {
+	if (!pgjq_progress_parse(line, &pct, &message)) {
 		if (!s->bad_progress_said)
 			pgjq_warn("job %" PRId64 ": ignoring a progress line that is not \"PCT [MESSAGE]\": %.80s",
 			    s->id, line);
 		s->bad_progress_said = true;
 		return;
 	}
-	while (*end == ' ')
-		end++;
 	free(s->message);
-	s->message = *end ? pgjq_text_clean(end, strlen(end)) : NULL;
-	s->progress = (int)pct;
+	s->message = message;
+	s->progress = pct;
 	s->progress_dirty = true;
 }
 

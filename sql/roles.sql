@@ -44,8 +44,9 @@
 -- directly: a producer may INSERT the columns jq-enqueue's COPY fills
 -- (COPY is what makes bulk enqueueing fast) and take ids from
 -- job_id_seq; a worker may UPDATE progress and message.  A producer who
--- writes rows by hand can therefore set those columns as it likes (a job
--- born running, an id of its choosing); it cannot touch existing jobs.
+-- writes rows by hand can set only those columns, within the rules the
+-- table keeps (sql/007-rules.sql): no job born running, no id past
+-- job_id_seq or of a finished job.  It cannot touch existing jobs.
 --
 -- Reading needs nothing special: SELECT on every table and view, and
 -- EXECUTE on every function that is not VOLATILE, since PostgreSQL lets

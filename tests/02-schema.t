@@ -45,6 +45,29 @@ a=$(sql "select string_agg(column_name || ':' || data_type, ',' order by ordinal
 b=$(sql "select string_agg(column_name || ':' || data_type, ',' order by ordinal_position) from information_schema.columns where table_schema = '${s}_dba' and table_name = 'jobs'")
 is "$b" "$a" "the hand-made jobs table matches the automatic one"
 
+# Version 7 makes the table keep the rules of a live job's row.  Rows
+# written by hand into an older schema that break them are put right by
+# the upgrade, which would otherwise fail.
+(cd "$top_srcdir" && sh build-aux/sql2c sql . sql/00[1-6]-*.sql) > "$T/v6.sql"
+ok "a version 6 schema" psql -X -q -v ON_ERROR_STOP=1 -v schema="${s}_v6" -f "$T/v6.sql"
+sql "insert into \"${s}_v6\".jobs (queue, state, payload, worker, lease_until, attempts, waiting) values
+	('q', 'running', '{}', null, null, 1, 0),
+	('q', 'queued', '{}', 4, now() + interval '1 hour', 5, 0),
+	('q', 'queued', '{}', null, null, 0, 2),
+	('q', 'scheduled', '{}', null, null, 0, -1),
+	('q', 'running', '{}', 9, now() + interval '1 hour', 3, 0)" > /dev/null
+exits 0 "a tool upgrades it" jq-status --schema "${s}_v6" -q q
+is "$(sql "select max(version) from \"${s}_v6\".schema_version")" "$latest" "to the latest version"
+is "$(sql "select string_agg(state || ' ' || attempts || ' ' || coalesce(worker::text, '-') || ' ' || waiting
+                             || ' ' || (lease_until is not null), ',' order by id) from \"${s}_v6\".jobs")" \
+	"queued 1 - 0 false,queued 2 - 0 false,queued 0 - 0 false,scheduled 0 - 0 false,running 3 9 0 true" \
+	"rows that broke the rules are put right, the others kept"
+is "$(sql "select count(*) from pg_constraint where conrelid = '\"${s}_v6\".jobs'::regclass and convalidated
+             and conname in ('jobs_running_held', 'jobs_attempts_range', 'jobs_waiting_scheduled')")" 3 \
+	"and the rules are validated"
+fails "a job born running is refused now" sql "insert into \"${s}_v6\".jobs (queue, state, payload) values ('q', 'running', '{}')"
+like "$(cat "$T/err")" 'violates check constraint "jobs_running_held"' "by its rule"
+
 # A schema from a newer pgjq is refused rather than misused.
 sql "insert into \"${s}_dba\".schema_version (version) values (999)" >/dev/null
 exits 69 "a schema newer than the tools exits 69" jq-enqueue --schema "${s}_dba" '{}'

@@ -30,7 +30,7 @@ like "$(cat "$T/notes")" "\"${s}_done\" with payload \"$b completed\"" "a NOTIFY
 like "$(cat "$T/notes")" "\"${s}_new\" with payload \"later\"" "a NOTIFY on _new names the dependant's queue"
 
 # A worker can only finish the jobs it holds.
-sql "update jobs set state = 'running', worker = 7 where id = $c" >/dev/null
+sql "update jobs set state = 'running', worker = 7, lease_until = now() + interval '1 hour' where id = $c" >/dev/null
 is "$(sql "select finish_job($c, 'completed', 8, null, null)")" f "another worker cannot finish a job"
 is "$(sql "select finish_job($c, 'failed', 7, null, 'boom')")" t "its holder can"
 is "$(state "$d")" cancelled "a failed dependency cancels the dependant"
@@ -46,7 +46,7 @@ is "$(sql "select coalesce(cancel_job(999999), 'none')")" none "cancelling an un
 
 # A running job is marked and its worker told.
 r=$(jq-enqueue '{"r":1}')
-sql "update jobs set state = 'running', worker = 3 where id = $r" >/dev/null
+sql "update jobs set state = 'running', worker = 3, lease_until = now() + interval '1 hour' where id = $r" >/dev/null
 psql -X -q -c "LISTEN \"${s}_cancel\"" -c "SELECT pg_sleep(1)" -c "SELECT 1" > "$T/cancel" 2>&1 &
 sleep 0.4
 is "$(sql "select cancel_job($r)")" running "cancelling a running job leaves it to its worker"

@@ -7,7 +7,7 @@ a=$(jq-enqueue -q pics '{"path":"a.jpg"}')
 b=$(jq-enqueue -q pics --delay 1h --key nightly '{"path":"b.jpg"}')
 c=$(jq-enqueue -q pics '{"path":"c.jpg","n":12345678901234567890}')
 d=$(jq-enqueue -q pics '{"path":"d.jpg"}')
-sql "update jobs set state = 'running', attempts = 1, started_at = now() - interval '75 s',
+sql "update jobs set state = 'running', worker = 7, lease_until = now() + interval '1 hour', attempts = 1, started_at = now() - interval '75 s',
      progress = 40, message = 'resizing the photo' where id = $a" \
     "select finish_job($c, 'completed', null, '{\"thumb\":\"c.png\",\"n\":0.1}', null)" \
     "select finish_job($d, 'failed', null, null, E'boom: no such file\nsecond line \x1b[31mred')" >/dev/null

@@ -26,7 +26,7 @@ is "$(state "$c")" completed "and is unchanged"
 
 # A running job: marked, its worker told on <schema>_cancel.
 r=$(jq-enqueue '{}')
-sql "update jobs set state = 'running', worker = 42, attempts = 1, started_at = now() where id = $r" >/dev/null
+sql "update jobs set state = 'running', worker = 42, lease_until = now() + interval '1 hour', attempts = 1, started_at = now() where id = $r" >/dev/null
 psql -X -q -c "LISTEN \"${s}_cancel\"" -c "SELECT pg_sleep(2)" -c "SELECT 1" > "$T/notes" 2>&1 &
 lpid=$!
 wait_for "psql to listen" 10 sh -c "[ \"\$(psql -X -At -c \"select count(*) from pg_stat_activity where query like '%pg_sleep(2)%' and pid <> pg_backend_pid()\")\" = 1 ]"

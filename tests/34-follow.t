@@ -6,7 +6,7 @@
 pg_start
 s=$JQ_SCHEMA
 
-start() { sql "update jobs set state = 'running', attempts = attempts + 1, started_at = now() where id = $1" >/dev/null; }
+start() { sql "update jobs set state = 'running', worker = 7, lease_until = now() + interval '1 hour', attempts = attempts + 1, started_at = now() where id = $1" >/dev/null; }
 progress() {
 	sql "update jobs set progress = $2, message = nullif('$3', '') where id = $1" \
 	    "select pg_notify('${s}_progress', '$1 $2' || coalesce(' ' || nullif('$3', ''), ''))" >/dev/null

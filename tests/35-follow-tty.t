@@ -12,7 +12,7 @@ tm() { tmux -L "$sock" -f /dev/null "$@"; }
 at_exit "tmux -L $sock kill-server"
 screen() { tm capture-pane -p -t "$1"; }
 shows() { screen "$1" | grep -E -q -e "$2"; }
-start() { sql "update jobs set state = 'running', attempts = 1, started_at = now() where id = $1" >/dev/null; }
+start() { sql "update jobs set state = 'running', worker = 7, lease_until = now() + interval '1 hour', attempts = 1, started_at = now() where id = $1" >/dev/null; }
 progress() {
 	sql "update jobs set progress = $2, message = '$3' where id = $1" \
 	    "select pg_notify('${s}_progress', '$1 $2 $3')" >/dev/null

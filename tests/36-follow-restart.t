@@ -31,7 +31,7 @@ like "$(cat "$T/ev.err")" "^jq-status: lost the database \\(.*\\); reconnecting$
 like "$(cat "$T/ev.err")" "^jq-status: reconnected to the database$" "and that it is back"
 wait_for "the waiter to listen again" 15 sh -c "[ \"\$(psql -X -At -c \"select count(*) from pg_stat_activity where application_name = 'jq-status'\")\" = 2 ]"
 
-sql "update jobs set state = 'running', started_at = now(), progress = 70, message = 'after the restart' where id = $b" \
+sql "update jobs set state = 'running', worker = 7, lease_until = now() + interval '1 hour', started_at = now(), progress = 70, message = 'after the restart' where id = $b" \
     "select pg_notify('${s}_progress', '$b 70 after the restart')" >/dev/null
 wait_for "progress after the restart" 10 grep -q '"progress":70' "$T/ev"
 like "$(cat "$T/ev")" "\"id\":$b,.*\"progress\":70,\"message\":\"after the restart\"" "NOTIFYs arrive again"

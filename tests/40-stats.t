@@ -27,8 +27,9 @@ sql "insert into jobs (queue, state, run_at, payload) values
 	('mail', 'queued', now() - interval '50 seconds', '{}'),
 	('mail', 'queued', now() - interval '10 seconds', '{}'),
 	('thumbs', 'queued', now() - interval '5 seconds', '{}')" \
-    "insert into jobs (queue, state, run_at, payload, attempts, started_at)
-	values ('mail', 'running', now() - interval '900 seconds', '{}', 1, now() - interval '800 seconds')" \
+    "insert into jobs (queue, state, run_at, payload, attempts, started_at, worker, lease_until)
+	values ('mail', 'running', now() - interval '900 seconds', '{}', 1, now() - interval '800 seconds',
+	        7, now() + interval '1 hour')" \
     "insert into history (id, queue, state, payload, attempts, created_at, started_at, finished_at)
 	select nextval('job_id_seq'), 'mail', 'completed', '{}', 1, now() - ago - i * interval '1 s' - interval '1 min',
 	       now() - ago - i * interval '1 s', now() - ago

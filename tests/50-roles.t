@@ -68,6 +68,25 @@ fails "producer: claiming jobs from SQL is refused" psql_as alice "select * from
 fails "producer: finishing a job from SQL is refused" \
 	psql_as alice "select jq.finish_job($a1, 'completed', null, null, null)"
 fails "producer: creating objects in the schema is refused" psql_as alice "create table jq.mine (x int)"
+# A producer may INSERT the columns of jq-enqueue's COPY by hand; the rows
+# it writes so are held to the rules the functions keep.
+ins() { psql_as alice "insert into jq.jobs ($1, queue, payload) values ($2, 'hand', '{}')"; }
+fails "producer: a job born running is refused" ins state "'running'"
+like "$(cat "$T/err")" 'violates check constraint "jobs_running_held"' "by the rule that a running job has a worker and a lease"
+fails "producer: a job with a worker and lease of its choosing is refused" \
+	ins "state, worker, lease_until" "'running', 1, now() + interval '1 day'"
+like "$(cat "$T/err")" "permission denied for table jobs" "permission denied"
+fails "producer: attempts of its choosing are refused" ins attempts 5
+like "$(cat "$T/err")" "permission denied for table jobs" "permission denied"
+fails "producer: a scheduled job with waiting counts is refused" ins "state, waiting" "'scheduled', 3"
+like "$(cat "$T/err")" "permission denied for table jobs" "permission denied"
+fails "producer: an id past the sequence is refused" ins id "nextval('jq.job_id_seq') + 1000"
+like "$(cat "$T/err")" "job id [0-9]+ was not taken from job_id_seq, or is a finished job's" "saying why"
+is "$(sql "select count(*) from jobs where queue = 'hand'")" 0 "none of them is there"
+ok "producer: a queued job with an id from the sequence is taken" ins id "nextval('jq.job_id_seq')"
+ok "producer: and a scheduled one" ins "state, run_at" "'scheduled', now() + interval '1 hour'"
+is "$(sql "select string_agg(state || ' ' || attempts || ' ' || coalesce(worker::text, '-'), ',' order by id)
+             from jobs where queue = 'hand'")" "queued 0 -,scheduled 0 -" "as jobs like any other"
 
 # ---- the observer
 exits 0 "observer: jq-status works" as olga jq-status "$a1"
@@ -95,6 +114,9 @@ is "$(sql "select state from all_jobs where id = $a1")" completed "the job is co
 is "$(sql "select progress || ' ' || (result->'payload'->>'who') from all_jobs where id = $a1")" "100 alice" \
 	"with its progress and result"
 is "$(sql "select state from all_jobs where id = $then")" queued "the dependant was released"
+fails "producer: the id of a finished job is refused" ins id "$a1"
+like "$(cat "$T/err")" "job id $a1 was not taken from job_id_seq, or is a finished job's" "saying why"
+is "$(sql "select count(*) from all_jobs where id = $a1")" 1 "the finished job stays the only one with its id"
 fid=$(as alice jq-enqueue -q b --max-attempts 2 '{"do":"fail"}')
 exits 0 "worker: failed attempts are recorded" as walter jq-worker --drain -q b --backoff 10ms -- "$h/behave"
 is "$(sql "select state || ' ' || attempts from all_jobs where id = $fid")" "failed 2" "retried, then failed"

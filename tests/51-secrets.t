@@ -151,4 +151,38 @@ exits 69 "a bad JQ_DATABASE_URL: exit 69" env JQ_DATABASE_URL="postgresql://sekr
 leaks "and its error does not show the password" "$T/err"
 exits 69 "jq-worker reports a bad connection string" jq-worker -d "host=$sock password=Pa55:w@rd/zq x" --drain -- true
 leaks "without the password" "$T/err"
+
+# A password in --http's URL goes to the server, and nowhere else.
+"$top_builddir/tests/httpd" "$T/port" "$T" &
+srv=$!
+at_exit "kill $srv 2>/dev/null"
+wait_for "the test server listens" 10 test -s "$T/port"
+hurl="http://sekrit:$enc@127.0.0.1:$(cat "$T/port")"
+h1=$(jq-enqueue -q web '{}')
+exits 0 "an HTTP worker with a password in its URL runs the job" jq-worker --drain -q web --http "$hurl/auth"
+is "$(sql "select result #>> '{}' from all_jobs where id = $h1")" \
+	"Basic $(printf 'sekrit:%s' "$pw" | base64 | tr -d '\n')" "the server got it, decoded, as Basic authentication"
+leaks "the worker's stderr and stdout do not show it" "$T/err" "$T/out"
+h2=$(jq-enqueue -q webdown --max-attempts 1 '{}')
+exits 0 "an HTTP worker whose server is down" jq-worker --drain -q webdown --http "http://sekrit:$enc@127.0.0.1:1/x"
+like "$(sql "select error from all_jobs where id = $h2")" "^request failed: " "fails the job"
+sql "select error from all_jobs where id = $h2" > "$T/stored"
+leaks "without the password in the job's error or the worker's stderr" "$T/stored" "$T/err"
+exits 64 "a URL that is not http(s) is a usage error" jq-worker --http "ftp://sekrit:$enc@127.0.0.1/x"
+like "$(cat "$T/err")" "got 'ftp://sekrit:x+@127\\.0\\.0\\.1/x'" "showing the URL"
+leaks "without the password" "$T/err"
+
+# ps(1): gone from a running HTTP worker's argv too.
+jq-enqueue -q webslow '{}' > /dev/null
+jq-worker -q webslow --grace 100ms --http "$hurl/slow" > /dev/null 2> "$T/hslow.err" &
+hpid=$!
+at_exit "kill $hpid 2>/dev/null"
+webslow_runs() { [ "$(sql "select state from jobs where queue = 'webslow'")" = running ]; }
+wait_for "the slow request to start" 10 webslow_runs
+tr '\0' '\n' < "/proc/$hpid/cmdline" > "$T/hcmdline"
+like "$(cat "$T/hcmdline")" "^http://sekrit:x+@127\\.0\\.0\\.1:[0-9]+/slow$" "a running HTTP worker's argv has the password wiped"
+leaks "its command line does not show the password" "$T/hcmdline"
+kill "$hpid"
+wait "$hpid"
+leaks "nor does its stderr" "$T/hslow.err"
 done_testing

@@ -10,6 +10,7 @@
  *   /busy    429 with "Retry-After: 1"
  *   /flaky   503 the first time a job id is seen, 200 after (ids in a file)
  *   /slow    answers after 10 seconds
+ *   /auth    200 with the request's Authorization header as a JSON string
  *
  * Usage: httpd PORTFILE [STATEDIR]   (writes the port it listens on to PORTFILE)
  * It exits when its parent dies or on SIGTERM.
@@ -58,7 +59,7 @@ static void
 serve(int fd)
 {
 	FILE *in = fdopen(fd, "r"), *out = fdopen(dup(fd), "w");
-	char line[8192], method[16], path[1024], job[64];
+	char line[8192], method[16], path[1024], job[64], auth[1024];
 
 	while (fgets(line, sizeof line, in) != NULL) {
 		size_t len = 0;
@@ -66,12 +67,14 @@ serve(int fd)
 
 		if (sscanf(line, "%15s %1023s", method, path) != 2)
 			return;
-		job[0] = '\0';
+		job[0] = auth[0] = '\0';
 		while (fgets(line, sizeof line, in) != NULL && strcmp(line, "\r\n") != 0) {
 			if (strncasecmp(line, "Content-Length:", 15) == 0)
 				len = strtoul(line + 15, NULL, 10);
 			if (strncasecmp(line, "Jq-Job-Id:", 10) == 0)
 				sscanf(line + 10, " %63[0-9]", job);
+			if (strncasecmp(line, "Authorization:", 14) == 0)
+				sscanf(line + 14, " %1023[^\r\n\"\\]", auth);
 		}
 		body = malloc(len + 1);
 		if (body == NULL || fread(body, 1, len, in) != len)
@@ -91,7 +94,13 @@ serve(int fd)
 			reply(out, 503, "Service Unavailable", "Retry-After: 0\r\n", "try again\n", 10);
 		else if (strcmp(path, "/flaky") == 0)
 			reply(out, 200, "OK", "", "\"second time\"", 13);
-		else if (strcmp(path, "/slow") == 0) {
+		else if (strcmp(path, "/auth") == 0) {
+			/* Quotes and backslashes were left out above: a JSON string as it is. */
+			char json[1100];
+			int n = snprintf(json, sizeof json, "\"%s\"", auth);
+
+			reply(out, 200, "OK", "", json, (size_t)n);
+		} else if (strcmp(path, "/slow") == 0) {
 			sleep(10);
 			reply(out, 200, "OK", "", "\"late\"", 6);
 		} else

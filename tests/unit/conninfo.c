@@ -1,6 +1,7 @@
 /*
  * Unit tests for the secret-keeping parts of lib/db.c: wiping passwords
- * from connection strings, and the password-free copy a handler gets.
+ * from connection strings, and the password-free copy a handler gets;
+ * and from --http URLs (lib/http.c).
  */
 #include "config.h"
 
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "http.h"
 #include "tap.h"
 
 /* hide() on a copy, as the tools do with argv. */
@@ -37,6 +39,17 @@ public(const char *in, const char *want, const char *desc)
 	char *got = pgjq_conninfo_public(in);
 
 	is_str(got, want, "public: %s", desc);
+	free(got);
+}
+
+static void
+http_hides(const char *in, const char *want, const char *desc)
+{
+	char *got = strdup(in);
+	bool found = pgjq_http_url_hide(got);
+
+	is_str(got, want, "http hide: %s", desc);
+	ok(found == (strcmp(in, want) != 0), "http hide: %s: says whether it found one", desc);
 	free(got);
 }
 
@@ -82,5 +95,16 @@ main(void)
 	public("host=db sslpassword=k", "host='db'", "sslpassword goes too");
 	public("host=db password=", "host='db'", "an empty password goes too");
 	public("host=db port", NULL, "an unparsable string gives nothing");
+
+	/* --http's URL, wiped from argv as -d's is. */
+	http_hides("https://ann:s3cret@api.example/jobs?x=1", "https://ann:xxxxxx@api.example/jobs?x=1",
+	    "user:password@");
+	http_hides("http://ann:p%40ss%3Aw@h:8080/", "http://ann:xxxxxxxxxx@h:8080/", "percent-encoded, with a port");
+	http_hides("http://ann:p@ss@h/", "http://ann:xxxx@h/", "an unencoded '@' in it");
+	http_hides("http://ann@h/a:b@c", "http://ann@h/a:b@c", "no password; '@' in the path");
+	http_hides("http://h:8080/x", "http://h:8080/x", "a port is no password");
+	http_hides("http://ann:@h/", "http://ann:@h/", "an empty one");
+	http_hides("ftp://ann:s3cret@h/", "ftp://ann:xxxxxx@h/", "any scheme: the usage error shows it");
+	http_hides("ann:s3cret@h/", "ann:xxxxxx@h/", "no scheme: refused, but shown wiped");
 	return done_testing();
 }

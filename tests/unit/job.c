@@ -20,9 +20,10 @@ main(void)
 	size_t n = 0, cap = 0;
 	char long_name[66];
 
-	char *t;
+	char *t, *msg = NULL;
+	int pct = 0;
 
-	plan(27);
+	plan(41);
 	ok(queue_ok("default"), "plain name");
 	ok(queue_ok("thumbs.v2:eu-west_1"), "all allowed punctuation");
 	ok(!queue_ok(""), "empty name");
@@ -68,5 +69,25 @@ main(void)
 	t = pgjq_text_clean("\xed\xa0\x80", 3);
 	is_str(t, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "a surrogate is not UTF-8");
 	free(t);
+
+	/* Progress lines, as a handler writes them on fd 3. */
+	ok(pgjq_progress_parse("40 resizing  the photo", &pct, &msg) && pct == 40, "progress with a message");
+	is_str(msg, "resizing  the photo", "the message, inner spaces kept");
+	free(msg);
+	ok(pgjq_progress_parse("100", &pct, &msg) && pct == 100 && msg == NULL, "progress without one");
+	ok(pgjq_progress_parse("7   ", &pct, &msg) && pct == 7 && msg == NULL, "trailing spaces are no message");
+	ok(pgjq_progress_parse("0 \xff", &pct, &msg) && pct == 0, "a message that is not UTF-8");
+	is_str(msg, "\xef\xbf\xbd", "is cleaned");
+	free(msg);
+	pct = -7;
+	msg = NULL;
+	ok(!pgjq_progress_parse("101", &pct, &msg), "past 100");
+	ok(!pgjq_progress_parse("-1", &pct, &msg), "below 0");
+	ok(!pgjq_progress_parse("half", &pct, &msg), "no number");
+	ok(!pgjq_progress_parse("", &pct, &msg), "an empty line");
+	ok(!pgjq_progress_parse("50%", &pct, &msg), "junk after the number");
+	ok(!pgjq_progress_parse("50\tdone", &pct, &msg), "a tab is not the separator");
+	ok(!pgjq_progress_parse("99999999999999999999999", &pct, &msg), "overflow");
+	ok(pct == -7 && msg == NULL, "a refused line sets nothing");
 	return done_testing();
 }
