@@ -1,9 +1,13 @@
+/* For posix_spawn_file_actions_addclosefrom_np, a GNU extension. */
+#define _GNU_SOURCE
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +16,8 @@
 
 #include "db.h"
 #include "handler.h"
+
+extern char **environ;
 
 static void
 set_nonblock_cloexec(int fd)
@@ -29,113 +35,228 @@ close_fd(int *fd)
 	}
 }
 
-/* In the child, between fork and exec: only async-signal-safe calls. */
+/*
+ * The handler's environment: the worker's own, less any JQ_ variable the
+ * contract sets, plus those.  Built before the child exists, so the child
+ * runs no allocator (it may share our memory, and must not take a lock
+ * another thread of a library holds).
+ */
+struct envp {
+	char **vars;
+	char *own[7];  /* the JQ_ strings, owned */
+	int nown;
+};
+
 static void
-child(char *const argv[], const struct pgjq_handler_env *env, const int *fds, int nfds,
-    int report)
+envp_add(struct envp *e, size_t *n, char *var)
 {
-	char buf[32];
-	sigset_t none;
-	int e;
-
-	setpgid(0, 0);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-
-	/*
-	 * Lift every pipe end above 100 first, so placing one on 0-3 can
-	 * never close another that happened to sit there.
-	 */
-	{
-		int high[4];
-
-		report = fcntl(report, F_DUPFD_CLOEXEC, 100);
-		for (int i = 0; i < nfds; i++)
-			if ((high[i] = fcntl(fds[i], F_DUPFD, 100)) < 0)
-				_exit(127);
-		for (int i = 0; i < nfds; i++)
-			if (dup2(high[i], i) < 0)
-				_exit(127);
-		for (int fd = nfds; fd < 1024; fd++)
-			if (fd != report)
-				close(fd);
-	}
-
-	if (env->job_id != 0) {
-		snprintf(buf, sizeof buf, "%" PRId64, env->job_id);
-		setenv("JQ_JOB_ID", buf, 1);
-		setenv("JQ_QUEUE", env->queue, 1);
-		snprintf(buf, sizeof buf, "%d", env->attempt);
-		setenv("JQ_ATTEMPT", buf, 1);
-		snprintf(buf, sizeof buf, "%d", env->max_attempts);
-		setenv("JQ_MAX_ATTEMPTS", buf, 1);
-	}
-	if (nfds > 3)
-		setenv("JQ_PROGRESS_FD", "3", 1);
-	if (env->database_url != NULL)
-		setenv("JQ_DATABASE_URL", env->database_url, 1);
-	if (env->schema != NULL)
-		setenv("JQ_SCHEMA", env->schema, 1);
-
-	execvp(argv[0], argv);
-	e = errno;
-	if (write(report, &e, sizeof e) != (ssize_t)sizeof e)
-		_exit(127);
-	_exit(127);
+	e->own[e->nown++] = var;
+	e->vars[(*n)++] = var;
 }
 
-pid_t
-pgjq_spawn(char *const argv[], const struct pgjq_handler_env *env, const int *fds, int nfds,
-    int *exec_errno)
+static bool
+contract_var(const char *var)
 {
-	struct pgjq_handler_env safe = *env;
-	char *url = NULL;
+	static const char *const names[] = {
+		"JQ_JOB_ID=", "JQ_QUEUE=", "JQ_ATTEMPT=", "JQ_MAX_ATTEMPTS=",
+		"JQ_PROGRESS_FD=", "JQ_DATABASE_URL=", "JQ_SCHEMA=",
+	};
+
+	if (strncmp(var, "JQ_", 3) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strncmp(var, names[i], strlen(names[i])) == 0)
+			return true;
+	return false;
+}
+
+static void
+envp_build(struct envp *e, const struct pgjq_handler_env *env, bool progress_fd,
+    const char *database_url)
+{
+	size_t n = 0, count = 0;
+
+	while (environ[count] != NULL)
+		count++;
+	e->nown = 0;
+	e->vars = pgjq_xcalloc(count + 8, sizeof *e->vars);
+	for (size_t i = 0; i < count; i++)
+		if (!contract_var(environ[i]))
+			e->vars[n++] = environ[i];
+	if (env->job_id != 0) {
+		envp_add(e, &n, pgjq_xasprintf("JQ_JOB_ID=%" PRId64, env->job_id));
+		envp_add(e, &n, pgjq_xasprintf("JQ_QUEUE=%s", env->queue));
+		envp_add(e, &n, pgjq_xasprintf("JQ_ATTEMPT=%d", env->attempt));
+		envp_add(e, &n, pgjq_xasprintf("JQ_MAX_ATTEMPTS=%d", env->max_attempts));
+	}
+	if (progress_fd)
+		envp_add(e, &n, pgjq_xstrdup("JQ_PROGRESS_FD=3"));
+	/* A string that cannot be cleaned is not passed at all (see pgjq_spawn). */
+	if (database_url != NULL)
+		envp_add(e, &n, pgjq_xasprintf("JQ_DATABASE_URL=%s", database_url));
+	if (env->schema != NULL)
+		envp_add(e, &n, pgjq_xasprintf("JQ_SCHEMA=%s", env->schema));
+	e->vars[n] = NULL;
+}
+
+static void
+envp_free(struct envp *e)
+{
+	for (int i = 0; i < e->nown; i++)
+		free(e->own[i]);
+	free(e->vars);
+}
+
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP
+/*
+ * posix_spawn, not fork: glibc's creates the child without copying the
+ * worker's page tables (35 libraries through libpq and libcurl), which
+ * was most of the cost of an exec handler, and reports a failed exec as
+ * its return value.
+ */
+static int
+start_child(pid_t *pid, char *const argv[], const int *src, int nfds, char *const envp[])
+{
+	posix_spawn_file_actions_t actions;
+	posix_spawnattr_t attr;
+	sigset_t none, dfl;
+	int e;
+
+	if ((e = posix_spawn_file_actions_init(&actions)) != 0)
+		return e;
+	if ((e = posix_spawnattr_init(&attr)) != 0) {
+		posix_spawn_file_actions_destroy(&actions);
+		return e;
+	}
+	for (int i = 0; i < nfds && e == 0; i++)
+		e = posix_spawn_file_actions_adddup2(&actions, src[i], i);
+	if (e == 0)
+		e = posix_spawn_file_actions_addclosefrom_np(&actions, nfds);
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGTERM);
+	sigaddset(&dfl, SIGINT);
+	sigaddset(&dfl, SIGCHLD);
+	if (e == 0)
+		e = posix_spawnattr_setflags(&attr,
+		    POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	if (e == 0)
+		e = posix_spawnattr_setpgroup(&attr, 0);
+	if (e == 0)
+		e = posix_spawnattr_setsigmask(&attr, &none);
+	if (e == 0)
+		e = posix_spawnattr_setsigdefault(&attr, &dfl);
+	if (e == 0)
+		e = posix_spawnp(pid, argv[0], &actions, &attr, argv, envp);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&actions);
+	return e;
+}
+#else
+/* Where posix_spawn cannot close the other descriptors: fork and exec. */
+static int
+start_child(pid_t *pid, char *const argv[], const int *src, int nfds, char *const envp[])
+{
+	long max = sysconf(_SC_OPEN_MAX);
 	int report[2], e = 0;
 	ssize_t n;
-	pid_t pid;
 
-	*exec_errno = 0;
+	if (max < 0 || max > 65536)
+		max = 65536;
 	if (pipe(report) < 0)
-		return -1;
-	/*
-	 * The handler gets the connection without its password, so that one
-	 * which logs its environment or passes it on does not spread it; its
-	 * own libpq finds the password as the worker's could have, in
-	 * PGPASSFILE or ~/.pgpass.  A string that cannot be cleaned is not
-	 * passed at all, nor the worker's own JQ_DATABASE_URL ("" is unset).
-	 */
-	if (env->database_url != NULL) {
-		url = pgjq_conninfo_public(env->database_url);
-		safe.database_url = url != NULL ? url : "";
-	}
+		return errno;
 	fcntl(report[1], F_SETFD, FD_CLOEXEC);
 	fflush(NULL);
-	pid = fork();
-	if (pid == 0)
-		child(argv, &safe, fds, nfds, report[1]);
-	free(url);
-	if (pid < 0) {
+	*pid = fork();
+	if (*pid < 0) {
 		e = errno;
 		close(report[0]);
 		close(report[1]);
-		errno = e;
-		return -1;
+		return e;
 	}
+	if (*pid == 0) {
+		/* Only async-signal-safe calls from here. */
+		sigset_t none;
 
-	/* Also set here: the child's own setpgid may not have run yet when we signal. */
-	setpgid(pid, pid);
+		setpgid(0, 0);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		report[1] = fcntl(report[1], F_DUPFD_CLOEXEC, nfds);
+		for (int i = 0; i < nfds; i++)
+			if (dup2(src[i], i) < 0)
+				_exit(127);
+		for (int fd = nfds; fd < max; fd++)
+			if (fd != report[1])
+				close(fd);
+		environ = (char **)envp;
+		execvp(argv[0], argv);
+		e = errno;
+		if (write(report[1], &e, sizeof e) != (ssize_t)sizeof e)
+			_exit(127);
+		_exit(127);
+	}
+	/* Also here: the child's own setpgid may not have run yet when we signal. */
+	setpgid(*pid, *pid);
 	close(report[1]);
 	/* EOF means exec succeeded; an int means it failed with that errno. */
 	do
 		n = read(report[0], &e, sizeof e);
 	while (n < 0 && errno == EINTR);
 	close(report[0]);
-	if (n == (ssize_t)sizeof e)
-		*exec_errno = e;
+	if (n != (ssize_t)sizeof e)
+		return 0;
+	while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return e;
+}
+#endif
+
+pid_t
+pgjq_spawn(char *const argv[], const struct pgjq_handler_env *env, const int *fds, int nfds)
+{
+	int src[4], moved[4], e = 0;
+	char *url = NULL;
+	struct envp envp;
+	pid_t pid = -1;
+
+	/*
+	 * The handler gets the connection without its password, so that one
+	 * which logs its environment or passes it on does not spread it; its
+	 * own libpq finds the password as the worker's could have, in
+	 * PGPASSFILE or ~/.pgpass.  A string that cannot be cleaned is not
+	 * passed at all, nor the worker's own JQ_DATABASE_URL.
+	 */
+	if (env->database_url != NULL)
+		url = pgjq_conninfo_public(env->database_url);
+	/*
+	 * A pipe end on a descriptor below nfds (the worker started with
+	 * stdin closed, say) would be overwritten by the dup2 that places
+	 * another: lift such ends first.
+	 */
+	for (int i = 0; i < nfds; i++) {
+		moved[i] = -1;
+		src[i] = fds[i];
+		if (fds[i] < nfds && (src[i] = moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, nfds)) < 0)
+			e = errno;
+	}
+	if (e == 0) {
+		envp_build(&envp, env, nfds > 3, url);
+		e = start_child(&pid, argv, src, nfds, envp.vars);
+		envp_free(&envp);
+	}
+	for (int i = 0; i < nfds; i++)
+		if (moved[i] >= 0)
+			close(moved[i]);
+	free(url);
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
 	return pid;
 }
 
@@ -160,7 +281,7 @@ pgjq_handler_start(struct pgjq_handler *h, char *const argv[],
 	{
 		int ends[4] = {in[0], out[1], err[1], progress[1]};
 
-		h->pid = pgjq_spawn(argv, env, ends, 4, &h->exec_errno);
+		h->pid = pgjq_spawn(argv, env, ends, 4);
 	}
 	if (h->pid < 0) {
 		e = errno;
@@ -187,8 +308,6 @@ pgjq_handler_start(struct pgjq_handler *h, char *const argv[],
 	set_nonblock_cloexec(h->progress_fd);
 	h->payload = payload;
 	h->payload_len = len;
-	if (h->exec_errno != 0)
-		close_fd(&h->in_fd);
 	return 0;
 }
 

@@ -54,24 +54,22 @@ struct pgjq_handler {
 	struct pgjq_tail err_tail; /* stderr's last bytes */
 	struct pgjq_buf err_line;      /* stderr line being assembled, for the log */
 	struct pgjq_buf progress_line; /* fd 3 line being assembled */
-	int exec_errno;         /* non-zero if the command could not be run */
+	int exec_errno;         /* why it could not be started; set by the caller */
 };
 
 /*
- * Forks argv in a process group of its own, with fds[i] on descriptor i
- * (nfds at most 4; a fourth is the progress fd) and no other descriptor
- * open, and env's variables set.  Returns the pid, or -1 with errno set
- * if there is no process.  If exec fails, the child exits 127 and
- * *exec_errno says why; it is 0 otherwise.  The caller closes its copies
- * of fds.
+ * Starts argv (found in PATH) in a process group of its own, with fds[i]
+ * on descriptor i (nfds at most 4; a fourth is the progress fd) and no
+ * other descriptor open, and env's variables set.  Returns the pid once
+ * the program runs, or -1 with errno set if it could not be started,
+ * exec's failure (ENOENT, EACCES, ...) included.  The caller closes its
+ * copies of fds.
  */
-pid_t pgjq_spawn(char *const argv[], const struct pgjq_handler_env *env, const int *fds, int nfds,
-    int *exec_errno);
+pid_t pgjq_spawn(char *const argv[], const struct pgjq_handler_env *env, const int *fds, int nfds);
 
 /*
- * Starts argv for a job.  Returns 0, or -1 with errno set if the process
- * could not be created.  If exec itself fails, the child exits 127 and
- * exec_errno says why once the handler has been reaped.
+ * Starts argv for a job.  Returns 0, or -1 with errno set if it could
+ * not be started (see pgjq_spawn).
  */
 int pgjq_handler_start(struct pgjq_handler *h, char *const argv[],
     const struct pgjq_handler_env *env, const char *payload, size_t len);

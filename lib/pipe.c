@@ -77,7 +77,7 @@ pgjq_pipe_start(struct pgjq_pipe *p, char *const argv[], const struct pgjq_handl
 		/* The child's ends: stdin's read end, stdout's and stderr's write ends. */
 		int ends[3] = {fds[0], fds[3], fds[5]};
 
-		p->pid = pgjq_spawn(argv, env, ends, 3, &p->exec_errno);
+		p->pid = pgjq_spawn(argv, env, ends, 3);
 	}
 	if (p->pid < 0) {
 		p->pid = 0;
@@ -95,8 +95,6 @@ pgjq_pipe_start(struct pgjq_pipe *p, char *const argv[], const struct pgjq_handl
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
-	if (p->exec_errno != 0)
-		close_fd(&p->in_fd);
 	return 0;
 fail:
 	e = errno;

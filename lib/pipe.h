@@ -53,7 +53,7 @@ typedef void pgjq_pipe_err_fn(void *ctx, const char *line);
 struct pgjq_pipe {
 	pid_t pid;                /* 0: no process (none yet, or reaped) */
 	int status;               /* wait status, once reaped */
-	int exec_errno;           /* non-zero if the command could not be run */
+	int exec_errno;           /* why it could not be started; set by the caller */
 	int in_fd, out_fd, err_fd; /* -1 when closed */
 	int64_t job;              /* the job sent and not yet answered; 0: none */
 	long answered;            /* jobs this process has answered */
@@ -72,8 +72,8 @@ void pgjq_pipe_init(struct pgjq_pipe *p);
 
 /*
  * Starts argv with env (whose job_id is 0: there is no one job).
- * Returns 0, or -1 with errno set if there is no process.  If exec fails,
- * exec_errno says why and the process exits 127 at once.
+ * Returns 0, or -1 with errno set if it could not be started, exec's
+ * failure included.
  */
 int pgjq_pipe_start(struct pgjq_pipe *p, char *const argv[], const struct pgjq_handler_env *env);
 

@@ -118,6 +118,24 @@ RECORD="$T/mq" exits 0 "a worker of several queues drains them" \
 is "$(tr '\n' ' ' < "$T/mq")" "$b1 $a2 $a1 $b2 " "in priority order across the queues"
 is "$(job "$c1" state)" queued "and leaves other queues alone"
 
+# A command that cannot be run fails each attempt, saying why; the worker
+# goes on.  (One that is not there at all is a usage error at start; these
+# pass that check.)  Also for a handler whose pipe ends would land on 0-3
+# (the worker started with stdin closed).
+printf '#!%s/no-such-shell\necho hi\n' "$T" > "$T/bad-interp" && chmod 755 "$T/bad-interp"
+nx=$(jq-enqueue -q nx-run --max-attempts 2 '{}')
+exits 0 "a handler whose interpreter does not exist: the worker drains the queue" \
+	work -q nx-run -- "$T/bad-interp"
+is "$(job "$nx" "state || ' ' || attempts")" "failed 2" "every attempt fails"
+is "$(job "$nx" error)" "cannot run $T/bad-interp: No such file or directory" "naming the command and the cause"
+printf 'echo no interpreter line\n' > "$T/no-shebang" && chmod 755 "$T/no-shebang"
+nx=$(jq-enqueue -q nx-run --max-attempts 1 '{}')
+work -q nx-run -- "$T/no-shebang" 2> /dev/null
+is "$(job "$nx" error)" "cannot run $T/no-shebang: Exec format error" "a script without #! is not run by sh"
+nx=$(jq-enqueue -q nx-run '{"n":7}')
+exits 0 "a worker with stdin closed" sh -c 'exec jq-worker -q nx-run --drain -- "$1" <&-' sh "$h/echo"
+is "$(job "$nx" "state || ' ' || (result->'payload')::text")" 'completed {"n": 7}' "its handler still gets the payload on stdin"
+
 # --json events.
 jq-enqueue -q js '{"do":"text"}' >/dev/null
 exits 0 "--json" work -q js --json -- "$h/behave"

@@ -205,4 +205,11 @@ if command -v python3 > /dev/null 2>&1; then
 else
 	skip "no python3" 4
 fi
+# A --pipe command that cannot be run: each attempt fails, saying why.
+printf '#!%s/no-such-shell\n' "$T" > "$T/bad-interp" && chmod 755 "$T/bad-interp"
+nx=$(jq-enqueue -q pipe-nx --max-attempts 2 '{}')
+exits 0 "a --pipe handler whose interpreter does not exist: the worker drains the queue" \
+	work -q pipe-nx --pipe -- "$T/bad-interp"
+is "$(job "$nx" "state || ' ' || attempts || ' ' || error")" \
+	"failed 2 cannot run $T/bad-interp: No such file or directory" "every attempt fails, naming the cause"
 done_testing
