@@ -1,8 +1,11 @@
 #include "config.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "db.h"
 #include "diag.h"
@@ -316,11 +319,20 @@ pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *stat
 	 * later keywords only fill what it leaves out, so a user's own
 	 * application_name or client_encoding still wins.
 	 */
-	const char *keys[] = {"dbname", "fallback_application_name", "client_encoding", NULL};
-	const char *values[] = {conninfo, pgjq_progname(), "UTF8", NULL};
+	const char *keys[] = {"connect_timeout", "dbname", "fallback_application_name",
+	    "client_encoding", NULL};
+	const char *values[] = {"10", conninfo, pgjq_progname(), "UTF8", NULL};
+	int first = 0;
 	PGconn *conn;
 
-	conn = PQconnectdbParams(keys, values, 1);
+	/*
+	 * A host that does not answer at all (its link down) would hold us
+	 * for the kernel's own timeout, minutes, deaf to signals.  A timeout
+	 * in conninfo, after this one, wins; so does PGCONNECT_TIMEOUT.
+	 */
+	if (getenv("PGCONNECT_TIMEOUT") != NULL)
+		first = 1;
+	conn = PQconnectdbParams(keys + first, values + first, 1);
 	if (conn == NULL)
 		pgjq_die(PGJQ_EX_SOFTWARE, "out of memory");
 	if (PQstatus(conn) != CONNECTION_OK) {
@@ -361,6 +373,50 @@ PGresult *
 pgjq_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
 {
 	return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+PGresult *
+pgjq_exec_within(PGconn *conn, const char *sql, int nparams, const char *const *params,
+    int64_t timeout_us, const volatile sig_atomic_t *give_up)
+{
+	int64_t deadline = mono_us() + timeout_us;
+	PGresult *res, *kept = NULL;
+
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		return PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+	while (PQisBusy(conn)) {
+		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+		int64_t left = deadline - mono_us();
+
+		if (left <= 0 || (give_up != NULL && *give_up)) {
+			errno = left <= 0 ? ETIMEDOUT : EINTR;
+			return NULL;
+		}
+		/* A signal ends the poll early (EINTR): give_up is looked at again. */
+		if (poll(&pfd, 1, left > 1000000 ? 1000 : (int)(left / 1000) + 1) < 0 && errno != EINTR)
+			break;
+		if (pfd.revents != 0 && !PQconsumeInput(conn))
+			break; /* PQgetResult reports the failure */
+	}
+	/* As PQexec: the last result, unless an earlier one was an error. */
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (kept != NULL && !pgjq_ok(kept)) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(kept);
+		kept = res;
+	}
+	return kept != NULL ? kept : PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
 }
 
 bool

@@ -11,7 +11,9 @@
 #ifndef PGJQ_DB_H
 #define PGJQ_DB_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -54,6 +56,16 @@ char *pgjq_conninfo_public(const char *conninfo);
 PGresult *pgjq_exec(PGconn *conn, const char *sql, int nparams,
     const char *const *params);
 bool pgjq_ok(const PGresult *res);
+
+/*
+ * pgjq_exec for a caller that must not wait for ever: NULL, with errno
+ * ETIMEDOUT, if no answer came within timeout_us (a link that went down
+ * without a word, say), or EINTR if *give_up became true meanwhile (a
+ * signal that cannot wait).  After NULL the connection is in the middle
+ * of a statement: the caller drops it.
+ */
+PGresult *pgjq_exec_within(PGconn *conn, const char *sql, int nparams,
+    const char *const *params, int64_t timeout_us, const volatile sig_atomic_t *give_up);
 
 /* Like pgjq_exec(), but dies if the statement fails. */
 PGresult *pgjq_exec_or_die(PGconn *conn, const char *sql, int nparams,

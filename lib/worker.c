@@ -36,6 +36,13 @@
 #define PRUNE_BATCH 1000
 #define RECONNECT_MIN_US INT64_C(100000)
 #define RECONNECT_MAX_US INT64_C(5000000)
+/*
+ * The longest wait for the answer to a statement: the lease, but never
+ * less than this, so that a busy server is not taken for a lost one.
+ */
+#define STATEMENT_WAIT_MIN_US INT64_C(10000000)
+/* ... and once told to stop at once, this. */
+#define STOP_WAIT_US INT64_C(2000000)
 /* The wait before restarting a --pipe handler that keeps dying before its first answer. */
 #define RESTART_MIN_US INT64_C(100000)
 #define RESTART_MAX_US INT64_C(10000000)
@@ -124,12 +131,21 @@ struct worker {
 };
 
 static int sigpipe_fds[2] = {-1, -1};
+/*
+ * Set by a second stop signal while a statement waits for the database:
+ * the loop that would read the signal is waiting on it.  (q() clears it
+ * first: a signal the loop has seen is in w->stopping.)
+ */
+static volatile sig_atomic_t stop_signals, stop_now;
 
 static void
 on_signal(int sig)
 {
 	unsigned char c = (unsigned char)sig;
 	int saved = errno;
+
+	if (sig != SIGCHLD && ++stop_signals >= 2)
+		stop_now = 1;
 
 	if (write(sigpipe_fds[1], &c, 1) < 0) {
 		/* The pipe is full: the loop has plenty to wake for already. */
@@ -228,7 +244,18 @@ q(struct worker *w, const char *context, const char *sql, int n, const char *con
 
 	if (w->conn == NULL)
 		return NULL;
-	res = pgjq_exec(w->conn, sql, n, params);
+	/*
+	 * A database silent for a whole lease (a link down, a server that
+	 * froze) has let our jobs go anyway: drop the connection and find
+	 * it again, rather than wait for the kernel to give up on it.
+	 */
+	stop_now = 0;
+	res = pgjq_exec_within(w->conn, sql, n, params, w->stopping == 2 ? STOP_WAIT_US :
+	    w->o->lease_us > STATEMENT_WAIT_MIN_US ? w->o->lease_us : STATEMENT_WAIT_MIN_US, &stop_now);
+	if (res == NULL) {
+		db_lost(w, errno == ETIMEDOUT ? "no answer within the lease" : "stopping at once");
+		return NULL;
+	}
 	if (pgjq_ok(res))
 		return res;
 	if (PQstatus(w->conn) == CONNECTION_BAD) {
@@ -298,7 +325,8 @@ db_connect(struct worker *w, bool first)
 static void
 maybe_reconnect(struct worker *w, int64_t now)
 {
-	if (w->conn != NULL || now < w->reconnect_at)
+	/* Told to stop at once: what is not recorded waits for its lease to run out. */
+	if (w->conn != NULL || w->stopping == 2 || now < w->reconnect_at)
 		return;
 	if (db_connect(w, false))
 		return;
@@ -524,6 +552,8 @@ tell(struct worker *w, const struct outcome *o, const char *state)
 			event(w, "failed", NULL, o->id, "for good after attempt %d/%d: %s", o->attempt,
 			    o->max_attempts, o->error);
 		}
+	} else if (state == NULL) {
+		event(w, "lease lost", NULL, o->id, "stopped unfinished; another worker took the job over");
 	} else {
 		event(w, "released", NULL, o->id, "put back in the queue unfinished");
 	}
@@ -1492,7 +1522,8 @@ end_grace(struct worker *w, int64_t now)
 	for (int i = 0; i < w->o->concurrency; i++) {
 		struct slot *s = &w->slots[i];
 
-		if (!s->busy || s->released)
+		/* One whose handler is already gone has its outcome: keep it. */
+		if (!s->busy || s->released || s->exited != 0)
 			continue;
 		s->released = true;
 		if (s->http) {

@@ -129,6 +129,30 @@ wait $w
 is "$?" 0 "a second signal stops the worker at once"
 is "$(sql "select state from jobs where id = $id")" queued "the job is back in the queue"
 
+# A handler that finished when the stop signals arrive has its outcome:
+# the job is completed, not put back to run again.  The worker is stopped
+# (SIGSTOP) while its handler ends and both signals are sent, so that it
+# sees the exit and the signals in one turn of its loop.
+# (A file of its own: handlers of the workers killed above may still write to $RECORD.)
+id=$(jq-enqueue -q term3 '{}')
+: > "$T/ran4"
+RECORD="$T/ran4" NAP=1 jq-worker -q term3 --grace 1h -- "$h/record" 2> "$T/t4.err" &
+w=$!
+at_exit "kill -9 $w 2>/dev/null"
+wait_for "the job runs" 10 has "id = $id and state = 'running'" 1
+kill -STOP $w
+handler_done() { grep -qx "$id" "$T/ran4"; }
+wait_for "its handler to finish" 10 handler_done
+sleep 0.3
+kill -TERM $w
+kill -INT $w
+kill -CONT $w
+wait $w
+is "$?" 0 "the worker stops at the second signal"
+is "$(sql "select state || ' ' || attempts from all_jobs where id = $id")" "completed 1" \
+	"a job whose handler had finished is recorded completed, not put back"
+unlike "$(cat "$T/t4.err")" "released" "and not reported released"
+
 # Cancelling a running job: its handler gets SIGTERM and the job ends cancelled.
 id=$(jq-enqueue -q can '{"do":"hang"}')
 jq-worker -q can --kill-after 500ms -- "$h/behave" 2> "$T/c.err" &
