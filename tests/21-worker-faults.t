@@ -133,16 +133,23 @@ is "$(sql "select state from jobs where id = $id")" queued "the job is back in t
 # the job is completed, not put back to run again.  The worker is stopped
 # (SIGSTOP) while its handler ends and both signals are sent, so that it
 # sees the exit and the signals in one turn of its loop.
-# (A file of its own: handlers of the workers killed above may still write to $RECORD.)
+# The handler says when it has read its payload (the worker must not be
+# stopped before it has written it) and when it ends, in files of its own.
+cat > "$T/term3" << 'EOF2'
+#!/bin/sh
+cat > /dev/null
+echo read > "$MARK.read"
+sleep 1
+echo "$JQ_JOB_ID" > "$MARK.done"
+EOF2
+chmod +x "$T/term3"
 id=$(jq-enqueue -q term3 '{}')
-: > "$T/ran4"
-RECORD="$T/ran4" NAP=1 jq-worker -q term3 --grace 1h -- "$h/record" 2> "$T/t4.err" &
+MARK="$T/term3" jq-worker -q term3 --grace 1h -- "$T/term3" 2> "$T/t4.err" &
 w=$!
 at_exit "kill -9 $w 2>/dev/null"
-wait_for "the job runs" 10 has "id = $id and state = 'running'" 1
+wait_for "the handler to read its payload" 10 test -s "$T/term3.read"
 kill -STOP $w
-handler_done() { grep -qx "$id" "$T/ran4"; }
-wait_for "its handler to finish" 10 handler_done
+wait_for "its handler to finish" 10 test -s "$T/term3.done"
 sleep 0.3
 kill -TERM $w
 kill -INT $w
