@@ -60,7 +60,8 @@ struct slot {
 	int64_t exited;           /* when the process was reaped; 0: running */
 	int64_t limit_us;
 	bool timed_out, cancelled, released;
-	bool progress_dirty;
+	bool progress_dirty;      /* progress or message not yet in the database */
+	bool progress_sending;    /* in the statement under way */
 	int progress;
 	char *message;
 	int64_t progress_sent;
@@ -86,6 +87,9 @@ struct outcome {
 	char *result;             /* JSON text (completed) */
 	char *error;              /* why the attempt failed */
 	int64_t took_us;
+	bool has_progress;        /* the job's last progress, not yet recorded, goes with it */
+	int progress;
+	char *message;
 };
 
 /*
@@ -517,6 +521,13 @@ add_outcome(struct worker *w, struct slot *s, enum outcome_kind kind, bool perma
 	o->result = result;
 	o->error = error;
 	o->took_us = now - s->started;
+	if (s->progress_dirty) {
+		o->has_progress = true;
+		o->progress = s->progress;
+		o->message = s->message;
+		s->message = NULL;
+		s->progress_dirty = false;
+	}
 }
 
 /*
@@ -610,6 +621,7 @@ drop_outcomes(struct worker *w, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(w->out[i].result);
 		free(w->out[i].error);
+		free(w->out[i].message);
 	}
 	if (n == 0)
 		return; /* (w->out may still be NULL: not even memmove may see it) */
@@ -693,32 +705,11 @@ on_line(void *ctx, bool is_progress, const char *line)
 	s->progress_dirty = true;
 }
 
-static void
-flush_progress(struct worker *w, struct slot *s, int64_t now)
+/* A running job's progress is sent with the next turn's statement, at most this often. */
+static bool
+progress_due(const struct slot *s, int64_t now)
 {
-	char id[32], pct[8], worker_id[32];
-	const char *params[5];
-	PGresult *res;
-
-	if (!s->progress_dirty || now - s->progress_sent < PROGRESS_EVERY_US || w->conn == NULL)
-		return;
-	snprintf(id, sizeof id, "%" PRId64, s->id);
-	snprintf(pct, sizeof pct, "%d", s->progress);
-	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
-	params[0] = id;
-	params[1] = pct;
-	params[2] = s->message;
-	params[3] = worker_id;
-	params[4] = w->chan_progress;
-	res = q(w, "cannot record progress",
-	    "WITH u AS (UPDATE jobs SET progress = $2::smallint, message = $3 "
-	    "            WHERE id = $1 AND worker = $4 AND state = 'running' RETURNING id) "
-	    "SELECT pg_notify($5, $1 || ' ' || $2 || coalesce(' ' || $3, '')) FROM u",
-	    5, params);
-	if (res != NULL)
-		PQclear(res);
-	s->progress_dirty = false;
-	s->progress_sent = now;
+	return s->busy && s->progress_dirty && now - s->progress_sent >= PROGRESS_EVERY_US;
 }
 
 /* Starts a slot's --pipe handler; false (errno set) if there is no process. */
@@ -945,7 +936,6 @@ finish_slot(struct worker *w, struct slot *s, int64_t now)
 	char raw[PGJQ_ERROR_TAIL + 1], why[256], *tail;
 	bool permanent = false;
 
-	flush_progress(w, s, now + PROGRESS_EVERY_US);
 	pgjq_handler_error_tail(&s->h, raw, sizeof raw);
 	/* The tail may start inside a character, or not be text at all. */
 	tail = pgjq_text_clean(raw, strlen(raw));
@@ -1004,7 +994,6 @@ pipe_answered(struct worker *w, struct slot *s, const struct pgjq_pipe_msg *m, i
 	char *result, *error, raw[PGJQ_ERROR_TAIL + 1];
 
 	pp->restart_delay = 0;
-	flush_progress(w, s, now + PROGRESS_EVERY_US);
 	if (m->kind == PGJQ_PIPE_COMPLETED) {
 		result = pgjq_xmalloc(m->len + 1);
 		memcpy(result, m->text, m->len);
@@ -1287,7 +1276,6 @@ check_slots(struct worker *w, int64_t now)
 				event(w, "timed out", s, s->id, "sending SIGTERM to its handler");
 				stop_pipe(w, pp, now, false);
 			}
-			flush_progress(w, s, now);
 			continue;
 		}
 		if (s->exited == 0) {
@@ -1300,7 +1288,6 @@ check_slots(struct worker *w, int64_t now)
 				pgjq_handler_kill(&s->h, SIGKILL);
 				s->kill_at = INT64_MAX;
 			}
-			flush_progress(w, s, now);
 			continue;
 		}
 		/* A grandchild that left the group may hold the pipes: stop waiting for it. */
@@ -1360,16 +1347,41 @@ claim_want(struct worker *w, int64_t now)
 }
 
 /*
- * One call of finish_and_claim(): the first nout outcomes, and a claim of
+ * One call of finish_and_claim(): the progress due (of the first nout
+ * outcomes, and of running jobs), the first nout outcomes, and a claim of
  * want jobs.  NULL if it failed; then nothing of it happened.
  */
 static PGresult *
-finish_and_claim(struct worker *w, size_t nout, int want)
+finish_and_claim(struct worker *w, size_t nout, int want, int64_t now)
 {
-	struct pgjq_buf arr[7] = {{0}};
+	struct pgjq_buf arr[10] = {{0}};
 	char worker_id[32], limit[16], lease[64], num[64];
-	const char *params[11];
+	const char *params[15];
 	PGresult *res;
+
+	for (size_t i = 0; i < nout; i++) {
+		const struct outcome *o = &w->out[i];
+
+		if (!o->has_progress)
+			continue;
+		snprintf(num, sizeof num, "%" PRId64, o->id);
+		array_put(&arr[7], num);
+		snprintf(num, sizeof num, "%d", o->progress);
+		array_put(&arr[8], num);
+		array_put(&arr[9], o->message);
+	}
+	for (int i = 0; i < w->o->concurrency; i++) {
+		struct slot *s = &w->slots[i];
+
+		if (!progress_due(s, now))
+			continue;
+		s->progress_sending = true;
+		snprintf(num, sizeof num, "%" PRId64, s->id);
+		array_put(&arr[7], num);
+		snprintf(num, sizeof num, "%d", s->progress);
+		array_put(&arr[8], num);
+		array_put(&arr[9], s->message);
+	}
 
 	for (size_t i = 0; i < nout; i++) {
 		const struct outcome *o = &w->out[i];
@@ -1386,7 +1398,7 @@ finish_and_claim(struct worker *w, size_t nout, int want)
 		pgjq_format_interval(o->kind == OUT_FAILED ? o->delay_us : 0, num, sizeof num);
 		array_put(&arr[6], num);
 	}
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 10; i++)
 		array_end(&arr[i]);
 	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
 	snprintf(limit, sizeof limit, "%d", want);
@@ -1397,12 +1409,28 @@ finish_and_claim(struct worker *w, size_t nout, int want)
 	params[8] = w->queues;
 	params[9] = limit;
 	params[10] = lease;
-	res = q(w, nout > 0 ? "cannot record outcomes" : "cannot claim jobs",
+	for (int i = 0; i < 3; i++)
+		params[11 + i] = arr[7 + i].data;
+	params[14] = w->chan_progress;
+	res = q(w, nout > 0 ? "cannot record outcomes" : want > 0 ? "cannot claim jobs" : "cannot record progress",
 	    "SELECT id, queue, payload, attempt, max_attempts, extract(epoch FROM timeout), state "
 	    "FROM finish_and_claim($1, $2::bigint[], $3::integer[], $4::text[], $5::jsonb[], $6::text[], "
-	    "$7::boolean[], $8::interval[], $9::text[], $10, $11::interval)", 11, params);
-	for (int i = 0; i < 7; i++)
+	    "$7::boolean[], $8::interval[], $9::text[], $10, $11::interval, $12::bigint[], "
+	    "$13::smallint[], $14::text[], $15)", 15, params);
+	for (int i = 0; i < 10; i++)
 		pgjq_buf_free(&arr[i]);
+	/* Sent progress is recorded; progress not sent (a refusal, a lost connection) goes next turn. */
+	for (int i = 0; i < w->o->concurrency; i++) {
+		struct slot *s = &w->slots[i];
+
+		if (!s->progress_sending)
+			continue;
+		s->progress_sending = false;
+		if (res != NULL) {
+			s->progress_dirty = false;
+			s->progress_sent = now;
+		}
+	}
 	return res;
 }
 
@@ -1422,10 +1450,13 @@ settle(struct worker *w, int64_t now)
 	PGresult *res;
 	size_t nout = w->nout;
 	int want = claim_want(w, now), got = 0, next = 0, rows;
+	bool progress = false;
 
-	if (w->conn == NULL || (nout == 0 && want == 0))
+	for (int i = 0; i < w->o->concurrency && !progress; i++)
+		progress = progress_due(&w->slots[i], now);
+	if (w->conn == NULL || (nout == 0 && want == 0 && !progress))
 		return;
-	res = finish_and_claim(w, nout, want);
+	res = finish_and_claim(w, nout, want, now);
 	if (res == NULL) {
 		if (w->conn == NULL)
 			return; /* the outcomes are kept for after the reconnect */
@@ -1438,7 +1469,7 @@ settle(struct worker *w, int64_t now)
 		nout = 0;
 		if (w->conn == NULL || want == 0)
 			return;
-		res = finish_and_claim(w, 0, want);
+		res = finish_and_claim(w, 0, want, now);
 		if (res == NULL)
 			return;
 	}

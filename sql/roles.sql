@@ -43,7 +43,9 @@
 -- Two narrow table privileges remain, for statements the tools run
 -- directly: a producer may INSERT the columns jq-enqueue's COPY fills
 -- (COPY is what makes bulk enqueueing fast) and take ids from
--- job_id_seq; a worker may UPDATE progress and message.  A producer who
+-- job_id_seq; a worker may UPDATE progress and message (as workers
+-- before schema version 8 report it; later ones report it through
+-- finish_and_claim).  A producer who
 -- writes rows by hand can set only those columns, within the rules the
 -- table keeps (sql/007-rules.sql): no job born running, no id past
 -- job_id_seq or of a finished job.  It cannot touch existing jobs.

@@ -52,6 +52,39 @@ else
 	fail "claims and outcomes share transactions: $n for 200 jobs"
 fi
 
+# ---- progress, coalesced
+# Handlers that report progress as fast as they can: each job's progress
+# reaches the database at most every 100 ms, in the turn's own statement,
+# and the last report goes with the outcome, so the job keeps it.
+cat > "$T/flood" << 'EOF2'
+#!/bin/sh
+cat > /dev/null
+i=0
+end=$(($(date +%s) + 2))
+while [ "$(date +%s)" -lt "$end" ]; do
+	j=0
+	while [ $j -lt 200 ]; do i=$((i + 1)); echo "$((i % 100)) line $i" >&3; j=$((j + 1)); done
+done
+echo "$i"
+EOF2
+chmod +x "$T/flood"
+upd() { sql "select pg_stat_clear_snapshot()" "select n_tup_upd from pg_stat_user_tables where relid = 'jobs'::regclass" | tail -1; }
+before=$(upd)
+f1=$(jq-enqueue -q flood '{}'); f2=$(jq-enqueue -q flood '{}')
+exits 0 "two handlers flood their progress fd" jq-worker --drain -q flood -c 2 -- "$T/flood"
+lines=$(sql "select sum(result::text::int) from history where queue = 'flood'")
+secs=$(sql "select ceil(sum(extract(epoch from finished_at - started_at))) from history where queue = 'flood'")
+updates=$(($(upd) - before))
+diag "$lines progress lines in ${secs}s of running; $updates updates of jobs (2 of them claims)"
+ok "thousands of lines were written" test "$lines" -ge 2000
+# At most one update every 100 ms per job, and one more each at the end.
+ok "they made at most $((secs * 10 + 4 + 2)) updates" test "$updates" -le $((secs * 10 + 4 + 2))
+for f in $f1 $f2; do
+	n=$(job "$f" "result::text")
+	is "$(job "$f" "state || ' ' || progress || ' ' || message")" "completed 100 line $n" \
+		"job $f keeps its last message"
+done
+
 # ---- one batch of mixed outcomes, straight through the function
 wid=$(sql "select register_worker('test', '{mix}', 5, '30s')")
 for k in 1 2 3 4 5; do jq-enqueue -q mix --max-attempts 3 "{\"k\":$k}" > /dev/null; done
