@@ -7,7 +7,9 @@
 # may run twice (their handlers on the cut host went on, and it cannot know
 # it was cut).  When the link is back, the cut host's worker finds its
 # leases gone: its late outcomes are dropped ("lease lost"), changing
-# nothing, and it goes on as a worker.
+# nothing, and it goes on as a worker.  A call of its that committed just
+# as the link went, its answer lost, is sent again: those outcomes are
+# told as recorded, not as lost (sql/009-resend.sql).
 . "${top_srcdir:-..}/tests/lib.sh"
 need_private_pg
 [ "$(id -u)" = 0 ] || skip_all "making network namespaces needs root"
@@ -125,16 +127,40 @@ cw=$(sql "select id from workers where name like '%:$w1'")
 wait_for "a third of the jobs to run" 40 ran_enough $((N / 3)) 8
 ok "every host ran jobs before the cut" \
 	test "$(ran_on h1)" -gt 0 -a "$(ran_on h2)" -gt 0 -a "$(ran_on h3)" -gt 0
+# The cut comes while host 1's turn is on the server, outcomes in it: a
+# lock on history holds that turn (and everyone's) up; the link goes; the
+# lock goes and the turn commits, its answer lost.  Host 1 cannot know
+# it committed, and must send its outcomes again once it is back.
+mkfifo "$T/locker"
+sql < "$T/locker" > "$T/locker.out" 2>&1 &
+locker=$!
+exec 8> "$T/locker"
+echo "begin; lock table history in share mode; select 'locked';" >&8
+wait_for "the lock on history" 10 grep -q locked "$T/locker.out"
+h1_turn_waits() {
+	test "$(sql "select count(*) from pg_stat_activity where client_addr = '$(addr 1 2)'
+	             and wait_event_type = 'Lock' and query like '%finish_and_claim%'")" = 1
+}
+wait_for "host 1's turn to wait on the lock" 10 h1_turn_waits
+ok "host 1's turn waits on the server" h1_turn_waits
+sqlq "create table public.before_cut as select id from history where worker = $cw"
 ip link set "${L}1r" down
 cut_at=$(sql "select now()")
+echo "commit;" >&8
+exec 8>&-
+wait "$locker"
 done_at_cut=$(count "queue = 'hosts' and state = 'completed'")
-# What host 1 holds now is frozen: it can neither finish nor renew.  (A
-# statement that reached the server before the cut may still be running.)
+# What host 1 holds now is frozen: it can neither finish nor renew.
 wait_for "the cut host's last statement to end" 10 cut_idle
+sqlq "create table public.at_cut as
+      select id from history where worker = $cw and id not in (select id from before_cut)"
+at_cut=$(sql "select count(*) from at_cut")
+ok "host 1's turn committed after the cut, with $at_cut outcomes" test "$at_cut" -gt 0
 sqlq "create table public.held as
       select id, lease_until from jobs where state = 'running' and worker = $cw"
 held=$(sql "select count(*) from held")
 sql "select id from held" | sort > "$T/held"
+sql "select id from at_cut" | sort > "$T/at_cut.ids"
 diag "cut after $done_at_cut jobs completed; host 1 held $held: $(tr '\n' ' ' < "$T/held")"
 ok "the cut host holds running jobs ($held)" test "$held" -gt 0
 
@@ -172,6 +198,11 @@ late=$(wc -l < "$T/late" | tr -d ' ')
 
 # The link comes back.  Host 1's worker learns that its leases are gone
 # when it records its late outcomes: dropped, with a "lease lost" event.
+# The worker waits its lease (but at least 10 s) for the answer, then
+# drops the connection; it keeps the turn's outcomes.
+gave_up() { test "$(grep -c 'lost the database (no answer within the lease)' "$T/h1.err")" -ge "$1"; }
+wait_for "host 1's worker to give up on its turn" 30 gave_up 1
+ok "host 1's worker gives up on the turn it got no answer to" gave_up 1
 ip link set "${L}1r" up
 up_at=$(sql "select now()")
 lost() { grep '^{' "$T/h1.err" | jget -r .event .id | awk '$1 == "lease" && $2 == "lost" { print $3 }' | sort -u; }
@@ -180,6 +211,9 @@ wait_for "host 1's worker to record its late outcomes" 60 lost_all
 diag "host 1's worker dropped its late outcomes within $(sql "select round(extract(epoch from now() - '$up_at')::numeric, 1)")s of the link coming back"
 is "$(lost | tr '\n' ' ')" "$(tr '\n' ' ' < "$T/late")" \
 	"host 1's worker drops the outcomes of the $late taken-over jobs it ran: lease lost"
+told() { grep '^{' "$T/h1.err" | jget -r .event .id | awk '$1 == "completed" { print $2 }' | sort; }
+is "$(told | grep -Fx -f "$T/at_cut.ids" | tr '\n' ' ')" "$(tr '\n' ' ' < "$T/at_cut.ids")" \
+	"it sends the $at_cut outcomes of its cut-off turn again, and tells them as completed, once each"
 is "$(count "id in (select id from held) and (worker = $cw or state <> 'completed' or attempts <> 2)")" 0 \
 	"and those outcomes changed nothing"
 is "$(count "queue = 'hosts' and state = 'completed'")" $N "all $N jobs are still completed, once each"
@@ -195,9 +229,8 @@ awk 'BEGIN { for (i = 1; i <= 40; i++) printf "{\"second\":%d}\n", i }' | jq-enq
 holds() { test "$(count "state = 'running' and worker = $cw")" -gt 0; }
 wait_for "host 1 to hold jobs again" 20 holds
 ip link set "${L}1r" down
-dropped() { grep -q 'lost the database (no answer within the lease)' "$T/h1.err"; }
-wait_for "host 1's worker to give up on the silent connection" 30 dropped
-ok "host 1's worker drops a connection that does not answer" dropped
+wait_for "host 1's worker to give up on the silent connection" 30 gave_up 2
+ok "host 1's worker drops a connection that does not answer" gave_up 2
 kill -TERM "$w1"
 sleep 0.2
 kill -TERM "$w1"
