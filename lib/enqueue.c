@@ -61,6 +61,7 @@ struct pgjq_enqueuer {
 	struct sent *sent;
 	size_t nsent, sent_cap;
 	bool in_txn;
+	bool copy_commits;      /* no BEGIN: the pending COPY is the transaction */
 	bool have_now;
 	int64_t now_us;         /* now() of the open transaction */
 	bool prepared;
@@ -100,6 +101,51 @@ first_uncommitted_line(const struct pgjq_enqueuer *e, long failing_line)
 	return failing_line;
 }
 
+static void print_sent(struct pgjq_enqueuer *e);
+
+/*
+ * A batch whose COPY commits on its own and whose answer is still on its
+ * way: read it, so that a failure reported now counts (and prints) that
+ * batch if it is in.  False if the connection broke before the answer:
+ * whether it is in cannot be known, and that has been said.
+ */
+static bool
+settle_own_copy(struct pgjq_enqueuer *e)
+{
+	PGresult *res;
+	bool in;
+
+	if (!e->copy_commits || !e->copy_pending)
+		return true;
+	e->copy_pending = e->copy_commits = false;
+	res = PQgetResult(e->conn);
+	in = pgjq_ok(res);
+	if (!in && PQstatus(e->conn) == CONNECTION_BAD) {
+		char where[64];
+
+		place(e, first_uncommitted_line(e, 0), where, sizeof where);
+		pgjq_warn("%s: lost the connection while committing: the values from here on "
+		    "may or may not have been enqueued", where);
+		PQclear(res);
+		return false;
+	}
+	if (!in) {
+		char where[64];
+
+		place(e, first_uncommitted_line(e, 0), where, sizeof where);
+		pgjq_warn("%s: and the batch from here on was refused: %s", where,
+		    pgjq_failure_message(e->conn, res));
+	}
+	PQclear(res);
+	while ((res = PQgetResult(e->conn)) != NULL)
+		PQclear(res);
+	if (in) {
+		e->committed += (long)e->nsent;
+		print_sent(e);
+	}
+	return true;
+}
+
 static int
 vfail(struct pgjq_enqueuer *e, int status, long line, const char *fmt, va_list ap)
 {
@@ -111,6 +157,10 @@ vfail(struct pgjq_enqueuer *e, int status, long line, const char *fmt, va_list a
 		pgjq_warn("%s: %s", where, msg);
 	} else {
 		pgjq_warn("%s", msg);
+	}
+	if (!settle_own_copy(e)) {
+		e->failed = true;
+		return status;
 	}
 	if (e->committed > 0) {
 		place(e, first_uncommitted_line(e, line), where, sizeof where);
@@ -392,7 +442,7 @@ dupn(const char *s, size_t n)
 	return p;
 }
 
-static int flush(struct pgjq_enqueuer *e);
+static int flush(struct pgjq_enqueuer *e, bool last);
 static int commit(struct pgjq_enqueuer *e);
 
 int
@@ -504,9 +554,9 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 	job_release(&j);
 
 	if ((long)e->npending >= e->chunk) {
-		if ((status = flush(e)) != 0)
+		if ((status = flush(e, e->opts.batch > 0)) != 0)
 			return status;
-		if (e->opts.batch > 0 && (status = commit(e)) != 0)
+		if (e->opts.batch > 0 && !e->copy_commits && (status = commit(e)) != 0)
 			return status;
 	}
 	return 0;
@@ -627,6 +677,20 @@ copy_fast_rows(struct pgjq_enqueuer *e, size_t nfast, bool timed)
 	return 0;
 }
 
+/* The server may have committed before the connection broke: say so. */
+static int
+lost_while_committing(struct pgjq_enqueuer *e, PGresult *res)
+{
+	char where[64];
+
+	place(e, first_uncommitted_line(e, 0), where, sizeof where);
+	pgjq_warn("%s: lost the connection while committing: the values from here on "
+	    "may or may not have been enqueued: %s", where, pgjq_failure_message(e->conn, res));
+	PQclear(res);
+	e->failed = true;
+	return PGJQ_EX_TEMPFAIL;
+}
+
 /* Reads the outcome of the COPY sent last, if it is still outstanding. */
 static int
 collect_copy(struct pgjq_enqueuer *e)
@@ -637,6 +701,8 @@ collect_copy(struct pgjq_enqueuer *e)
 		return 0;
 	e->copy_pending = false;
 	res = PQgetResult(e->conn);
+	if (!pgjq_ok(res) && e->copy_commits && PQstatus(e->conn) == CONNECTION_BAD)
+		return lost_while_committing(e, res);
 	if (!pgjq_ok(res)) {
 		/* COPY's context says "line N": the Nth row of that COPY. */
 		const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
@@ -715,29 +781,42 @@ sent_order(const void *a, const void *b)
 	return (x->line > y->line) - (x->line < y->line);
 }
 
-/* Sends the pending values in the open transaction (opening it if needed). */
+/*
+ * Sends the pending values in the open transaction (opening it if needed).
+ * last: the batch ends with them.  A batch that is one COPY of plain rows
+ * needs no BEGIN and COMMIT, as the COPY is atomic on its own; and its
+ * answer need not be awaited at once: it is read (and the batch's ids
+ * printed) when the next batch is sent, or when the input pauses, so that
+ * parsing the next batch and inserting this one overlap.
+ */
 static int
-flush(struct pgjq_enqueuer *e)
+flush(struct pgjq_enqueuer *e, bool last)
 {
-	size_t nfast = 0, first_sent = e->nsent;
+	size_t nfast = 0, first_sent;
 	bool timed = false;
 	int status;
 
-	if ((status = collect_copy(e)) != 0)
+	/* The batch before, if it committed on its own, is settled first. */
+	if ((status = e->copy_commits ? commit(e) : collect_copy(e)) != 0)
 		return status;
 	if (e->npending == 0)
 		return 0;
-	if (!e->in_txn) {
-		if ((status = simple(e, "BEGIN", e->pending[0].line, "cannot begin")) != 0)
-			return status;
-		e->in_txn = true;
-		e->have_now = false;
-	}
+	first_sent = e->nsent;
 	for (size_t i = 0; i < e->npending; i++) {
 		if (e->pending[i].params == NULL) {
 			nfast++;
 			timed |= e->pending[i].timing != TIME_NOW;
 		}
+	}
+	if (!e->in_txn) {
+		if (last && nfast == e->npending && !timed) {
+			e->copy_commits = true;
+		} else {
+			if ((status = simple(e, "BEGIN", e->pending[0].line, "cannot begin")) != 0)
+				return status;
+			e->in_txn = true;
+		}
+		e->have_now = false;
 	}
 	if (timed && !e->have_now) {
 		PGresult *res = pgjq_exec(e->conn,
@@ -798,28 +877,24 @@ commit(struct pgjq_enqueuer *e)
 	PGresult *res;
 	int status;
 
-	if (!e->in_txn)
-		return 0;
-	if ((status = collect_copy(e)) != 0)
-		return status;
-	res = pgjq_exec(e->conn, "COMMIT", 0, NULL);
-	if (!pgjq_ok(res)) {
-		if (PQstatus(e->conn) == CONNECTION_BAD) {
-			/* The server may have committed before the connection broke. */
-			char where[64];
-
-			place(e, first_uncommitted_line(e, 0), where, sizeof where);
-			pgjq_warn("%s: lost the connection while committing: the values from here on "
-			    "may or may not have been enqueued: %s", where,
-			    pgjq_failure_message(e->conn, res));
-			PQclear(res);
-			e->failed = true;
-			return PGJQ_EX_TEMPFAIL;
+	if (e->copy_commits) {
+		if ((status = collect_copy(e)) != 0)
+			return status;
+		e->copy_commits = false;
+	} else {
+		if (!e->in_txn)
+			return 0;
+		if ((status = collect_copy(e)) != 0)
+			return status;
+		res = pgjq_exec(e->conn, "COMMIT", 0, NULL);
+		if (!pgjq_ok(res)) {
+			if (PQstatus(e->conn) == CONNECTION_BAD)
+				return lost_while_committing(e, res);
+			return db_fail(e, res, first_uncommitted_line(e, 0), "cannot commit");
 		}
-		return db_fail(e, res, first_uncommitted_line(e, 0), "cannot commit");
+		PQclear(res);
+		e->in_txn = false;
 	}
-	PQclear(res);
-	e->in_txn = false;
 	e->committed += (long)e->nsent;
 	print_sent(e);
 	return 0;
@@ -832,7 +907,7 @@ pgjq_enqueuer_idle(struct pgjq_enqueuer *e)
 
 	if (e->failed || e->opts.batch == 0)
 		return 0;
-	if ((status = flush(e)) != 0)
+	if ((status = flush(e, true)) != 0)
 		return status;
 	return commit(e);
 }
@@ -844,7 +919,7 @@ pgjq_enqueuer_finish(struct pgjq_enqueuer *e)
 
 	if (e->failed)
 		return PGJQ_EX_SOFTWARE;
-	if ((status = flush(e)) != 0)
+	if ((status = flush(e, true)) != 0)
 		return status;
 	return commit(e);
 }

@@ -12,9 +12,23 @@ like "$(sed -n 1p "$T/err")" "^jq-enqueue: stdin:8: truncated input" "the error 
 like "$(sed -n 2p "$T/err")" "^jq-enqueue: stdin:7: 6 values before this line were enqueued; nothing from here on was" \
 	"and the first line not enqueued"
 
+# A value the database refuses (here a check the test adds) fails its
+# whole batch, which is one COPY committing on its own; the batches
+# before stay, and the error names the value's line.
+sql "truncate jobs" "alter table jobs add constraint not13 check (payload <> '13')" > /dev/null
+awk 'BEGIN { for (i = 1; i <= 20; i++) print i }' > "$T/twenty"
+exits 65 "a value the database refuses in the third batch exits 65" jq-enqueue --batch 5 < "$T/twenty"
+is "$(tr '\n' ' ' < "$T/out")" "$(sql "select string_agg(id::text, ' ' order by id) || ' ' from jobs")" \
+	"the ids of the two committed batches are printed"
+is "$(sql "select string_agg(payload::text, ',' order by id) from jobs")" "1,2,3,4,5,6,7,8,9,10" \
+	"their jobs stay, and none of the third batch"
+like "$(sed -n 1p "$T/err")" "^jq-enqueue: stdin:13: cannot enqueue: .*not13" "the error names the refused line"
+like "$(sed -n 2p "$T/err")" "^jq-enqueue: stdin:11: 10 values before this line were enqueued; nothing from here on was" \
+	"and the first line not enqueued"
+sql "alter table jobs drop constraint not13" "truncate jobs" > /dev/null
+
 # A slow writer: each value is committed and its id printed while the
 # pipe is still open.
-sql "truncate jobs" >/dev/null
 mkfifo "$T/fifo"
 jq-enqueue --batch 100 < "$T/fifo" > "$T/ids" &
 pid=$!
