@@ -103,6 +103,20 @@ first_uncommitted_line(const struct pgjq_enqueuer *e, long failing_line)
 
 static void print_sent(struct pgjq_enqueuer *e);
 
+/* The server may have committed before the connection broke: say so. */
+static int
+lost_while_committing(struct pgjq_enqueuer *e, PGresult *res)
+{
+	char where[64];
+
+	place(e, first_uncommitted_line(e, 0), where, sizeof where);
+	pgjq_warn("%s: lost the connection while committing: the values from here on "
+	    "may or may not have been enqueued: %s", where, pgjq_failure_message(e->conn, res));
+	PQclear(res);
+	e->failed = true;
+	return PGJQ_EX_TEMPFAIL;
+}
+
 /*
  * A batch whose COPY commits on its own and whose answer is still on its
  * way: read it, so that a failure reported now counts (and prints) that
@@ -121,12 +135,7 @@ settle_own_copy(struct pgjq_enqueuer *e)
 	res = PQgetResult(e->conn);
 	in = pgjq_ok(res);
 	if (!in && PQstatus(e->conn) == CONNECTION_BAD) {
-		char where[64];
-
-		place(e, first_uncommitted_line(e, 0), where, sizeof where);
-		pgjq_warn("%s: lost the connection while committing: the values from here on "
-		    "may or may not have been enqueued", where);
-		PQclear(res);
+		lost_while_committing(e, res);
 		return false;
 	}
 	if (!in) {
@@ -158,10 +167,8 @@ vfail(struct pgjq_enqueuer *e, int status, long line, const char *fmt, va_list a
 	} else {
 		pgjq_warn("%s", msg);
 	}
-	if (!settle_own_copy(e)) {
-		e->failed = true;
+	if (!settle_own_copy(e))
 		return status;
-	}
 	if (e->committed > 0) {
 		place(e, first_uncommitted_line(e, line), where, sizeof where);
 		pgjq_warn("%s: %ld values before this line were enqueued; nothing from here on was",
@@ -675,20 +682,6 @@ copy_fast_rows(struct pgjq_enqueuer *e, size_t nfast, bool timed)
 	e->copy_first = e->nsent - nfast;
 	e->copy_rows = nfast;
 	return 0;
-}
-
-/* The server may have committed before the connection broke: say so. */
-static int
-lost_while_committing(struct pgjq_enqueuer *e, PGresult *res)
-{
-	char where[64];
-
-	place(e, first_uncommitted_line(e, 0), where, sizeof where);
-	pgjq_warn("%s: lost the connection while committing: the values from here on "
-	    "may or may not have been enqueued: %s", where, pgjq_failure_message(e->conn, res));
-	PQclear(res);
-	e->failed = true;
-	return PGJQ_EX_TEMPFAIL;
 }
 
 /* Reads the outcome of the COPY sent last, if it is still outstanding. */

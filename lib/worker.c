@@ -61,7 +61,6 @@ struct slot {
 	int64_t limit_us;
 	bool timed_out, cancelled, released;
 	bool progress_dirty;      /* progress or message not yet in the database */
-	bool progress_sending;    /* in the statement under way */
 	int progress;
 	char *message;
 	int64_t progress_sent;
@@ -1346,6 +1345,19 @@ claim_want(struct worker *w, int64_t now)
 	return want;
 }
 
+/* One job's progress, in the three progress arrays of finish_and_claim(). */
+static void
+put_progress(struct pgjq_buf arr[3], int64_t id, int progress, const char *message)
+{
+	char num[32];
+
+	snprintf(num, sizeof num, "%" PRId64, id);
+	array_put(&arr[0], num);
+	snprintf(num, sizeof num, "%d", progress);
+	array_put(&arr[1], num);
+	array_put(&arr[2], message);
+}
+
 /*
  * One call of finish_and_claim(): the progress due (of the first nout
  * outcomes, and of running jobs), the first nout outcomes, and a claim of
@@ -1359,29 +1371,12 @@ finish_and_claim(struct worker *w, size_t nout, int want, int64_t now)
 	const char *params[15];
 	PGresult *res;
 
-	for (size_t i = 0; i < nout; i++) {
-		const struct outcome *o = &w->out[i];
-
-		if (!o->has_progress)
-			continue;
-		snprintf(num, sizeof num, "%" PRId64, o->id);
-		array_put(&arr[7], num);
-		snprintf(num, sizeof num, "%d", o->progress);
-		array_put(&arr[8], num);
-		array_put(&arr[9], o->message);
-	}
-	for (int i = 0; i < w->o->concurrency; i++) {
-		struct slot *s = &w->slots[i];
-
-		if (!progress_due(s, now))
-			continue;
-		s->progress_sending = true;
-		snprintf(num, sizeof num, "%" PRId64, s->id);
-		array_put(&arr[7], num);
-		snprintf(num, sizeof num, "%d", s->progress);
-		array_put(&arr[8], num);
-		array_put(&arr[9], s->message);
-	}
+	for (size_t i = 0; i < nout; i++)
+		if (w->out[i].has_progress)
+			put_progress(&arr[7], w->out[i].id, w->out[i].progress, w->out[i].message);
+	for (int i = 0; i < w->o->concurrency; i++)
+		if (progress_due(&w->slots[i], now))
+			put_progress(&arr[7], w->slots[i].id, w->slots[i].progress, w->slots[i].message);
 
 	for (size_t i = 0; i < nout; i++) {
 		const struct outcome *o = &w->out[i];
@@ -1419,14 +1414,15 @@ finish_and_claim(struct worker *w, size_t nout, int want, int64_t now)
 	    "$13::smallint[], $14::text[], $15)", 15, params);
 	for (int i = 0; i < 10; i++)
 		pgjq_buf_free(&arr[i]);
-	/* Sent progress is recorded; progress not sent (a refusal, a lost connection) goes next turn. */
-	for (int i = 0; i < w->o->concurrency; i++) {
+	/*
+	 * Sent progress is recorded; progress not sent (a refusal, a lost
+	 * connection) goes next turn.  The slots are as they were: nothing
+	 * reads their handlers while the statement runs.
+	 */
+	for (int i = 0; i < w->o->concurrency && res != NULL; i++) {
 		struct slot *s = &w->slots[i];
 
-		if (!s->progress_sending)
-			continue;
-		s->progress_sending = false;
-		if (res != NULL) {
+		if (progress_due(s, now)) {
 			s->progress_dirty = false;
 			s->progress_sent = now;
 		}
