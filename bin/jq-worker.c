@@ -27,6 +27,7 @@ enum {
 	OPT_PIPE,
 	OPT_POLL,
 	OPT_POLL_ONLY,
+	OPT_PREFETCH,
 	OPT_TIMEOUT,
 };
 
@@ -38,7 +39,8 @@ usage(FILE *f)
 	    "                 [--backoff-max duration] [--drain] [--grace duration] [--json]\n"
 	    "                 [--keep-completed duration] [--keep-failed duration]\n"
 	    "                 [--kill-after duration] [--lease duration] [--max-jobs n]\n"
-	    "                 [--poll duration] [--poll-only] [--schema name] [--timeout duration]\n"
+	    "                 [--poll duration] [--poll-only] [--prefetch n] [--schema name]\n"
+	    "                 [--timeout duration]\n"
 	    "                 --http url | [--pipe] -- command [arg ...]\n");
 }
 
@@ -58,6 +60,7 @@ static const struct option longopts[] = {
 	{"pipe", no_argument, NULL, OPT_PIPE},
 	{"poll", required_argument, NULL, OPT_POLL},
 	{"poll-only", no_argument, NULL, OPT_POLL_ONLY},
+	{"prefetch", required_argument, NULL, OPT_PREFETCH},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{NULL, 0, NULL, 0},
 };
@@ -97,6 +100,7 @@ main(int argc, char **argv)
 		.backoff_max_us = 600 * INT64_C(1000000),
 		.keep_completed_us = 86400 * INT64_C(1000000),
 		.keep_failed_us = 7 * 86400 * INT64_C(1000000),
+		.prefetch = PGJQ_PREFETCH_DEFAULT,
 	};
 	const char **queues = NULL;
 	size_t nqueues = 0, qcap = 0;
@@ -164,6 +168,9 @@ main(int argc, char **argv)
 			o.poll_us = pgjq_opt_duration(&common, "--poll", optarg);
 			if (o.poll_us < 10000)
 				pgjq_usage_error(&common, "--poll: must be at least 10ms");
+			break;
+		case OPT_PREFETCH:
+			o.prefetch = (int)pgjq_opt_long(&common, "--prefetch", optarg, 0, 100000);
 			break;
 		case OPT_POLL_ONLY:
 			o.poll_only = true;

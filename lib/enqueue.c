@@ -739,7 +739,9 @@ call_slow_rows(struct pgjq_enqueuer *e)
 		e->sent = pgjq_xgrow(e->sent, &e->sent_cap, e->nsent + 1, sizeof *e->sent);
 		s = &e->sent[e->nsent++];
 		s->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		s->state = (enum pgjq_state)pgjq_state_parse(PQgetvalue(res, 0, 1));
+		/* A job in a worker's local queue ('claimed') is, to its producer, still queued. */
+		s->state = strcmp(PQgetvalue(res, 0, 1), "claimed") == 0 ? PGJQ_QUEUED :
+		    (enum pgjq_state)pgjq_state_parse(PQgetvalue(res, 0, 1));
 		s->is_new = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
 		s->line = p->line;
 		s->queue = p->queue;

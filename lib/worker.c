@@ -29,6 +29,13 @@
 
 /* How often progress of one job reaches the database, at most. */
 #define PROGRESS_EVERY_US INT64_C(100000)
+/*
+ * A job of the local queue is told running this long after its start, in
+ * whatever turn comes next (a short one ends first, and is told once, as
+ * finished); a turn of its own is sent for it only after the second.
+ */
+#define TELL_START_US INT64_C(100000)
+#define TELL_START_MAX_US INT64_C(250000)
 /* How long a handler's leftovers may hold its pipes after it exited. */
 #define LEFTOVER_US INT64_C(1000000)
 /* Retention runs this often, in batches this big (a few ms each). */
@@ -64,7 +71,12 @@ struct slot {
 	int progress;
 	char *message;
 	int64_t progress_sent;
+	unsigned progress_seq;    /* bumped by each report, so an answer knows whether it had the last */
+	unsigned progress_seq_sent;
+	bool progress_in_turn;    /* the turn under way carries this job's progress */
 	bool bad_progress_said;
+	bool told;                /* the database has it running (claimed straight so, or a turn said so) */
+	bool lost;                /* the database says it is not ours: its outcome would change nothing */
 	bool http;                /* an HTTP request, not a process */
 	bool piped;               /* sent to the slot's --pipe handler, not a process of its own */
 	char *broke;              /* --pipe: the protocol error that stopped the handler, for the job's error */
@@ -86,6 +98,7 @@ struct outcome {
 	char *result;             /* JSON text (completed) */
 	char *error;              /* why the attempt failed */
 	int64_t took_us;
+	int64_t started;          /* monotonic: when its handler got it; 0 never (released from the local queue) */
 	bool has_progress;        /* the job's last progress, not yet recorded, goes with it */
 	int progress;
 	char *message;
@@ -108,6 +121,37 @@ struct piped {
 	int pfd_at, npfd;         /* where its fds are in this turn's poll set */
 };
 
+/*
+ * A job claimed ahead of a free slot: the worker's local queue.  The
+ * database has it 'claimed' (attempt not counted, not started), unless
+ * told: claimed straight into 'running' for a slot that was free.
+ */
+struct ahead {
+	int64_t id;
+	char queue[PGJQ_QUEUE_MAX + 1];
+	int attempt, max_attempts, priority;
+	int64_t limit_us;         /* its own run time limit; -1: none, the worker's applies */
+	char *payload;
+	bool told;
+};
+
+/* The statement of a turn under way (libpq's asynchronous API: the loop goes on meanwhile). */
+struct turn {
+	bool busy;
+	int64_t sent;             /* monotonic */
+	size_t nout;              /* it records w->out[0 .. nout) */
+	int64_t *running;         /* then reports of these running jobs, in order */
+	size_t nrunning, running_cap;
+	int run, ahead;           /* the jobs it claims: to start now, and for the local queue */
+	long started;             /* jobs handed to handlers while it was under way */
+};
+
+/* The columns of turn()'s rows. */
+enum turn_col {
+	TURN_ID, TURN_QUEUE, TURN_PAYLOAD, TURN_ATTEMPT, TURN_MAX_ATTEMPTS, TURN_TIMEOUT,
+	TURN_PRIORITY, TURN_STATE,
+};
+
 struct worker {
 	const struct pgjq_worker_opts *o;
 	PGconn *conn;
@@ -124,6 +168,12 @@ struct worker {
 	struct pgjq_http *http;   /* with --http */
 	struct piped *pipes;      /* with --pipe: slot i's handler is pipes[i] */
 	int64_t closing_at;       /* --pipe: when idle handlers were told no more jobs come; 0: not yet */
+
+	struct ahead *ahead;      /* the local queue, best first */
+	size_t nahead, ahead_cap;
+	long demand;              /* jobs handed to handlers during the last turn: what to claim ahead */
+	struct turn turn;
+	bool turned;              /* a turn has been answered since (re)connecting */
 
 	bool wake;                /* there may be ready jobs: claim when a slot is free */
 	bool empty;               /* the last claim found nothing */
@@ -232,6 +282,15 @@ db_lost(struct worker *w, const char *why)
 	w->said_down = true;
 	PQfinish(w->conn);
 	w->conn = NULL;
+	/*
+	 * The turn under way may or may not have committed: its outcomes are
+	 * kept and sent again (a second send is told as the first), its
+	 * running reports too; jobs it may have claimed are put back by the
+	 * next renew_leases, as strays.
+	 */
+	w->turn.busy = false;
+	for (int i = 0; i < w->o->concurrency; i++)
+		w->slots[i].progress_in_turn = false;
 	w->reconnect_delay = RECONNECT_MIN_US;
 	w->reconnect_at = now_us() + w->reconnect_delay;
 }
@@ -321,6 +380,7 @@ db_connect(struct worker *w, bool first)
 	w->said_down = false;
 	/* Anything may have happened meanwhile: renew, reap and look for work now. */
 	w->wake = true;
+	w->turned = false;
 	w->next_renew = w->next_reap = 0;
 	return true;
 }
@@ -346,7 +406,7 @@ maybe_reconnect(struct worker *w, int64_t now)
 static char *
 ids_literal(const struct worker *w)
 {
-	int64_t *ids = pgjq_xcalloc((size_t)w->o->concurrency + w->nout + 1, sizeof *ids);
+	int64_t *ids = pgjq_xcalloc((size_t)w->o->concurrency + w->nout + w->nahead + 1, sizeof *ids);
 	size_t n = 0;
 	char *literal;
 
@@ -356,6 +416,8 @@ ids_literal(const struct worker *w)
 	/* Finished but not yet recorded: still ours, not to be put back. */
 	for (size_t i = 0; i < w->nout; i++)
 		ids[n++] = w->out[i].id;
+	for (size_t i = 0; i < w->nahead; i++)
+		ids[n++] = w->ahead[i].id;
 	literal = pgjq_id_array(ids, n);
 	free(ids);
 	return literal;
@@ -463,6 +525,49 @@ prune_history(struct worker *w, int64_t now)
 	PQclear(res);
 }
 
+/* The local queue's entry for job id, or NULL. */
+static struct ahead *
+ahead_of(struct worker *w, int64_t id)
+{
+	for (size_t i = 0; i < w->nahead; i++)
+		if (w->ahead[i].id == id)
+			return &w->ahead[i];
+	return NULL;
+}
+
+/* Takes entry a out of the local queue; its payload is the caller's now. */
+static void
+ahead_remove(struct worker *w, struct ahead *a)
+{
+	size_t i = (size_t)(a - w->ahead);
+
+	memmove(a, a + 1, (w->nahead - i - 1) * sizeof *a);
+	w->nahead--;
+}
+
+/*
+ * A claimed job was cancelled: cancel_job() finished it at once, so it
+ * only leaves the local queue.  (Were the notice forged, the job would
+ * go back to the queue at the next renew_leases, as a stray claim: it is
+ * no longer among ours.)  One the database counts as running is
+ * cancelled once it starts, as any running job.
+ */
+static void
+drop_cancelled_ahead(struct worker *w, int64_t id)
+{
+	struct ahead *a = ahead_of(w, id);
+
+	if (a == NULL)
+		return;
+	if (a->told) {
+		w->next_renew = 0;
+		return;
+	}
+	event(w, "cancelled", NULL, id, "before it started");
+	free(a->payload);
+	ahead_remove(w, a);
+}
+
 /* Reads the NOTIFYs that arrived: new work, or a cancel for one of ours. */
 static void
 read_notifies(struct worker *w)
@@ -488,9 +593,12 @@ read_notifies(struct worker *w)
 			 * us renew our leases now, and renew_leases says which of
 			 * our jobs really are to be cancelled.
 			 */
-			if (sscanf(n->extra, "%lld %lld", &id, &worker) == 2 && worker == w->id &&
-			    slot_of(w, id) != NULL)
+			if (sscanf(n->extra, "%lld %lld", &id, &worker) != 2 || worker != w->id)
+				;
+			else if (slot_of(w, id) != NULL)
 				w->next_renew = 0;
+			else
+				drop_cancelled_ahead(w, id);
 		}
 		PQfreemem(n);
 	}
@@ -498,15 +606,31 @@ read_notifies(struct worker *w)
 
 /* ----------------------------------------------------------- outcomes */
 
-static void
-add_outcome(struct worker *w, struct slot *s, enum outcome_kind kind, bool permanent,
-    char *result, char *error, int64_t now)
+/* A new outcome, zeroed, at the end of the list. */
+static struct outcome *
+push_outcome(struct worker *w)
 {
 	struct outcome *o;
 
 	w->out = pgjq_xgrow(w->out, &w->out_cap, w->nout + 1, sizeof *w->out);
 	o = &w->out[w->nout++];
 	memset(o, 0, sizeof *o);
+	return o;
+}
+
+static void
+add_outcome(struct worker *w, struct slot *s, enum outcome_kind kind, bool permanent,
+    char *result, char *error, int64_t now)
+{
+	struct outcome *o;
+
+	if (s->lost) {
+		/* The database has it as another's, or cancelled before it started: nothing to record. */
+		free(result);
+		free(error);
+		return;
+	}
+	o = push_outcome(w);
 	o->kind = kind;
 	o->id = s->id;
 	memcpy(o->queue, s->queue, sizeof o->queue);
@@ -520,6 +644,7 @@ add_outcome(struct worker *w, struct slot *s, enum outcome_kind kind, bool perma
 	o->result = result;
 	o->error = error;
 	o->took_us = now - s->started;
+	o->started = s->started;
 	if (s->progress_dirty) {
 		o->has_progress = true;
 		o->progress = s->progress;
@@ -563,54 +688,15 @@ tell(struct worker *w, const struct outcome *o, const char *state)
 			    o->max_attempts, o->error);
 		}
 	} else if (state == NULL) {
-		event(w, "lease lost", NULL, o->id, "stopped unfinished; another worker took the job over");
-	} else {
+		event(w, "lease lost", NULL, o->id, o->started != 0 ?
+		    "stopped unfinished; another worker took the job over" :
+		    "claimed, not started; another worker took the job over");
+	} else if (strcmp(state, "cancelled") == 0) {
+		event(w, "cancelled", NULL, o->id, "stopped unfinished");
+	} else if (o->started != 0) {
+		/* (Jobs of the local queue, never started, are said in one line.) */
 		event(w, "released", NULL, o->id, "put back in the queue unfinished");
 	}
-}
-
-/*
- * Records one outcome with its own statement; false if the database went
- * away (keep it for later).  Used when a batch was refused, so that one
- * outcome the database will not take (say, a result jsonb rejects) costs
- * only itself.
- */
-static bool
-record(struct worker *w, const struct outcome *o)
-{
-	char id[32], worker_id[32], attempt[16], backoff[64];
-	PGresult *res;
-
-	snprintf(id, sizeof id, "%" PRId64, o->id);
-	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
-	snprintf(attempt, sizeof attempt, "%d", o->attempt);
-	if (o->kind == OUT_COMPLETED) {
-		const char *params[] = {id, worker_id, attempt, o->result};
-
-		res = q(w, "cannot record a completed job",
-		    "SELECT complete_attempt($1, $2, $3, $4::jsonb)", 4, params);
-		if (res == NULL)
-			return w->conn == NULL ? false : true;
-		tell(w, o, strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? "completed" : NULL);
-	} else if (o->kind == OUT_FAILED) {
-		const char *params[] = {id, worker_id, attempt, o->error, o->permanent ? "t" : "f", backoff};
-
-		pgjq_format_interval(o->delay_us, backoff, sizeof backoff);
-		res = q(w, "cannot record a failed attempt",
-		    "SELECT fail_attempt($1, $2, $3, $4, $5::boolean, $6::interval)", 6, params);
-		if (res == NULL)
-			return w->conn == NULL ? false : true;
-		tell(w, o, PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0));
-	} else {
-		const char *params[] = {id, worker_id, attempt};
-
-		res = q(w, "cannot put a job back", "SELECT release_job($1, $2, $3)", 3, params);
-		if (res == NULL)
-			return w->conn == NULL ? false : true;
-		tell(w, o, "queued");
-	}
-	PQclear(res);
-	return true;
 }
 
 /* Forgets the first n outcomes: they are recorded (or refused for good). */
@@ -626,16 +712,6 @@ drop_outcomes(struct worker *w, size_t n)
 		return; /* (w->out may still be NULL: not even memmove may see it) */
 	memmove(w->out, w->out + n, (w->nout - n) * sizeof *w->out);
 	w->nout -= n;
-}
-
-static void
-flush_outcomes(struct worker *w)
-{
-	size_t done = 0;
-
-	while (done < w->nout && w->conn != NULL && record(w, &w->out[done]))
-		done++;
-	drop_outcomes(w, done);
 }
 
 /* ------------------------------------------------------------- slots */
@@ -702,6 +778,7 @@ on_line(void *ctx, bool is_progress, const char *line)
 	s->message = message;
 	s->progress = pct;
 	s->progress_dirty = true;
+	s->progress_seq++;
 }
 
 /* A running job's progress is sent with the next turn's statement, at most this often. */
@@ -745,22 +822,24 @@ start_piped(struct worker *w, struct slot *s, int64_t now)
 	    strlen(s->payload));
 }
 
+/* Gives a job of the local queue (which hands over its payload) to slot s. */
 static void
-start_job(struct worker *w, struct slot *s, PGresult *res, int row, int64_t now)
+start_job(struct worker *w, struct slot *s, struct ahead *a, int64_t now)
 {
 	struct pgjq_handler_env env;
-	const char *timeout = PQgetvalue(res, row, 5);
 
 	memset(s, 0, sizeof *s);
 	s->busy = true;
-	s->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
-	snprintf(s->queue, sizeof s->queue, "%s", PQgetvalue(res, row, 1));
-	s->payload = pgjq_xstrdup(PQgetvalue(res, row, 2));
-	s->attempt = atoi(PQgetvalue(res, row, 3));
-	s->max_attempts = atoi(PQgetvalue(res, row, 4));
+	s->id = a->id;
+	memcpy(s->queue, a->queue, sizeof s->queue);
+	s->payload = a->payload;
+	s->attempt = a->attempt;
+	s->max_attempts = a->max_attempts;
+	s->told = a->told;
+	/* Its attempt, run time and limit count from now, not from the claim. */
 	s->started = now;
-	/* The job's own limit (seconds, from the claim) wins over the worker's. */
-	s->limit_us = PQgetisnull(res, row, 5) ? w->o->timeout_us : (int64_t)(strtod(timeout, NULL) * 1e6);
+	/* The job's own limit wins over the worker's. */
+	s->limit_us = a->limit_us >= 0 ? a->limit_us : w->o->timeout_us;
 	if (s->limit_us > 0)
 		s->deadline = now + s->limit_us;
 	w->busy++;
@@ -1036,6 +1115,7 @@ on_pipe_msg(void *ctx, const struct pgjq_pipe_msg *m)
 		s->message = m->text != NULL && *m->text ? pgjq_xstrdup(m->text) : NULL;
 		s->progress = m->progress;
 		s->progress_dirty = true;
+		s->progress_seq++;
 		break;
 	case PGJQ_PIPE_BAD_PROGRESS:
 		if (!s->bad_progress_said)
@@ -1297,7 +1377,36 @@ check_slots(struct worker *w, int64_t now)
 	}
 }
 
-/* ------------------------------------------------------------- claim */
+/* ------------------------------------------------------------- turns */
+
+/*
+ * A turn's business with the database is one statement, turn(), and so
+ * one commit: every outcome ready, the starts and progress of running
+ * jobs, and a claim.  It is sent with libpq's asynchronous API, and the
+ * loop goes on while it is under way: handlers finish, slots take the
+ * next job from the local queue, outcomes pile up for the next turn.  So
+ * a slot that frees never waits for the database, and the batches grow
+ * by themselves with the commit's duration, with no waiting on purpose.
+ */
+
+/* The parameters of turn(), in order. */
+enum turn_param {
+	P_WORKER, P_IDS, P_ATTEMPTS, P_KINDS, P_RAN, P_RESULTS, P_ERRORS, P_PERMANENT, P_BACKOFFS,
+	P_PROGRESS, P_MESSAGES, P_CHANNEL, P_QUEUES, P_RUN, P_AHEAD, P_LEASE, P_COUNT
+};
+
+static const char turn_sql[] =
+    "SELECT id, queue, payload, attempt, max_attempts, extract(epoch FROM timeout), priority, state "
+    "FROM turn($1, $2::bigint[], $3::integer[], $4::text[], $5::interval[], $6::jsonb[], $7::text[], "
+    "$8::boolean[], $9::interval[], $10::smallint[], $11::text[], $12, $13::text[], $14, $15, "
+    "$16::interval)";
+
+/* One call's parameters: the report arrays are built as array literals. */
+struct turn_args {
+	struct pgjq_buf a[P_COUNT];
+	char worker_id[32], run[16], ahead[16], lease[64];
+	const char *params[P_COUNT];
+};
 
 /* Appends one element to an array literal: quoted, so any text is safe; NULL for NULL. */
 static void
@@ -1317,197 +1426,434 @@ array_put(struct pgjq_buf *b, const char *v)
 	pgjq_buf_putc(b, '"');
 }
 
+/* One report: a job's start (ran_us ago; -1: never), progress, or outcome. */
 static void
-array_end(struct pgjq_buf *b)
+put_report(struct turn_args *t, int64_t id, int attempt, const char *kind, int64_t ran_us,
+    const char *result, const char *error, bool permanent, int64_t backoff_us,
+    bool has_progress, int progress, const char *message)
 {
-	if (b->len == 0)
-		pgjq_buf_putc(b, '{');
-	pgjq_buf_putc(b, '}');
-}
-
-/* How many jobs to claim now: as many as slots are free, within --max-jobs; 0 if not now. */
-static int
-claim_want(struct worker *w, int64_t now)
-{
-	int want;
-
-	if (w->stopping || w->conn == NULL)
-		return 0;
-	if (!w->wake && now < w->next_poll && (w->next_due == 0 || now < w->next_due))
-		return 0;
-	want = free_slots(w, now);
-	if (w->o->max_jobs > 0) {
-		if (w->claimed >= w->o->max_jobs)
-			return 0;
-		if (want > w->o->max_jobs - w->claimed)
-			want = (int)(w->o->max_jobs - w->claimed);
-	}
-	return want;
-}
-
-/* One job's progress, in the three progress arrays of finish_and_claim(). */
-static void
-put_progress(struct pgjq_buf arr[3], int64_t id, int progress, const char *message)
-{
-	char num[32];
+	char num[64];
 
 	snprintf(num, sizeof num, "%" PRId64, id);
-	array_put(&arr[0], num);
+	array_put(&t->a[P_IDS], num);
+	snprintf(num, sizeof num, "%d", attempt);
+	array_put(&t->a[P_ATTEMPTS], num);
+	array_put(&t->a[P_KINDS], kind);
+	pgjq_format_interval(ran_us, num, sizeof num);
+	array_put(&t->a[P_RAN], ran_us >= 0 ? num : NULL);
+	array_put(&t->a[P_RESULTS], result);
+	array_put(&t->a[P_ERRORS], error);
+	array_put(&t->a[P_PERMANENT], permanent ? "t" : "f");
+	pgjq_format_interval(backoff_us, num, sizeof num);
+	array_put(&t->a[P_BACKOFFS], num);
 	snprintf(num, sizeof num, "%d", progress);
-	array_put(&arr[1], num);
-	array_put(&arr[2], message);
+	array_put(&t->a[P_PROGRESS], has_progress ? num : NULL);
+	array_put(&t->a[P_MESSAGES], has_progress ? message : NULL);
 }
 
-/*
- * One call of finish_and_claim(): the progress due (of the first nout
- * outcomes, and of running jobs), the first nout outcomes, and a claim of
- * want jobs.  NULL if it failed; then nothing of it happened.
- */
-static PGresult *
-finish_and_claim(struct worker *w, size_t nout, int want, int64_t now)
+static void
+put_outcome(struct turn_args *t, const struct outcome *o, int64_t now)
 {
-	struct pgjq_buf arr[10] = {{0}};
-	char worker_id[32], limit[16], lease[64], num[64];
-	const char *params[15];
-	PGresult *res;
+	put_report(t, o->id, o->attempt, o->kind == OUT_COMPLETED ? "completed" :
+	    o->kind == OUT_FAILED ? "failed" : "released", o->started != 0 ? now - o->started : -1,
+	    o->kind == OUT_COMPLETED ? o->result : NULL, o->kind == OUT_FAILED ? o->error : NULL,
+	    o->permanent, o->kind == OUT_FAILED ? o->delay_us : 0, o->has_progress, o->progress,
+	    o->message);
+}
 
-	for (size_t i = 0; i < nout; i++)
-		if (w->out[i].has_progress)
-			put_progress(&arr[7], w->out[i].id, w->out[i].progress, w->out[i].message);
-	for (int i = 0; i < w->o->concurrency; i++)
-		if (progress_due(&w->slots[i], now))
-			put_progress(&arr[7], w->slots[i].id, w->slots[i].progress, w->slots[i].message);
-
-	for (size_t i = 0; i < nout; i++) {
-		const struct outcome *o = &w->out[i];
-
-		snprintf(num, sizeof num, "%" PRId64, o->id);
-		array_put(&arr[0], num);
-		snprintf(num, sizeof num, "%d", o->attempt);
-		array_put(&arr[1], num);
-		array_put(&arr[2], o->kind == OUT_COMPLETED ? "completed" :
-		    o->kind == OUT_FAILED ? "failed" : "released");
-		array_put(&arr[3], o->kind == OUT_COMPLETED ? o->result : NULL);
-		array_put(&arr[4], o->kind == OUT_FAILED ? o->error : NULL);
-		array_put(&arr[5], o->permanent ? "t" : "f");
-		pgjq_format_interval(o->kind == OUT_FAILED ? o->delay_us : 0, num, sizeof num);
-		array_put(&arr[6], num);
+/* Completes the parameters, with a claim of run jobs to start now and ahead for the local queue. */
+static void
+turn_args_finish(struct worker *w, struct turn_args *t, int run, int ahead)
+{
+	for (int i = P_IDS; i <= P_MESSAGES; i++) {
+		if (t->a[i].len == 0)
+			pgjq_buf_putc(&t->a[i], '{');
+		pgjq_buf_putc(&t->a[i], '}');
+		t->params[i] = t->a[i].data;
 	}
-	for (int i = 0; i < 10; i++)
-		array_end(&arr[i]);
-	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
-	snprintf(limit, sizeof limit, "%d", want);
-	pgjq_format_interval(w->o->lease_us, lease, sizeof lease);
-	params[0] = worker_id;
-	for (int i = 0; i < 7; i++)
-		params[1 + i] = arr[i].data;
-	params[8] = w->queues;
-	params[9] = limit;
-	params[10] = lease;
-	for (int i = 0; i < 3; i++)
-		params[11 + i] = arr[7 + i].data;
-	params[14] = w->chan_progress;
-	res = q(w, nout > 0 ? "cannot record outcomes" : want > 0 ? "cannot claim jobs" : "cannot record progress",
-	    "SELECT id, queue, payload, attempt, max_attempts, extract(epoch FROM timeout), state "
-	    "FROM finish_and_claim($1, $2::bigint[], $3::integer[], $4::text[], $5::jsonb[], $6::text[], "
-	    "$7::boolean[], $8::interval[], $9::text[], $10, $11::interval, $12::bigint[], "
-	    "$13::smallint[], $14::text[], $15)", 15, params);
-	for (int i = 0; i < 10; i++)
-		pgjq_buf_free(&arr[i]);
-	/*
-	 * Sent progress is recorded; progress not sent (a refusal, a lost
-	 * connection) goes next turn.  The slots are as they were: nothing
-	 * reads their handlers while the statement runs.
-	 */
-	for (int i = 0; i < w->o->concurrency && res != NULL; i++) {
-		struct slot *s = &w->slots[i];
+	snprintf(t->worker_id, sizeof t->worker_id, "%" PRId64, w->id);
+	snprintf(t->run, sizeof t->run, "%d", run);
+	snprintf(t->ahead, sizeof t->ahead, "%d", ahead);
+	pgjq_format_interval(w->o->lease_us, t->lease, sizeof t->lease);
+	t->params[P_WORKER] = t->worker_id;
+	t->params[P_CHANNEL] = w->chan_progress;
+	t->params[P_QUEUES] = w->queues;
+	t->params[P_RUN] = t->run;
+	t->params[P_AHEAD] = t->ahead;
+	t->params[P_LEASE] = t->lease;
+}
 
-		if (progress_due(s, now)) {
-			s->progress_dirty = false;
-			s->progress_sent = now;
-		}
-	}
-	return res;
+static void
+turn_args_free(struct turn_args *t)
+{
+	for (int i = 0; i < P_COUNT; i++)
+		pgjq_buf_free(&t->a[i]);
+}
+
+/* How many jobs the local queue should hold: two turns' worth of what the slots took in the last. */
+static int
+ahead_target(const struct worker *w)
+{
+	long target = w->demand * 2;
+
+	if (w->o->prefetch <= 0)
+		return 0;
+	if (target < w->o->concurrency)
+		target = w->o->concurrency;
+	return target > w->o->prefetch ? w->o->prefetch : (int)target;
 }
 
 /*
- * A turn's business with the database: records every outcome ready and
- * claims jobs for the free slots, in one statement and so one commit.
- * With fsync on, a commit waits for the disk; one per turn instead of one
- * per job is what lets throughput grow with the slots.  Handlers that
- * finish while the commit is under way are the next turn's batch: the
- * batches grow by themselves when the database is the bottleneck, with no
- * waiting on purpose.  The claim takes no more jobs than slots are free:
- * a claimed job starts at once.
+ * How many jobs a claim could take now: run for the free slots that the
+ * local queue cannot fill, ahead to top the local queue up (once it is
+ * half gone: a claim of a few is not worth its rows), within --max-jobs.
  */
 static void
-settle(struct worker *w, int64_t now)
+claim_room(struct worker *w, int64_t now, int *run, int *ahead)
 {
-	PGresult *res;
-	size_t nout = w->nout;
-	int want = claim_want(w, now), got = 0, next = 0, rows;
-	bool progress = false;
+	int free = free_slots(w, now) - (int)w->nahead, target = ahead_target(w);
 
-	for (int i = 0; i < w->o->concurrency && !progress; i++)
-		progress = progress_due(&w->slots[i], now);
-	if (w->conn == NULL || (nout == 0 && want == 0 && !progress))
-		return;
-	res = finish_and_claim(w, nout, want, now);
-	if (res == NULL) {
-		if (w->conn == NULL)
-			return; /* the outcomes are kept for after the reconnect */
-		/*
-		 * Refused, with the connection fine: one outcome the database
-		 * will not take must not hold back the others.  Each on its own,
-		 * then the claim alone.
-		 */
-		flush_outcomes(w);
-		nout = 0;
-		if (w->conn == NULL || want == 0)
-			return;
-		res = finish_and_claim(w, 0, want, now);
-		if (res == NULL)
-			return;
+	*run = free > 0 ? free : 0;
+	*ahead = 0;
+	if (target > 0 && ((int)w->nahead <= target / 2 || *run > 0))
+		*ahead = target - (int)w->nahead;
+	if (w->o->max_jobs > 0) {
+		long left = w->o->max_jobs - w->claimed;
+
+		if (left < *run)
+			*run = left > 0 ? (int)left : 0;
+		if (left - *run < *ahead)
+			*ahead = (int)(left - *run);
 	}
-	rows = PQntuples(res);
-	for (int row = 0; row < rows; row++) {
-		const char *state = PQgetisnull(res, row, 6) ? NULL : PQgetvalue(res, row, 6);
+}
 
-		if ((size_t)row < nout) {
-			tell(w, &w->out[row], state);
+/* As claim_room, but 0 unless there may be work: a notice, a free slot, a poll or a job due. */
+static void
+claim_want(struct worker *w, int64_t now, int *run, int *ahead)
+{
+	*run = *ahead = 0;
+	if (w->stopping || w->conn == NULL)
+		return;
+	if (!w->wake && now < w->next_poll && (w->next_due == 0 || now < w->next_due))
+		return;
+	claim_room(w, now, run, ahead);
+}
+
+/* Whether a running job's start or progress is for the next turn to tell. */
+static bool
+report_due(const struct slot *s, int64_t now)
+{
+	return s->busy && !s->lost && ((!s->told && now - s->started >= TELL_START_US) ||
+	    progress_due(s, now));
+}
+
+/* Sends a turn, if there is anything to say or to claim. */
+static void
+turn_send(struct worker *w, int64_t now)
+{
+	struct turn *tn = &w->turn;
+	struct turn_args t;
+	int run, ahead;
+	bool reason = false;
+
+	if (w->conn == NULL || tn->busy)
+		return;
+	claim_want(w, now, &run, &ahead);
+	tn->nrunning = 0;
+	for (int i = 0; i < w->o->concurrency; i++) {
+		const struct slot *s = &w->slots[i];
+
+		if (!report_due(s, now))
+			continue;
+		/* A start alone waits a while for company. */
+		if (progress_due(s, now) || now - s->started >= TELL_START_MAX_US)
+			reason = true;
+		tn->nrunning++;
+	}
+	if (w->nout == 0 && !reason && run + ahead == 0)
+		return;
+
+	memset(&t, 0, sizeof t);
+	for (size_t i = 0; i < w->nout; i++)
+		put_outcome(&t, &w->out[i], now);
+	tn->running = pgjq_xgrow(tn->running, &tn->running_cap, tn->nrunning, sizeof *tn->running);
+	tn->nrunning = 0;
+	for (int i = 0; i < w->o->concurrency; i++) {
+		struct slot *s = &w->slots[i];
+		bool progress;
+
+		if (!report_due(s, now))
+			continue;
+		progress = progress_due(s, now);
+		put_report(&t, s->id, s->attempt, "running", now - s->started, NULL, NULL, false, 0,
+		    progress, s->progress, s->message);
+		s->progress_in_turn = progress;
+		s->progress_seq_sent = s->progress_seq;
+		tn->running[tn->nrunning++] = s->id;
+	}
+	turn_args_finish(w, &t, run, ahead);
+	if (!PQsendQueryParams(w->conn, turn_sql, P_COUNT, NULL, t.params, NULL, NULL, 0)) {
+		turn_args_free(&t);
+		db_lost(w, PQerrorMessage(w->conn));
+		return;
+	}
+	turn_args_free(&t);
+	/* Consumed; a slot that frees while the turn is under way says so again. */
+	if (run + ahead > 0)
+		w->wake = false;
+	tn->busy = true;
+	tn->sent = now;
+	tn->nout = w->nout;
+	tn->run = run;
+	tn->ahead = ahead;
+	tn->started = 0;
+}
+
+/* Orders the local queue: jobs the database counts as running first, then by priority, then by age. */
+static int
+ahead_cmp(const void *pa, const void *pb)
+{
+	const struct ahead *a = pa, *b = pb;
+
+	if (a->told != b->told)
+		return a->told ? -1 : 1;
+	if (a->priority != b->priority)
+		return a->priority < b->priority ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* A claimed job, row of turn()'s answer, joins the local queue. */
+static void
+ahead_add(struct worker *w, PGresult *res, int row)
+{
+	struct ahead *a;
+
+	w->ahead = pgjq_xgrow(w->ahead, &w->ahead_cap, w->nahead + 1, sizeof *w->ahead);
+	a = &w->ahead[w->nahead++];
+	a->id = strtoll(PQgetvalue(res, row, TURN_ID), NULL, 10);
+	snprintf(a->queue, sizeof a->queue, "%s", PQgetvalue(res, row, TURN_QUEUE));
+	a->payload = pgjq_xstrdup(PQgetvalue(res, row, TURN_PAYLOAD));
+	a->attempt = atoi(PQgetvalue(res, row, TURN_ATTEMPT));
+	a->max_attempts = atoi(PQgetvalue(res, row, TURN_MAX_ATTEMPTS));
+	a->priority = atoi(PQgetvalue(res, row, TURN_PRIORITY));
+	/* (seconds, from the claim) */
+	a->limit_us = PQgetisnull(res, row, TURN_TIMEOUT) ? -1 :
+	    (int64_t)(strtod(PQgetvalue(res, row, TURN_TIMEOUT), NULL) * 1e6);
+	a->told = strcmp(PQgetvalue(res, row, TURN_STATE), "running") == 0;
+}
+
+/* The database no longer has the slot's job as ours: stop its handler, record nothing. */
+static void
+abandon_slot(struct worker *w, struct slot *s, int64_t now)
+{
+	if (s->lost)
+		return;
+	s->lost = true;
+	event(w, "lost", s, s->id, "cancelled, or taken over, before its start was recorded; "
+	    "stopping its handler");
+	if (s->http) {
+		pgjq_http_abort(w->http, s);
+		s->exited = now;
+	} else {
+		stop_handler(w, s, now);
+	}
+}
+
+static const char *
+state_at(PGresult *res, int row)
+{
+	return PQgetisnull(res, row, TURN_STATE) ? NULL : PQgetvalue(res, row, TURN_STATE);
+}
+
+/* What a turn's answer says: how its reports went, what it claimed, when work is due next. */
+static void
+turn_done(struct worker *w, PGresult *res, int64_t now)
+{
+	struct turn *tn = &w->turn;
+	int rows = PQntuples(res), row = 0, got = 0;
+	bool ahead_added = false;
+
+	for (size_t i = 0; i < tn->nout && row < rows; i++, row++)
+		tell(w, &w->out[i], state_at(res, row));
+	drop_outcomes(w, tn->nout);
+	for (size_t i = 0; i < tn->nrunning && row < rows; i++, row++) {
+		struct slot *s = slot_of(w, tn->running[i]);
+
+		if (s == NULL)
+			continue; /* finished meanwhile: its outcome says the rest */
+		if (s->progress_in_turn) {
+			s->progress_in_turn = false;
+			s->progress_sent = now;
+			if (s->progress_seq == s->progress_seq_sent)
+				s->progress_dirty = false;
+		}
+		if (state_at(res, row) != NULL)
+			s->told = true;
+		else
+			abandon_slot(w, s, now);
+	}
+	w->demand = tn->started;
+	for (; row < rows; row++) {
+		if (strcmp(PQgetvalue(res, row, TURN_STATE), "due") == 0) {
+			/* Sleep until the next scheduled job is due, if that is sooner than the poll. */
+			w->next_due = 0;
+			if (!PQgetisnull(res, row, TURN_TIMEOUT)) {
+				double secs = strtod(PQgetvalue(res, row, TURN_TIMEOUT), NULL);
+
+				w->next_due = now + (secs > 0 ? (int64_t)(secs * 1e6) + 1000 : 0);
+				if (w->next_due <= now)
+					w->wake = true;
+			}
 			continue;
 		}
-		while (!slot_free(w, next, now))
-			next++;
-		start_job(w, &w->slots[next], res, row, now);
+		ahead_add(w, res, row);
+		ahead_added = true;
 		got++;
 	}
-	PQclear(res);
-	drop_outcomes(w, nout);
-	if (want == 0)
+	if (ahead_added)
+		qsort(w->ahead, w->nahead, sizeof *w->ahead, ahead_cmp);
+	w->turned = true;
+	if (tn->run + tn->ahead == 0)
 		return;
 	w->claimed += got;
 	w->next_poll = now + w->o->poll_us;
 	w->empty = got == 0;
-	w->wake = got == want; /* a full batch: there may be more */
-	if (got < want) {
-		/* Sleep until the next scheduled job is due, if that is sooner than the poll. */
-		const char *dparams[] = {w->queues};
+	if (got == tn->run + tn->ahead)
+		w->wake = true; /* a full batch: there may be more */
+}
 
-		res = q(w, "cannot read the schedule",
-		    "SELECT extract(epoch FROM next_due($1::text[]) - now())", 1, dparams);
-		if (res == NULL)
-			return;
-		w->next_due = 0;
-		if (!PQgetisnull(res, 0, 0)) {
-			double secs = strtod(PQgetvalue(res, 0, 0), NULL);
+/*
+ * A turn refused with the connection fine: one outcome the database will
+ * not take (say, a result jsonb rejects) must not hold back the others.
+ * Each goes on its own, synchronously (this is rare); the claim and the
+ * running reports go with the next turn.
+ */
+static void
+record_singly(struct worker *w, int64_t now)
+{
+	size_t done = 0;
 
-			w->next_due = now + (secs > 0 ? (int64_t)(secs * 1e6) + 1000 : 0);
-			if (w->next_due <= now)
-				w->wake = true;
+	while (done < w->turn.nout && w->conn != NULL) {
+		struct turn_args t;
+		PGresult *res;
+
+		memset(&t, 0, sizeof t);
+		put_outcome(&t, &w->out[done], now);
+		turn_args_finish(w, &t, 0, 0);
+		res = q(w, "cannot record an outcome", turn_sql, P_COUNT, t.params);
+		turn_args_free(&t);
+		if (res == NULL && w->conn == NULL)
+			break; /* kept for after the reconnect */
+		if (res != NULL) {
+			tell(w, &w->out[done], state_at(res, 0));
+			PQclear(res);
 		}
-		PQclear(res);
+		done++;
 	}
+	drop_outcomes(w, done);
+}
+
+/* The longest wait for a turn's answer before the database is taken for lost. */
+static bool
+turn_overdue(const struct worker *w, int64_t now, int64_t *at)
+{
+	int64_t since = w->turn.sent, wait = w->o->lease_us > STATEMENT_WAIT_MIN_US ?
+	    w->o->lease_us : STATEMENT_WAIT_MIN_US;
+
+	if (w->stopping == 2) {
+		since = since > w->grace_end ? since : w->grace_end;
+		wait = STOP_WAIT_US;
+	}
+	if (at != NULL)
+		*at = since + wait;
+	return now >= since + wait;
+}
+
+/* Reads the turn's answer, if it has come (read_notifies has consumed the input). */
+static void
+turn_read(struct worker *w, int64_t now)
+{
+	PGresult *res, *kept = NULL;
+
+	if (!w->turn.busy || w->conn == NULL)
+		return;
+	if (PQisBusy(w->conn)) {
+		/*
+		 * A database silent for a whole lease (a link down, a server
+		 * that froze) has let our jobs go anyway: drop the connection
+		 * and find it again, rather than wait for the kernel to give up.
+		 */
+		if (turn_overdue(w, now, NULL))
+			db_lost(w, w->stopping == 2 ? "stopping at once" : "no answer within the lease");
+		return;
+	}
+	while ((res = PQgetResult(w->conn)) != NULL) {
+		if (kept != NULL && !pgjq_ok(kept)) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(kept);
+		kept = res;
+	}
+	w->turn.busy = false;
+	if (kept != NULL && pgjq_ok(kept)) {
+		turn_done(w, kept, now);
+		PQclear(kept);
+		return;
+	}
+	for (int i = 0; i < w->o->concurrency; i++)
+		w->slots[i].progress_in_turn = false;
+	if (kept == NULL || PQstatus(w->conn) == CONNECTION_BAD ||
+	    pgjq_failure_status(w->conn, kept) == PGJQ_EX_TEMPFAIL) {
+		db_lost(w, kept != NULL ? pgjq_failure_message(w->conn, kept) : PQerrorMessage(w->conn));
+	} else {
+		pgjq_warn("%s: %s", w->turn.nout > 0 ? "cannot record outcomes" : "cannot claim jobs",
+		    pgjq_failure_message(w->conn, kept));
+		record_singly(w, now);
+	}
+	PQclear(kept);
+}
+
+/* Hands the local queue's best jobs to the free slots. */
+static void
+feed_slots(struct worker *w, int64_t now)
+{
+	size_t taken = 0;
+
+	if (w->stopping)
+		return;
+	for (int i = 0; i < w->o->concurrency && taken < w->nahead; i++) {
+		if (!slot_free(w, i, now))
+			continue;
+		start_job(w, &w->slots[i], &w->ahead[taken++], now);
+		w->turn.started++;
+	}
+	if (taken == 0)
+		return;
+	memmove(w->ahead, w->ahead + taken, (w->nahead - taken) * sizeof *w->ahead);
+	w->nahead -= taken;
+}
+
+/* Stopping: the local queue goes back at once, attempts untouched. */
+static void
+release_ahead(struct worker *w)
+{
+	if (w->nahead == 0)
+		return;
+	pgjq_warn("putting back %zu claimed job%s that had not started", w->nahead,
+	    w->nahead == 1 ? "" : "s");
+	for (size_t i = 0; i < w->nahead; i++) {
+		struct ahead *a = &w->ahead[i];
+		struct outcome *o = push_outcome(w);
+
+		o->kind = OUT_RELEASED;
+		o->id = a->id;
+		memcpy(o->queue, a->queue, sizeof o->queue);
+		o->attempt = a->attempt;
+		o->max_attempts = a->max_attempts;
+		free(a->payload);
+	}
+	w->nahead = 0;
 }
 
 /* -------------------------------------------------------------- loop */
@@ -1582,7 +1928,17 @@ next_wakeup(struct worker *w, int64_t now)
 		SOONER(w->next_reap);
 		if (!w->stopping)
 			SOONER(w->next_prune);
-		if (!w->stopping && free_slots(w, now) > 0) {
+		int run, ahead;
+
+		claim_room(w, now, &run, &ahead);
+		if (w->turn.busy) {
+			int64_t at;
+
+			turn_overdue(w, now, &at);
+			SOONER(at);
+		} else if (w->nout > 0) {
+			t = now;
+		} else if (!w->stopping && run + ahead > 0) {
 			SOONER(w->next_poll);
 			SOONER(w->next_due);
 			if (w->wake)
@@ -1603,8 +1959,10 @@ next_wakeup(struct worker *w, int64_t now)
 			SOONER(s->deadline);
 			if (s->kill_at != INT64_MAX)
 				SOONER(s->kill_at);
-			if (s->progress_dirty)
+			if (s->progress_dirty && !w->turn.busy)
 				SOONER(s->progress_sent + PROGRESS_EVERY_US);
+			if (!s->told && !s->lost && !w->turn.busy && w->conn != NULL)
+				SOONER(s->started + TELL_START_MAX_US);
 		} else {
 			SOONER(s->exited + LEFTOVER_US);
 		}
@@ -1656,7 +2014,7 @@ setup_signals(void)
 static bool
 work_done(struct worker *w)
 {
-	if (w->busy > 0)
+	if (w->busy > 0 || w->nahead > 0 || w->turn.busy)
 		return false;
 	if (w->nout > 0)
 		return w->stopping == 2 && w->conn == NULL; /* nothing more we can do */
@@ -1677,7 +2035,7 @@ finished(struct worker *w)
 {
 	/* Once it has begun, the handlers' wind-down is seen through. */
 	if (w->closing_at != 0)
-		return w->busy == 0 && !pipes_alive(w) &&
+		return w->busy == 0 && w->nahead == 0 && !w->turn.busy && !pipes_alive(w) &&
 		    (w->nout == 0 || (w->stopping == 2 && w->conn == NULL));
 	return work_done(w) && !pipes_alive(w);
 }
@@ -1725,19 +2083,30 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		on_signals(&w, now);
 		if (w.stopping && now >= w.grace_end)
 			end_grace(&w, now);
+		if (w.stopping)
+			release_ahead(&w);
 		maybe_reconnect(&w, now);
 		read_notifies(&w);
+		turn_read(&w, now);
 		check_slots(&w, now);
 		if (w.pipes != NULL)
 			tend_pipes(&w, now);
-		/* First, as the outcomes always were: before reap_expired may take their jobs over. */
-		settle(&w, now);
-		if (w.conn != NULL && now >= w.next_renew && w.id != 0)
-			renew_leases(&w, now);
-		if (w.conn != NULL && now >= w.next_reap)
-			reap_expired(&w, now);
-		if (w.conn != NULL && now >= w.next_prune && !w.stopping)
-			prune_history(&w, now);
+		feed_slots(&w, now);
+		/*
+		 * The housekeeping statements wait for their answers, so they go
+		 * between turns; after a reconnect only once a turn has recorded
+		 * the outcomes kept meanwhile, before reap_expired may take their
+		 * jobs over.
+		 */
+		if (w.conn != NULL && !w.turn.busy && (w.turned || w.nout == 0)) {
+			if (w.conn != NULL && now >= w.next_renew && w.id != 0)
+				renew_leases(&w, now);
+			if (w.conn != NULL && now >= w.next_reap)
+				reap_expired(&w, now);
+			if (w.conn != NULL && now >= w.next_prune && !w.stopping)
+				prune_history(&w, now);
+		}
+		turn_send(&w, now_us());
 		if (finished(&w))
 			break;
 
@@ -1814,8 +2183,13 @@ out:
 	for (size_t i = 0; i < w.nout; i++) {
 		free(w.out[i].result);
 		free(w.out[i].error);
+		free(w.out[i].message);
 	}
 	free(w.out);
+	for (size_t i = 0; i < w.nahead; i++)
+		free(w.ahead[i].payload);
+	free(w.ahead);
+	free(w.turn.running);
 	for (int i = 0; w.pipes != NULL && i < o->concurrency; i++) {
 		/* finished() waited for every handler to go; this only makes sure. */
 		pgjq_pipe_kill(&w.pipes[i].p, SIGKILL);

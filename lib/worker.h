@@ -32,11 +32,18 @@ struct pgjq_worker_opts {
 	bool poll_only;              /* never LISTEN: for poolers in transaction mode */
 	bool drain;                  /* exit once nothing is ready or running */
 	long max_jobs;               /* exit after this many jobs; 0: no limit */
+	int prefetch;                /* at most this many claimed ahead of free slots; 0: none */
 	bool json;                   /* job events as JSON lines */
 	char *const *argv;           /* the handler command, or NULL with http_url */
 	bool pipe;                   /* argv runs once per slot and takes job after job on stdin */
 	const char *http_url;        /* POST each job here instead */
 };
+
+/*
+ * A local queue of about two turns' worth of jobs keeps the slots fed
+ * while a turn is under way; this caps it.
+ */
+#define PGJQ_PREFETCH_DEFAULT 1000
 
 /* Runs until stopped; returns the exit status. */
 int pgjq_worker_run(const struct pgjq_worker_opts *opts);
