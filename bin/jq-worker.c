@@ -199,6 +199,8 @@ main(int argc, char **argv)
 	o.nqueues = nqueues;
 	o.json = common.json;
 	o.argv = argc > 0 ? argv : NULL;
+	/* A write(2) per job event line is a flood at thousands of jobs a second. */
+	pgjq_diag_buffer();
 	status = pgjq_worker_run(&o);
 	free(queues);
 	free(http_url);

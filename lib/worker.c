@@ -209,8 +209,7 @@ event(struct worker *w, const char *what, const struct slot *s, int64_t id,
 		if (*detail)
 			json_object_set_new(o, "detail", json_string(detail));
 		line = json_dumps(o, JSON_COMPACT);
-		fflush(stdout);
-		fprintf(stderr, "%s\n", line);
+		pgjq_diag_line(line);
 		free(line);
 		json_decref(o);
 	} else {
@@ -1758,6 +1757,8 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		}
 		wake_at = next_wakeup(&w, now_us());
 		timeout = (int)((wake_at - now_us() + 999) / 1000);
+		/* The turn's lines in a few writes, not one each; and none waits while we sleep. */
+		pgjq_diag_flush();
 		if (poll(pfd, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
 			pgjq_die(PGJQ_EX_SOFTWARE, "poll: %s", strerror(errno));
 		if (w.http != NULL) {
