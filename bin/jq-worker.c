@@ -27,6 +27,7 @@ enum {
 	OPT_PIPE,
 	OPT_POLL,
 	OPT_POLL_ONLY,
+	OPT_QUIET,
 	OPT_TIMEOUT,
 };
 
@@ -38,8 +39,8 @@ usage(FILE *f)
 	    "                 [--backoff-max duration] [--drain] [--grace duration] [--json]\n"
 	    "                 [--keep-completed duration] [--keep-failed duration]\n"
 	    "                 [--kill-after duration] [--lease duration] [--max-jobs n]\n"
-	    "                 [--poll duration] [--poll-only] [--schema name] [--timeout duration]\n"
-	    "                 --http url | [--pipe] -- command [arg ...]\n");
+	    "                 [--poll duration] [--poll-only] [--quiet] [--schema name]\n"
+	    "                 [--timeout duration] --http url | [--pipe] -- command [arg ...]\n");
 }
 
 static const struct option longopts[] = {
@@ -58,6 +59,7 @@ static const struct option longopts[] = {
 	{"pipe", no_argument, NULL, OPT_PIPE},
 	{"poll", required_argument, NULL, OPT_POLL},
 	{"poll-only", no_argument, NULL, OPT_POLL_ONLY},
+	{"quiet", no_argument, NULL, OPT_QUIET},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{NULL, 0, NULL, 0},
 };
@@ -167,6 +169,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_POLL_ONLY:
 			o.poll_only = true;
+			break;
+		case OPT_QUIET:
+			o.quiet = true;
 			break;
 		case OPT_TIMEOUT:
 			o.timeout_us = pgjq_opt_duration(&common, "--timeout", optarg);

@@ -192,6 +192,10 @@ event(struct worker *w, const char *what, const struct slot *s, int64_t id,
 	char detail[2048] = "";
 	va_list ap;
 
+	/* --quiet: routine events are no news, and at 30,000 jobs a second they are a flood. */
+	if (w->o->quiet && (strcmp(what, "started") == 0 || strcmp(what, "completed") == 0 ||
+	    strcmp(what, "released") == 0))
+		return;
 	if (fmt != NULL) {
 		va_start(ap, fmt);
 		vsnprintf(detail, sizeof detail, fmt, ap);
