@@ -28,6 +28,7 @@ enum {
 	OPT_POLL,
 	OPT_POLL_ONLY,
 	OPT_PREFETCH,
+	OPT_QUIET,
 	OPT_TIMEOUT,
 };
 
@@ -39,8 +40,8 @@ usage(FILE *f)
 	    "                 [--backoff-max duration] [--drain] [--grace duration] [--json]\n"
 	    "                 [--keep-completed duration] [--keep-failed duration]\n"
 	    "                 [--kill-after duration] [--lease duration] [--max-jobs n]\n"
-	    "                 [--poll duration] [--poll-only] [--prefetch n] [--schema name]\n"
-	    "                 [--timeout duration]\n"
+	    "                 [--poll duration] [--poll-only] [--prefetch n] [--quiet]\n"
+	    "                 [--schema name] [--timeout duration]\n"
 	    "                 --http url | [--pipe] -- command [arg ...]\n");
 }
 
@@ -61,6 +62,7 @@ static const struct option longopts[] = {
 	{"poll", required_argument, NULL, OPT_POLL},
 	{"poll-only", no_argument, NULL, OPT_POLL_ONLY},
 	{"prefetch", required_argument, NULL, OPT_PREFETCH},
+	{"quiet", no_argument, NULL, OPT_QUIET},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{NULL, 0, NULL, 0},
 };
@@ -175,6 +177,9 @@ main(int argc, char **argv)
 		case OPT_POLL_ONLY:
 			o.poll_only = true;
 			break;
+		case OPT_QUIET:
+			o.quiet = true;
+			break;
 		case OPT_TIMEOUT:
 			o.timeout_us = pgjq_opt_duration(&common, "--timeout", optarg);
 			break;
@@ -206,6 +211,8 @@ main(int argc, char **argv)
 	o.nqueues = nqueues;
 	o.json = common.json;
 	o.argv = argc > 0 ? argv : NULL;
+	/* A write(2) per job event line is a flood at thousands of jobs a second. */
+	pgjq_diag_buffer();
 	status = pgjq_worker_run(&o);
 	free(queues);
 	free(http_url);

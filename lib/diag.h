@@ -23,6 +23,19 @@ enum pgjq_exit {
 void pgjq_set_progname(const char *argv0);
 const char *pgjq_progname(void);
 
+/*
+ * From now on, lines wait in a block, written whole lines at a time by
+ * pgjq_diag_flush() and at exit, instead of a write(2) each: for a
+ * worker telling of thousands of jobs a second.  What goes to stderr by
+ * other ways (a usage text) overtakes the waiting lines, so call it once
+ * those are behind.
+ */
+void pgjq_diag_buffer(void);
+void pgjq_diag_flush(void);
+
+/* A line as it is (no "prog: " before it), as pgjq_warn writes its own. */
+void pgjq_diag_line(const char *line);
+
 __attribute__((format(printf, 1, 2)))
 void pgjq_warn(const char *fmt, ...);
 

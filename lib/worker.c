@@ -242,6 +242,10 @@ event(struct worker *w, const char *what, const struct slot *s, int64_t id,
 	char detail[2048] = "";
 	va_list ap;
 
+	/* --quiet: routine events are no news, and at 30,000 jobs a second they are a flood. */
+	if (w->o->quiet && (strcmp(what, "started") == 0 || strcmp(what, "completed") == 0 ||
+	    strcmp(what, "released") == 0))
+		return;
 	if (fmt != NULL) {
 		va_start(ap, fmt);
 		vsnprintf(detail, sizeof detail, fmt, ap);
@@ -259,8 +263,7 @@ event(struct worker *w, const char *what, const struct slot *s, int64_t id,
 		if (*detail)
 			json_object_set_new(o, "detail", json_string(detail));
 		line = json_dumps(o, JSON_COMPACT);
-		fflush(stdout);
-		fprintf(stderr, "%s\n", line);
+		pgjq_diag_line(line);
 		free(line);
 		json_decref(o);
 	} else {
@@ -306,6 +309,8 @@ q(struct worker *w, const char *context, const char *sql, int n, const char *con
 
 	if (w->conn == NULL)
 		return NULL;
+	/* The events so far reach the log before a wait that may be long. */
+	pgjq_diag_flush();
 	/*
 	 * A database silent for a whole lease (a link down, a server that
 	 * froze) has let our jobs go anyway: drop the connection and find
@@ -2127,6 +2132,8 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		}
 		wake_at = next_wakeup(&w, now_us());
 		timeout = (int)((wake_at - now_us() + 999) / 1000);
+		/* The turn's lines in a few writes, not one each; and none waits while we sleep. */
+		pgjq_diag_flush();
 		if (poll(pfd, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
 			pgjq_die(PGJQ_EX_SOFTWARE, "poll: %s", strerror(errno));
 		if (w.http != NULL) {

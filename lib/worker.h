@@ -34,6 +34,7 @@ struct pgjq_worker_opts {
 	long max_jobs;               /* exit after this many jobs; 0: no limit */
 	int prefetch;                /* at most this many claimed ahead of free slots; 0: none */
 	bool json;                   /* job events as JSON lines */
+	bool quiet;                  /* no routine events (started, completed, released) */
 	char *const *argv;           /* the handler command, or NULL with http_url */
 	bool pipe;                   /* argv runs once per slot and takes job after job on stdin */
 	const char *http_url;        /* POST each job here instead */
