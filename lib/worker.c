@@ -29,13 +29,6 @@
 
 /* How often progress of one job reaches the database, at most. */
 #define PROGRESS_EVERY_US INT64_C(100000)
-/*
- * A job of the local queue is told running this long after its start, in
- * whatever turn comes next (a short one ends first, and is told once, as
- * finished); a turn of its own is sent for it only after the second.
- */
-#define TELL_START_US INT64_C(100000)
-#define TELL_START_MAX_US INT64_C(250000)
 /* How long a handler's leftovers may hold its pipes after it exited. */
 #define LEFTOVER_US INT64_C(1000000)
 /* Retention runs this often, in batches this big (a few ms each). */
@@ -133,6 +126,7 @@ struct ahead {
 	int64_t limit_us;         /* its own run time limit; -1: none, the worker's applies */
 	char *payload;
 	bool told;
+	int64_t lease_end;        /* monotonic, from the claim's or the renewal's sending: ours until then */
 };
 
 /* The statement of a turn under way (libpq's asynchronous API: the loop goes on meanwhile). */
@@ -274,6 +268,8 @@ event(struct worker *w, const char *what, const struct slot *s, int64_t id,
 
 /* ---------------------------------------------------------- database */
 
+static void release_ahead(struct worker *w);
+
 static void
 db_lost(struct worker *w, const char *why)
 {
@@ -383,6 +379,12 @@ db_connect(struct worker *w, bool first)
 	if (w->said_down)
 		pgjq_warn("reconnected to the database");
 	w->said_down = false;
+	/*
+	 * The local queue's leases may have run out meanwhile, its jobs gone
+	 * to other workers: it goes back (what is still ours is released,
+	 * attempts untouched), and the next turn claims afresh.
+	 */
+	release_ahead(w);
 	/* Anything may have happened meanwhile: renew, reap and look for work now. */
 	w->wake = true;
 	w->turned = false;
@@ -479,6 +481,8 @@ renew_leases(struct worker *w, int64_t now)
 	w->next_renew = now + w->o->lease_us / 3;
 	if (res == NULL)
 		return;
+	for (size_t i = 0; i < w->nahead; i++)
+		w->ahead[i].lease_end = now + w->o->lease_us;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct slot *s;
 
@@ -1544,12 +1548,17 @@ claim_want(struct worker *w, int64_t now, int *run, int *ahead)
 	claim_room(w, now, run, ahead);
 }
 
-/* Whether a running job's start or progress is for the next turn to tell. */
+/*
+ * Whether a running job's start or progress is for the next turn to tell.
+ * A start is told at once, not saved up for company: until the database
+ * has it running, a worker that dies gives the job back with its attempt
+ * not counted, and a job that kills its worker would never run out of
+ * attempts.
+ */
 static bool
 report_due(const struct slot *s, int64_t now)
 {
-	return s->busy && !s->lost && ((!s->told && now - s->started >= TELL_START_US) ||
-	    progress_due(s, now));
+	return s->busy && !s->lost && (!s->told || progress_due(s, now));
 }
 
 /* Sends a turn, if there is anything to say or to claim. */
@@ -1559,23 +1568,14 @@ turn_send(struct worker *w, int64_t now)
 	struct turn *tn = &w->turn;
 	struct turn_args t;
 	int run, ahead;
-	bool reason = false;
 
 	if (w->conn == NULL || tn->busy)
 		return;
 	claim_want(w, now, &run, &ahead);
 	tn->nrunning = 0;
-	for (int i = 0; i < w->o->concurrency; i++) {
-		const struct slot *s = &w->slots[i];
-
-		if (!report_due(s, now))
-			continue;
-		/* A start alone waits a while for company. */
-		if (progress_due(s, now) || now - s->started >= TELL_START_MAX_US)
-			reason = true;
-		tn->nrunning++;
-	}
-	if (w->nout == 0 && !reason && run + ahead == 0)
+	for (int i = 0; i < w->o->concurrency; i++)
+		tn->nrunning += report_due(&w->slots[i], now);
+	if (w->nout == 0 && tn->nrunning == 0 && run + ahead == 0)
 		return;
 
 	memset(&t, 0, sizeof t);
@@ -1645,6 +1645,7 @@ ahead_add(struct worker *w, PGresult *res, int row)
 	a->limit_us = PQgetisnull(res, row, TURN_TIMEOUT) ? -1 :
 	    (int64_t)(strtod(PQgetvalue(res, row, TURN_TIMEOUT), NULL) * 1e6);
 	a->told = strcmp(PQgetvalue(res, row, TURN_STATE), "running") == 0;
+	a->lease_end = w->turn.sent + w->o->lease_us;
 }
 
 /* The database no longer has the slot's job as ours: stop its handler, record nothing. */
@@ -1819,24 +1820,19 @@ turn_read(struct worker *w, int64_t now)
 	PQclear(kept);
 }
 
-/* Hands the local queue's best jobs to the free slots. */
+/* A job of the local queue goes back unstarted (the caller takes it out of the queue). */
 static void
-feed_slots(struct worker *w, int64_t now)
+release_one(struct worker *w, struct ahead *a)
 {
-	size_t taken = 0;
+	struct outcome *o = push_outcome(w);
 
-	if (w->stopping)
-		return;
-	for (int i = 0; i < w->o->concurrency && taken < w->nahead; i++) {
-		if (!slot_free(w, i, now))
-			continue;
-		start_job(w, &w->slots[i], &w->ahead[taken++], now);
-		w->turn.started++;
-	}
-	if (taken == 0)
-		return;
-	memmove(w->ahead, w->ahead + taken, (w->nahead - taken) * sizeof *w->ahead);
-	w->nahead -= taken;
+	o->kind = OUT_RELEASED;
+	o->id = a->id;
+	memcpy(o->queue, a->queue, sizeof o->queue);
+	o->attempt = a->attempt;
+	o->max_attempts = a->max_attempts;
+	free(a->payload);
+	a->payload = NULL;
 }
 
 /* Stopping: the local queue goes back at once, attempts untouched. */
@@ -1847,18 +1843,42 @@ release_ahead(struct worker *w)
 		return;
 	pgjq_warn("putting back %zu claimed job%s that had not started", w->nahead,
 	    w->nahead == 1 ? "" : "s");
-	for (size_t i = 0; i < w->nahead; i++) {
-		struct ahead *a = &w->ahead[i];
-		struct outcome *o = push_outcome(w);
-
-		o->kind = OUT_RELEASED;
-		o->id = a->id;
-		memcpy(o->queue, a->queue, sizeof o->queue);
-		o->attempt = a->attempt;
-		o->max_attempts = a->max_attempts;
-		free(a->payload);
-	}
+	for (size_t i = 0; i < w->nahead; i++)
+		release_one(w, &w->ahead[i]);
 	w->nahead = 0;
+}
+
+/* Hands the local queue's best jobs to the free slots. */
+static void
+feed_slots(struct worker *w, int64_t now)
+{
+	size_t taken = 0;
+
+	/* Cut off, a job of the local queue may be another's by now: none starts. */
+	if (w->stopping || w->conn == NULL)
+		return;
+	for (int i = 0; i < w->o->concurrency && taken < w->nahead; i++) {
+		struct ahead *a = &w->ahead[taken];
+
+		if (!slot_free(w, i, now))
+			continue;
+		taken++;
+		/*
+		 * Unrenewed for a whole lease (the database silent, not yet
+		 * given up on), it may be another worker's now: not to start.
+		 */
+		if (a->lease_end <= now) {
+			release_one(w, a);
+			i--;
+			continue;
+		}
+		start_job(w, &w->slots[i], a, now);
+		w->turn.started++;
+	}
+	if (taken == 0)
+		return;
+	memmove(w->ahead, w->ahead + taken, (w->nahead - taken) * sizeof *w->ahead);
+	w->nahead -= taken;
 }
 
 /* -------------------------------------------------------------- loop */
@@ -1967,7 +1987,7 @@ next_wakeup(struct worker *w, int64_t now)
 			if (s->progress_dirty && !w->turn.busy)
 				SOONER(s->progress_sent + PROGRESS_EVERY_US);
 			if (!s->told && !s->lost && !w->turn.busy && w->conn != NULL)
-				SOONER(s->started + TELL_START_MAX_US);
+				t = now;
 		} else {
 			SOONER(s->exited + LEFTOVER_US);
 		}

@@ -72,6 +72,7 @@ DECLARE
 	v_queues  text[];
 	v_dep     record;
 	v_got     integer;
+	v_ids     bigint[];
 BEGIN
 	IF coalesce(cardinality(p_attempts), 0) <> v_n OR coalesce(cardinality(p_kinds), 0) <> v_n
 	   OR coalesce(cardinality(p_ran), 0) <> v_n OR coalesce(cardinality(p_results), 0) <> v_n
@@ -112,7 +113,8 @@ BEGIN
 			                 ELSE 'scheduled' END
 			       END AS fate
 			  FROM r JOIN jobs j ON j.id = r.id
-			 WHERE j.worker = p_worker AND j.state IN ('claimed', 'running')
+			 WHERE j.id = ANY (p_ids)  -- (so the planner probes jobs_pkey)
+			   AND j.worker = p_worker AND j.state IN ('claimed', 'running')
 			   AND j.attempts + CASE WHEN j.state = 'claimed' THEN 1 ELSE 0 END = r.attempt
 			   FOR UPDATE OF j
 		),
@@ -248,26 +250,29 @@ BEGIN
 		                   AND d.queue = ANY (p_queues)
 		                 ORDER BY d.run_at LIMIT 1000
 		                 FOR UPDATE SKIP LOCKED);
-		-- Each queue's best rows from jobs_claim, as claim_jobs() takes them.
+		-- Each queue's best rows from jobs_claim, as claim_jobs() takes them,
+		-- best first.  Their ids go through an array: joined to jobs as a
+		-- set of a thousand rows, they would make the planner hash the
+		-- whole table.
+		SELECT array_agg(c.id ORDER BY c.priority, c.run_at, c.id) INTO v_ids
+		  FROM (SELECT b.id, b.priority, b.run_at
+		          FROM (SELECT DISTINCT unnest(p_queues)) q(name),
+		               LATERAL (SELECT x.id, x.priority, x.run_at FROM jobs x
+		                         WHERE x.state = 'queued' AND x.queue = q.name
+		                         ORDER BY x.priority, x.run_at, x.id
+		                         LIMIT p_run + p_ahead
+		                         FOR UPDATE SKIP LOCKED) b
+		         ORDER BY b.priority, b.run_at, b.id
+		         LIMIT p_run + p_ahead) c;
 		RETURN QUERY
-		WITH c AS (
-			SELECT b.id, row_number() OVER (ORDER BY b.priority, b.run_at, b.id) AS rank
-			  FROM (SELECT DISTINCT unnest(p_queues)) q(name),
-			       LATERAL (SELECT x.id, x.priority, x.run_at FROM jobs x
-			                 WHERE x.state = 'queued' AND x.queue = q.name
-			                 ORDER BY x.priority, x.run_at, x.id
-			                 LIMIT p_run + p_ahead
-			                 FOR UPDATE SKIP LOCKED) b
-			 ORDER BY b.priority, b.run_at, b.id
-			 LIMIT p_run + p_ahead
-		)
 		UPDATE jobs j
 		   SET state = CASE WHEN c.rank <= p_run THEN 'running' ELSE 'claimed' END,
 		       attempts = j.attempts + CASE WHEN c.rank <= p_run THEN 1 ELSE 0 END,
 		       worker = p_worker, lease_until = now() + p_lease,
 		       started_at = CASE WHEN c.rank <= p_run THEN now() END,
 		       progress = NULL, message = NULL, cancel = false
-		  FROM c WHERE j.id = c.id
+		  FROM unnest(v_ids) WITH ORDINALITY AS c(id, rank)
+		 WHERE j.id = c.id
 		RETURNING j.id, j.queue, j.payload,
 		          j.attempts + CASE WHEN j.state = 'claimed' THEN 1 ELSE 0 END,
 		          j.max_attempts, j.timeout, j.priority, j.state;
