@@ -137,7 +137,6 @@ struct turn {
 	int64_t *running;         /* then reports of these running jobs, in order */
 	size_t nrunning, running_cap;
 	int run, ahead;           /* the jobs it claims: to start now, and for the local queue */
-	long started;             /* jobs handed to handlers while it was under way */
 };
 
 /* The columns of turn()'s rows. */
@@ -165,7 +164,8 @@ struct worker {
 
 	struct ahead *ahead;      /* the local queue, best first */
 	size_t nahead, ahead_cap;
-	long demand;              /* jobs handed to handlers during the last turn: what to claim ahead */
+	long started;             /* jobs handed to handlers since the last turn's answer */
+	long demand;              /* ... and from the one before to it: what to claim ahead */
 	struct turn turn;
 	bool turned;              /* a turn has been answered since (re)connecting */
 
@@ -1514,8 +1514,9 @@ ahead_target(const struct worker *w)
 
 /*
  * How many jobs a claim could take now: run for the free slots that the
- * local queue cannot fill, ahead to top the local queue up (once it is
- * half gone: a claim of a few is not worth its rows), within --max-jobs.
+ * local queue cannot fill, ahead to top the local queue up, within
+ * --max-jobs.  (Topped up every turn: the next claim comes a whole turn
+ * later, and the slots must not run dry meanwhile.)
  */
 static void
 claim_room(struct worker *w, int64_t now, int *run, int *ahead)
@@ -1523,9 +1524,7 @@ claim_room(struct worker *w, int64_t now, int *run, int *ahead)
 	int free = free_slots(w, now) - (int)w->nahead, target = ahead_target(w);
 
 	*run = free > 0 ? free : 0;
-	*ahead = 0;
-	if (target > 0 && ((int)w->nahead <= target / 2 || *run > 0))
-		*ahead = target - (int)w->nahead;
+	*ahead = target > (int)w->nahead ? target - (int)w->nahead : 0;
 	if (w->o->max_jobs > 0) {
 		long left = w->o->max_jobs - w->claimed;
 
@@ -1611,7 +1610,6 @@ turn_send(struct worker *w, int64_t now)
 	tn->nout = w->nout;
 	tn->run = run;
 	tn->ahead = ahead;
-	tn->started = 0;
 }
 
 /* Orders the local queue: jobs the database counts as running first, then by priority, then by age. */
@@ -1698,7 +1696,8 @@ turn_done(struct worker *w, PGresult *res, int64_t now)
 		else
 			abandon_slot(w, s, now);
 	}
-	w->demand = tn->started;
+	w->demand = w->started;
+	w->started = 0;
 	for (; row < rows; row++) {
 		if (strcmp(PQgetvalue(res, row, TURN_STATE), "due") == 0) {
 			/* Sleep until the next scheduled job is due, if that is sooner than the poll. */
@@ -1873,7 +1872,7 @@ feed_slots(struct worker *w, int64_t now)
 			continue;
 		}
 		start_job(w, &w->slots[i], a, now);
-		w->turn.started++;
+		w->started++;
 	}
 	if (taken == 0)
 		return;

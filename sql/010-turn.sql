@@ -29,6 +29,9 @@ ALTER TABLE jobs ADD CONSTRAINT jobs_running_held
 	            ELSE worker IS NULL AND lease_until IS NULL END);
 DROP INDEX jobs_lease;
 CREATE INDEX jobs_lease ON jobs (lease_until) WHERE state IN ('running', 'claimed');
+-- Jobs waiting for dependencies: few or none, so a turn can tell in one
+-- probe that none waits for the jobs it finished.
+CREATE INDEX jobs_waiting ON jobs (id) WHERE waiting > 0;
 
 -- Records a turn's reports and claims jobs, in one call and so one commit.
 --
@@ -60,7 +63,14 @@ CREATE FUNCTION turn(p_worker bigint, p_ids bigint[], p_attempts integer[], p_ki
                      p_queues text[], p_run integer, p_ahead integer, p_lease interval)
 RETURNS TABLE (id bigint, queue text, payload jsonb, attempt integer, max_attempts integer,
                timeout interval, priority integer, state text)
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT
+-- Every statement here reaches the rows of jobs it needs by an index, a
+-- few hundred at most.  The cached generic plans cannot see how long the
+-- arrays are, and took a thousand ids for a few: they hashed a scan of
+-- the whole table, evaluating "= ANY" on every row (a profile showed it
+-- as the costliest step of a turn).
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 #variable_conflict use_column
 DECLARE
 	v_n       integer := coalesce(cardinality(p_ids), 0);
@@ -112,11 +122,17 @@ BEGIN
 			                 WHEN r.permanent OR r.attempt >= j.max_attempts THEN 'failed'
 			                 ELSE 'scheduled' END
 			       END AS fate
-			  FROM r JOIN jobs j ON j.id = r.id
-			 WHERE j.id = ANY (p_ids)  -- (so the planner probes jobs_pkey)
-			   AND j.worker = p_worker AND j.state IN ('claimed', 'running')
+			  FROM r,
+			       -- One probe of jobs_pkey per report, whatever the statistics
+			       -- say: LATERAL, and nothing but the id in its condition
+			       -- (OFFSET 0 keeps the conditions below out).  A condition on
+			       -- state would offer jobs_lease, all of whose rows a planner
+			       -- that has seen none there would read for every report.
+			       LATERAL (SELECT x.id, x.queue, x.state, x.started_at, x.cancel, x.max_attempts,
+			                       x.worker, x.attempts
+			                  FROM jobs x WHERE x.id = r.id OFFSET 0 FOR UPDATE) j
+			 WHERE j.worker = p_worker AND j.state IN ('claimed', 'running')
 			   AND j.attempts + CASE WHEN j.state = 'claimed' THEN 1 ELSE 0 END = r.attempt
-			   FOR UPDATE OF j
 		),
 		moved AS (
 			DELETE FROM jobs j USING held h
@@ -211,13 +227,17 @@ BEGIN
 		-- Dependants, in statements of their own, so that one enqueued
 		-- concurrently (it held FOR KEY SHARE on a finished job until it
 		-- committed) is seen here.  A job waits on each dependency once.
-		IF v_done IS NOT NULL THEN
+		-- Most turns finish no job anything waits for: one probe of
+		-- jobs_waiting says so.  Otherwise each finished job's dependants
+		-- come from jobs_after.
+		IF v_done IS NOT NULL AND EXISTS (SELECT 1 FROM jobs w WHERE w.waiting > 0) THEN
 			WITH c AS (
-				SELECT d.id, count(*)::integer AS n
-				  FROM jobs d, unnest(d.after) a
-				 WHERE d.after && v_done AND d.after IS NOT NULL AND d.waiting > 0
-				   AND a = ANY (v_done)
-				 GROUP BY d.id
+				SELECT x.id, count(*)::integer AS n
+				  FROM unnest(v_done) f(done),
+				       LATERAL (SELECT d.id FROM jobs d
+				                 WHERE d.after @> ARRAY[f.done] AND d.after IS NOT NULL
+				                   AND d.waiting > 0) x
+				 GROUP BY x.id
 			), released AS (
 				UPDATE jobs j
 				   SET waiting = j.waiting - c.n,
@@ -230,11 +250,12 @@ BEGIN
 			  FROM released r;
 			PERFORM pg_notify(current_schema() || '_new', q) FROM unnest(v_queues) q;
 		END IF;
-		IF v_dead IS NOT NULL THEN
+		IF v_dead IS NOT NULL AND EXISTS (SELECT 1 FROM jobs w WHERE w.waiting > 0) THEN
 			FOR v_dep IN SELECT j.id, d.id AS dead, d.st
-			               FROM jobs j, unnest(v_dead, v_dead_st) d(id, st)
-			              WHERE j.after && v_dead AND j.after IS NOT NULL
-			                AND j.after @> ARRAY[d.id] AND j.state NOT IN ('running', 'claimed')
+			               FROM unnest(v_dead, v_dead_st) d(id, st),
+			                    LATERAL (SELECT x.id FROM jobs x
+			                              WHERE x.after @> ARRAY[d.id] AND x.after IS NOT NULL
+			                                AND x.state NOT IN ('running', 'claimed')) j
 			              ORDER BY j.id LOOP
 				PERFORM finish_job(v_dep.id, 'cancelled', NULL, NULL,
 				                   format('dependency %s %s', v_dep.dead,
@@ -251,9 +272,7 @@ BEGIN
 		                 ORDER BY d.run_at LIMIT 1000
 		                 FOR UPDATE SKIP LOCKED);
 		-- Each queue's best rows from jobs_claim, as claim_jobs() takes them,
-		-- best first.  Their ids go through an array: joined to jobs as a
-		-- set of a thousand rows, they would make the planner hash the
-		-- whole table.
+		-- best first.
 		SELECT array_agg(c.id ORDER BY c.priority, c.run_at, c.id) INTO v_ids
 		  FROM (SELECT b.id, b.priority, b.run_at
 		          FROM (SELECT DISTINCT unnest(p_queues)) q(name),
