@@ -119,6 +119,65 @@ fails "arrays of different lengths are refused" \
 is "$(sql "select count(*) from finish_and_claim($wid, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{mix2}', 0, '30s')")" 0 \
 	"no outcomes and a limit of 0: nothing to do, nothing done"
 
+# ---- turn(), schema 10: the same meanings, set-based, with the local queue
+# t WORKER IDS ATTEMPTS KINDS RAN RESULTS ERRORS PERMANENT BACKOFFS RUN AHEAD [QUEUES]
+t() {
+	sql "select coalesce(state, 'lost') || coalesce(' ' || queue, '')
+	     from turn($1, '$2'::bigint[], '$3'::integer[], '$4'::text[], '$5'::interval[], '$6'::jsonb[],
+	               '$7'::text[], '$8'::boolean[], '$9'::interval[],
+	               array_fill(null::smallint, array[cardinality('$2'::bigint[])]),
+	               array_fill(null::text, array[cardinality('$2'::bigint[])]), 'x_progress',
+	               '${12:-{tq\}}', ${10}, ${11}, '30s')" | tr '\n' ' '
+}
+tw=$(sql "select register_worker('turn', '{tq}', 2, '30s')")
+for k in 1 2 3 4 5 6; do jq-enqueue -q tq "{\"k\":$k}" > /dev/null; done
+is "$(t $tw '{}' '{}' '{}' '{}' '{}' '{}' '{}' '{}' 2 3)" \
+	"running tq running tq claimed tq claimed tq claimed tq " \
+	"a claim takes the jobs to start now as running, the rest as claimed, best first"
+set -- $(sql "select id from jobs where queue = 'tq' and worker = $tw order by id")
+r1=$1 r2=$2 c1=$3 c2=$4 c3=$5
+is "$(sql "select string_agg(state || ':' || attempts || ':' || (started_at is not null), ' ' order by id)
+             from jobs where queue = 'tq' and worker = $tw")" \
+	"running:1:true running:1:true claimed:0:false claimed:0:false claimed:0:false" \
+	"a claimed job has no attempt counted and no start"
+is "$(t $tw "{$r1,$c1,$c2,$c3}" '{1,1,1,1}' '{completed,running,completed,released}' \
+	'{NULL,2 seconds,1 second,NULL}' '{"{\"r\":1}",NULL,NULL,NULL}' '{NULL,NULL,NULL,NULL}' \
+	'{f,f,f,f}' '{0,0,0,0}' 0 0)" "completed running completed queued " \
+	"outcomes, a start and a release of claimed jobs, in order"
+is "$(job "$c1" "state || ' ' || attempts || ' ' || (started_at between now() - interval '3 seconds' and now() - interval '1 second')")" \
+	"running 1 true" "a claimed job told running: its attempt counts, started when its handler got it"
+is "$(job "$c2" "state || ' ' || attempts || ' ' || (started_at < finished_at)")" "completed 1 true" \
+	"a claimed job can end in one turn, its start told with its end"
+is "$(job "$c3" "state || ' ' || attempts || ' ' || (worker is null) || ' ' || (started_at is null)")" \
+	"queued 0 true true" "a released claimed job goes back with no attempt counted"
+is "$(t $tw "{$r1}" '{1}' '{completed}' '{NULL}' '{"{\"r\":1}"}' '{NULL}' '{f}' '{0}' 0 0)" "completed " \
+	"an outcome sent twice is told as the first send left it"
+sql "select cancel_job($r2)" > /dev/null
+is "$(t $tw "{$r2}" '{1}' '{released}' '{NULL}' '{NULL}' '{NULL}' '{f}' '{0}' 0 0)" "cancelled " \
+	"a job being cancelled that its worker puts back ends cancelled, not queued again"
+is "$(t $tw "{$c1}" '{1}' '{failed}' '{1 second}' '{NULL}' '{oops}' '{f}' '{10 minutes}' 0 0)" "scheduled " \
+	"a failed attempt with attempts left is scheduled again"
+is "$(t $tw "{$c1}" '{1}' '{failed}' '{1 second}' '{NULL}' '{oops}' '{f}' '{10 minutes}' 0 0)" "scheduled " \
+	"and a second send of it is told the same"
+is "$(t $tw "{$c1}" '{2}' '{completed}' '{NULL}' '{NULL}' '{NULL}' '{f}' '{0}' 0 0)" "lost " \
+	"a report of an attempt the worker does not hold changes nothing"
+# Dependencies: one job waits on two that finish in the same turn; another on one that fails.
+set -- $(for k in 1 2 3; do jq-enqueue -q tdep "{\"d\":$k}"; done)
+d1=$1 d2=$2 d3=$3
+both=$(jq-enqueue -q tdep --after "$d1,$d2" '{"both":1}')
+dead=$(jq-enqueue -q tdep --after "$d3" '{"dead":1}')
+dw=$(sql "select register_worker('dep', '{tdep}', 3, '30s')")
+t $dw '{}' '{}' '{}' '{}' '{}' '{}' '{}' '{}' 3 0 '{tdep}' > /dev/null
+is "$(t $dw "{$d1,$d2,$d3}" '{1,1,1}' '{completed,completed,failed}' '{NULL,NULL,NULL}' '{NULL,NULL,NULL}' \
+	'{NULL,NULL,no}' '{f,f,t}' '{0,0,0}' 0 0 '{tdep}')" "completed completed failed " \
+	"two dependencies completed and one failed in one turn"
+is "$(job "$both" "state || ' ' || waiting")" "queued 0" "a job waiting on both is ready"
+is "$(job "$dead" "state || ' ' || error")" "cancelled dependency $d3 failed" "a job waiting on the failed one is cancelled"
+is "$(t $dw '{}' '{}' '{}' '{}' '{}' '{}' '{}' '{}' 0 1 '{empty}')" "due " \
+	"a claim that finds fewer than asked says when the next scheduled job is due"
+fails "report arrays of different lengths are refused" \
+	sql "select * from turn($tw, '{1}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', 'x', '{tq}', 0, 0, '30s')"
+
 # ---- the worker with mixed outcomes: each is told and recorded as before
 p() { jq-enqueue -q "$1" "{\"do\":\"$2\"}"; }
 ok=$(p m ok); fail=$(p m fail); bad=$(p m bad); twice=$(p m fail-twice)
