@@ -53,6 +53,7 @@ pgjq_pipe_reset(struct pgjq_pipe *p)
 	p->status = 0;
 	p->exec_errno = 0;
 	p->job = 0;
+	p->nqueued = 0;
 	p->answered = 0;
 	p->spoke = false;
 	p->deaf = false;
@@ -111,6 +112,25 @@ pgjq_pipe_ready(const struct pgjq_pipe *p)
 	return p->pid != 0 && p->in_fd >= 0 && p->job == 0 && !p->deaf && p->exec_errno == 0;
 }
 
+bool
+pgjq_pipe_can_queue(const struct pgjq_pipe *p, int depth)
+{
+	if (depth > PGJQ_PIPE_DEPTH_MAX)
+		depth = PGJQ_PIPE_DEPTH_MAX;
+	return p->pid != 0 && p->in_fd >= 0 && p->job != 0 && !p->deaf && p->exec_errno == 0 &&
+	    1 + p->nqueued < depth;
+}
+
+int
+pgjq_pipe_unqueue(struct pgjq_pipe *p, int64_t *ids, int n)
+{
+	int k = p->nqueued < n ? p->nqueued : n;
+
+	memcpy(ids, p->queued, (size_t)k * sizeof *ids);
+	p->nqueued = 0;
+	return k;
+}
+
 static void
 flush_in(struct pgjq_pipe *p)
 {
@@ -149,9 +169,13 @@ pgjq_pipe_send(struct pgjq_pipe *p, int64_t id, const char *queue, int attempt,
 	 */
 	n = snprintf(head, sizeof head, "{\"id\":%" PRId64 ",\"queue\":\"%s\",\"attempt\":%d,"
 	    "\"max_attempts\":%d,\"payload\":", id, queue, attempt, max_attempts);
-	p->job = id;
-	p->err_tail.total = 0;
-	p->spoke = false;
+	if (p->job != 0 && p->nqueued < PGJQ_PIPE_DEPTH_MAX - 1) {
+		p->queued[p->nqueued++] = id;
+	} else {
+		p->job = id;
+		p->err_tail.total = 0;
+		p->spoke = false;
+	}
 	if (p->in_fd < 0)
 		return; /* it cannot read; its exit will fail the job */
 	pgjq_buf_reserve(&p->in, (size_t)n + len + 2);
@@ -306,7 +330,44 @@ say(struct pgjq_pipe *p, enum pgjq_pipe_kind kind, const char *line, size_t len,
 	on_msg(ctx, &m);
 }
 
-/* One line of stdout: an answer or a progress report about the job in flight. */
+/* Where job id waits behind the oldest, or -1. */
+static int
+queued_at(const struct pgjq_pipe *p, int64_t id)
+{
+	for (int i = 0; i < p->nqueued; i++)
+		if (p->queued[i] == id)
+			return i;
+	return -1;
+}
+
+/*
+ * Job id is answered.  If it was the oldest, the next becomes the one
+ * the handler works on, and what the handler writes from now on (its
+ * stderr's tail, whether it spoke) is about that one.
+ */
+static void
+answered(struct pgjq_pipe *p, int64_t id)
+{
+	int at = queued_at(p, id);
+
+	p->answered++;
+	if (at >= 0) {
+		/* Answered out of order: a handler that works on several at once. */
+		memmove(p->queued + at, p->queued + at + 1, (size_t)(p->nqueued - at - 1) * sizeof *p->queued);
+		p->nqueued--;
+		return;
+	}
+	p->job = 0;
+	if (p->nqueued > 0) {
+		p->job = p->queued[0];
+		memmove(p->queued, p->queued + 1, (size_t)(p->nqueued - 1) * sizeof *p->queued);
+		p->nqueued--;
+		p->err_tail.total = 0;
+		p->spoke = false;
+	}
+}
+
+/* One line of stdout: an answer or a progress report about a job in flight. */
 static void
 take_line(struct pgjq_pipe *p, const char *s, size_t len, pgjq_pipe_msg_fn *on_msg, void *ctx)
 {
@@ -340,11 +401,12 @@ take_line(struct pgjq_pipe *p, const char *s, size_t len, pgjq_pipe_msg_fn *on_m
 		    (int64_t)id);
 		goto out;
 	}
-	if ((int64_t)id != p->job) {
+	if ((int64_t)id != p->job && queued_at(p, (int64_t)id) < 0) {
 		say(p, PGJQ_PIPE_BAD, s, len, on_msg, ctx, "it is about job %" PRId64 ", but job %" PRId64
 		    " is in flight", (int64_t)id, p->job);
 		goto out;
 	}
+	m.id = (int64_t)id;
 
 	status = json_object_get(o, "status");
 	if (status == NULL) {
@@ -404,8 +466,7 @@ take_line(struct pgjq_pipe *p, const char *s, size_t len, pgjq_pipe_msg_fn *on_m
 		    "\"status\" is neither \"completed\" nor \"failed\"");
 		goto out;
 	}
-	p->job = 0;
-	p->answered++;
+	answered(p, m.id);
 	on_msg(ctx, &m);
 out:
 	free(dumped);

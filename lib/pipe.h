@@ -24,6 +24,8 @@
 
 /* The longest line read from a handler: a result as long as an exec handler's, and its envelope. */
 #define PGJQ_PIPE_LINE_MAX (PGJQ_RESULT_MAX + 64 * 1024)
+/* The most jobs sent to one handler and not yet answered. */
+#define PGJQ_PIPE_DEPTH_MAX 32
 
 enum pgjq_pipe_kind {
 	PGJQ_PIPE_COMPLETED,      /* the job in flight is completed */
@@ -36,7 +38,7 @@ enum pgjq_pipe_kind {
 /* One line from the handler; the pointers are valid during the callback only. */
 struct pgjq_pipe_msg {
 	enum pgjq_pipe_kind kind;
-	int64_t id;               /* the job in flight; 0: none (BAD only) */
+	int64_t id;               /* the job it is about (for BAD, the oldest in flight; 0: none) */
 	const char *text;         /* COMPLETED: the result, len bytes of JSON text;
 	                           * FAILED: the error, NULL if the handler gave none;
 	                           * PROGRESS: the message, NULL if none;
@@ -55,9 +57,11 @@ struct pgjq_pipe {
 	int status;               /* wait status, once reaped */
 	int exec_errno;           /* why it could not be started; set by the caller */
 	int in_fd, out_fd, err_fd; /* -1 when closed */
-	int64_t job;              /* the job sent and not yet answered; 0: none */
+	int64_t job;              /* the oldest job sent and not yet answered; 0: none */
+	int64_t queued[PGJQ_PIPE_DEPTH_MAX - 1]; /* sent after it, oldest first */
+	int nqueued;
 	long answered;            /* jobs this process has answered */
-	bool spoke;               /* it wrote something since the job in flight was sent */
+	bool spoke;               /* it wrote something since the job in flight was sent, or the last answered */
 	bool deaf;                /* stdout is read but no longer believed: it broke the protocol, or is being stopped */
 	struct pgjq_buf in;       /* bytes for stdin, written from in_off on */
 	size_t in_off;
@@ -80,7 +84,20 @@ int pgjq_pipe_start(struct pgjq_pipe *p, char *const argv[], const struct pgjq_h
 /* True if the process runs, listens, and has no job in flight. */
 bool pgjq_pipe_ready(const struct pgjq_pipe *p);
 
-/* Sends a job, which is then in flight until answered.  The payload is JSON text without a newline. */
+/*
+ * True if the process runs and listens, has a job in flight, and fewer
+ * than depth: another may be sent behind it.  A handler that reads its
+ * jobs one by one then finds the next in its stdin when it answers, with
+ * no round trip through the worker in between.
+ */
+bool pgjq_pipe_can_queue(const struct pgjq_pipe *p, int depth);
+
+/*
+ * Sends a job, which is then in flight until answered: the oldest
+ * unanswered is the one the handler is taken to work on (job), the
+ * others wait in its stdin (queued).  The payload is JSON text without a
+ * newline.
+ */
 void pgjq_pipe_send(struct pgjq_pipe *p, int64_t id, const char *queue, int attempt,
     int max_attempts, const char *payload, size_t len);
 
@@ -108,6 +125,13 @@ void pgjq_pipe_close(struct pgjq_pipe *p);
 
 /* Copies what the handler wrote on stderr since the job in flight was sent, its end, as text. */
 void pgjq_pipe_error_tail(const struct pgjq_pipe *p, char *buf, size_t size);
+
+/*
+ * Takes the queued jobs (not the oldest) out of a handler that will not
+ * answer them (it is gone, or being stopped): into ids, at most n; returns
+ * how many.
+ */
+int pgjq_pipe_unqueue(struct pgjq_pipe *p, int64_t *ids, int n);
 
 /* Forgets a gone process, so that another may start; the buffers are kept for it. */
 void pgjq_pipe_reset(struct pgjq_pipe *p);
