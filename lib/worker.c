@@ -145,6 +145,13 @@ enum turn_col {
 	TURN_PRIORITY, TURN_STATE,
 };
 
+/* How far the worker has gone in stopping. */
+enum wk_stopping {
+	WK_RUNNING,               /* claiming and running jobs */
+	WK_FINISHING,             /* a stop signal: no more claims; running jobs may finish within the grace */
+	WK_STOP_NOW,              /* a second signal: handlers killed now, no reconnect, short waits */
+};
+
 struct worker {
 	const struct pgjq_worker_opts *o;
 	PGconn *conn;
@@ -173,7 +180,7 @@ struct worker {
 	bool empty;               /* the last claim found nothing */
 	int64_t next_poll, next_due, next_renew, next_reap, next_prune;
 	long claimed;
-	int stopping;             /* 0 running, 1 finishing (grace), 2 stop now */
+	enum wk_stopping stopping;
 	int64_t grace_end;
 };
 
@@ -313,7 +320,7 @@ q(struct worker *w, const char *context, const char *sql, int n, const char *con
 	 * it again, rather than wait for the kernel to give up on it.
 	 */
 	stop_now = 0;
-	res = pgjq_exec_within(w->conn, sql, n, params, w->stopping == 2 ? STOP_WAIT_US :
+	res = pgjq_exec_within(w->conn, sql, n, params, w->stopping == WK_STOP_NOW ? STOP_WAIT_US :
 	    w->o->lease_us > STATEMENT_WAIT_MIN_US ? w->o->lease_us : STATEMENT_WAIT_MIN_US, &stop_now);
 	if (res == NULL) {
 		db_lost(w, errno == ETIMEDOUT ? "no answer within the lease" : "stopping at once");
@@ -396,7 +403,7 @@ static void
 maybe_reconnect(struct worker *w, int64_t now)
 {
 	/* Told to stop at once: what is not recorded waits for its lease to run out. */
-	if (w->conn != NULL || w->stopping == 2 || now < w->reconnect_at)
+	if (w->conn != NULL || w->stopping == WK_STOP_NOW || now < w->reconnect_at)
 		return;
 	if (db_connect(w, false))
 		return;
@@ -1174,7 +1181,7 @@ resend(struct worker *w, struct slot *s, int64_t now)
 	    pp->stopped || pp->p.spoke || pp->p.exec_errno != 0 ||
 	    !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return false;
-	if (w->stopping) {
+	if (w->stopping != WK_RUNNING) {
 		/* No new handlers now: back to the queue with it, its attempt not counted. */
 		s->released = true;
 		return false;
@@ -1267,9 +1274,9 @@ tend_pipes(struct worker *w, int64_t now)
 {
 	int64_t deadline;
 
-	if (w->closing_at == 0 && (w->stopping || work_done(w)))
+	if (w->closing_at == 0 && (w->stopping != WK_RUNNING || work_done(w)))
 		w->closing_at = now;
-	deadline = w->stopping ? w->grace_end : w->closing_at + w->o->grace_us;
+	deadline = w->stopping != WK_RUNNING ? w->grace_end : w->closing_at + w->o->grace_us;
 	for (int i = 0; i < w->o->concurrency; i++) {
 		struct piped *pp = &w->pipes[i];
 
@@ -1295,7 +1302,7 @@ tend_pipes(struct worker *w, int64_t now)
 			continue;
 		}
 		pgjq_pipe_close_stdin(&pp->p);
-		if (w->stopping == 2 && pp->kill_at != INT64_MAX) {
+		if (w->stopping == WK_STOP_NOW && pp->kill_at != INT64_MAX) {
 			pgjq_pipe_kill(&pp->p, SIGKILL);
 			pp->kill_at = INT64_MAX;
 		} else if (now >= deadline) {
@@ -1540,7 +1547,7 @@ static void
 claim_want(struct worker *w, int64_t now, int *run, int *ahead)
 {
 	*run = *ahead = 0;
-	if (w->stopping || w->conn == NULL)
+	if (w->stopping != WK_RUNNING || w->conn == NULL)
 		return;
 	if (!w->wake && now < w->next_poll && (w->next_due == 0 || now < w->next_due))
 		return;
@@ -1765,7 +1772,7 @@ turn_overdue(const struct worker *w, int64_t now, int64_t *at)
 	int64_t since = w->turn.sent, wait = w->o->lease_us > STATEMENT_WAIT_MIN_US ?
 	    w->o->lease_us : STATEMENT_WAIT_MIN_US;
 
-	if (w->stopping == 2) {
+	if (w->stopping == WK_STOP_NOW) {
 		since = since > w->grace_end ? since : w->grace_end;
 		wait = STOP_WAIT_US;
 	}
@@ -1789,7 +1796,7 @@ turn_read(struct worker *w, int64_t now)
 		 * and find it again, rather than wait for the kernel to give up.
 		 */
 		if (turn_overdue(w, now, NULL))
-			db_lost(w, w->stopping == 2 ? "stopping at once" : "no answer within the lease");
+			db_lost(w, w->stopping == WK_STOP_NOW ? "stopping at once" : "no answer within the lease");
 		return;
 	}
 	while ((res = PQgetResult(w->conn)) != NULL) {
@@ -1854,7 +1861,7 @@ feed_slots(struct worker *w, int64_t now)
 	size_t taken = 0;
 
 	/* Cut off, a job of the local queue may be another's by now: none starts. */
-	if (w->stopping || w->conn == NULL)
+	if (w->stopping != WK_RUNNING || w->conn == NULL)
 		return;
 	for (int i = 0; i < w->o->concurrency && taken < w->nahead; i++) {
 		struct ahead *a = &w->ahead[taken];
@@ -1894,18 +1901,18 @@ on_signals(struct worker *w, int64_t now)
 				reap_children(w, now);
 				continue;
 			}
-			if (w->stopping == 0) {
+			if (w->stopping == WK_RUNNING) {
 				char grace[32];
 
 				pgjq_format_duration(w->o->grace_us, grace, sizeof grace);
 				pgjq_warn("%s: no more claims; %d running job%s may finish within %s "
 				    "(a second signal stops them now)", strsignal(sig[i]), w->busy,
 				    w->busy == 1 ? "" : "s", grace);
-				w->stopping = 1;
+				w->stopping = WK_FINISHING;
 				w->grace_end = now + w->o->grace_us;
-			} else if (w->stopping == 1) {
+			} else if (w->stopping == WK_FINISHING) {
 				pgjq_warn("%s again: stopping the running jobs now", strsignal(sig[i]));
-				w->stopping = 2;
+				w->stopping = WK_STOP_NOW;
 				w->grace_end = now;
 			}
 		}
@@ -1926,11 +1933,11 @@ end_grace(struct worker *w, int64_t now)
 		if (s->http) {
 			pgjq_http_abort(w->http, s);
 			s->exited = now;
-		} else if (s->piped && w->stopping == 2) {
+		} else if (s->piped && w->stopping == WK_STOP_NOW) {
 			pgjq_pipe_kill(&pipe_of(w, s)->p, SIGKILL);
 			pipe_of(w, s)->kill_at = INT64_MAX;
 			pipe_of(w, s)->stopped = true;
-		} else if (w->stopping == 2) {
+		} else if (w->stopping == WK_STOP_NOW) {
 			pgjq_handler_kill(&s->h, SIGKILL);
 			s->kill_at = INT64_MAX;
 		} else {
@@ -1950,7 +1957,7 @@ next_wakeup(struct worker *w, int64_t now)
 	} else {
 		SOONER(w->next_renew);
 		SOONER(w->next_reap);
-		if (!w->stopping)
+		if (w->stopping == WK_RUNNING)
 			SOONER(w->next_prune);
 		int run, ahead;
 
@@ -1962,7 +1969,7 @@ next_wakeup(struct worker *w, int64_t now)
 			SOONER(at);
 		} else if (w->nout > 0) {
 			t = now;
-		} else if (!w->stopping && run + ahead > 0) {
+		} else if (w->stopping == WK_RUNNING && run + ahead > 0) {
 			SOONER(w->next_poll);
 			SOONER(w->next_due);
 			if (w->wake)
@@ -1970,7 +1977,7 @@ next_wakeup(struct worker *w, int64_t now)
 		}
 	}
 	/* (Once past, end_grace has done its work: no reason to spin until the handlers are gone.) */
-	if (w->stopping == 1 && w->grace_end > now)
+	if (w->stopping == WK_FINISHING && w->grace_end > now)
 		SOONER(w->grace_end);
 	if (w->http != NULL)
 		SOONER(pgjq_http_due(w->http));
@@ -2004,7 +2011,7 @@ next_wakeup(struct worker *w, int64_t now)
 		if (pp->restart_at > now)
 			SOONER(pp->restart_at);
 		/* Idle, and told that no more jobs come: SIGTERM when the wind-down runs out. */
-		if (pp->p.pid != 0 && pp->kill_at == 0 && w->closing_at != 0 && !w->stopping)
+		if (pp->p.pid != 0 && pp->kill_at == 0 && w->closing_at != 0 && w->stopping == WK_RUNNING)
 			SOONER(w->closing_at + w->o->grace_us);
 	}
 #undef SOONER
@@ -2041,8 +2048,8 @@ work_done(struct worker *w)
 	if (w->busy > 0 || w->nahead > 0 || w->turn.busy)
 		return false;
 	if (w->nout > 0)
-		return w->stopping == 2 && w->conn == NULL; /* nothing more we can do */
-	if (w->stopping)
+		return w->stopping == WK_STOP_NOW && w->conn == NULL; /* nothing more we can do */
+	if (w->stopping != WK_RUNNING)
 		return true;
 	/* A backlog of old jobs is worth finishing: cron-run workers may be the only ones. */
 	if (w->conn != NULL && w->next_prune != 0 && w->next_prune <= now_us())
@@ -2060,7 +2067,7 @@ finished(struct worker *w)
 	/* Once it has begun, the handlers' wind-down is seen through. */
 	if (w->closing_at != 0)
 		return w->busy == 0 && w->nahead == 0 && !w->turn.busy && !pipes_alive(w) &&
-		    (w->nout == 0 || (w->stopping == 2 && w->conn == NULL));
+		    (w->nout == 0 || (w->stopping == WK_STOP_NOW && w->conn == NULL));
 	return work_done(w) && !pipes_alive(w);
 }
 
@@ -2105,9 +2112,9 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		int n = 0, timeout, http_first = 0;
 
 		on_signals(&w, now);
-		if (w.stopping && now >= w.grace_end)
+		if (w.stopping != WK_RUNNING && now >= w.grace_end)
 			end_grace(&w, now);
-		if (w.stopping)
+		if (w.stopping != WK_RUNNING)
 			release_ahead(&w);
 		maybe_reconnect(&w, now);
 		read_notifies(&w);
@@ -2127,7 +2134,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 				renew_leases(&w, now);
 			if (w.conn != NULL && now >= w.next_reap)
 				reap_expired(&w, now);
-			if (w.conn != NULL && now >= w.next_prune && !w.stopping)
+			if (w.conn != NULL && now >= w.next_prune && w.stopping == WK_RUNNING)
 				prune_history(&w, now);
 		}
 		turn_send(&w, now_us());
