@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -23,14 +22,12 @@
 #include "handler.h"
 #include "http.h"
 #include "job.h"
+#include "listen.h"
 #include "pipe.h"
 #include "worker.h"
+#include "worker_int.h"
 #include "xalloc.h"
 
-/* How often progress of one job reaches the database, at most. */
-#define PROGRESS_EVERY_US INT64_C(100000)
-/* How long a handler's leftovers may hold its pipes after it exited. */
-#define LEFTOVER_US INT64_C(1000000)
 /* Retention runs this often, in batches this big (a few ms each). */
 #define PRUNE_EVERY_US INT64_C(60000000)
 #define PRUNE_BATCH 1000
@@ -47,141 +44,10 @@
 #define RESTART_MIN_US INT64_C(100000)
 #define RESTART_MAX_US INT64_C(10000000)
 
-struct slot {
-	bool busy;
-	int64_t id;
-	char queue[PGJQ_QUEUE_MAX + 1];
-	int attempt, max_attempts;
-	char *payload;
-	struct pgjq_handler h;
-	int64_t started;          /* monotonic microseconds */
-	int64_t deadline;         /* run time limit; 0: none */
-	int64_t kill_at;          /* SIGKILL then; 0: not yet asked to stop */
-	int64_t exited;           /* when the process was reaped; 0: running */
-	int64_t limit_us;
-	bool timed_out, cancelled, released;
-	bool progress_dirty;      /* progress or message not yet in the database */
-	int progress;
-	char *message;
-	int64_t progress_sent;
-	unsigned progress_seq;    /* bumped by each report, so an answer knows whether it had the last */
-	unsigned progress_seq_sent;
-	bool progress_in_turn;    /* the turn under way carries this job's progress */
-	bool bad_progress_said;
-	bool told;                /* the database has it running (claimed straight so, or a turn said so) */
-	bool lost;                /* the database says it is not ours: its outcome would change nothing */
-	bool http;                /* an HTTP request, not a process */
-	bool piped;               /* sent to the slot's --pipe handler, not a process of its own */
-	char *broke;              /* --pipe: the protocol error that stopped the handler, for the job's error */
-	bool resent;              /* --pipe: sent again, to a new handler: the first quit without reading it */
-	struct pgjq_http_result reply;
-};
-
-enum outcome_kind { OUT_COMPLETED, OUT_FAILED, OUT_RELEASED };
-
-/* What a finished handler left to record; kept while the database is away. */
-struct outcome {
-	enum outcome_kind kind;
-	int64_t id;
-	char queue[PGJQ_QUEUE_MAX + 1];
-	int attempt, max_attempts;
-	bool permanent;
-	int64_t retry_after_us;   /* the server's Retry-After; -1: use the backoff */
-	int64_t delay_us;         /* failed: when to retry, drawn once so a retried recording says the same */
-	char *result;             /* JSON text (completed) */
-	char *error;              /* why the attempt failed */
-	int64_t took_us;
-	int64_t started;          /* monotonic: when its handler got it; 0 never (released from the local queue) */
-	bool has_progress;        /* the job's last progress, not yet recorded, goes with it */
-	int progress;
-	char *message;
-};
-
-/*
- * With --pipe: a slot's long-lived handler.  It outlives the slot's jobs,
- * so it is kept apart from them; a new one is started when the slot gets
- * a job and has none.
- */
-struct piped {
-	struct pgjq_pipe p;
-	int64_t exited;           /* when the process was reaped; 0: running, or none */
-	int64_t kill_at;          /* SIGKILL then; 0: not asked to stop, INT64_MAX: sent */
-	int64_t restart_at;       /* no new process before then: the last ones died young */
-	int64_t restart_delay;    /* the wait after the last young death; 0: none */
-	pid_t pid;                /* the last process's, for messages once it is reaped */
-	bool stopped;             /* we stopped it (time limit, cancel, shutdown): its death is not its fault */
-	bool told;                /* its death was a job's error: nothing more to say */
-	int pfd_at, npfd;         /* where its fds are in this turn's poll set */
-};
-
-/*
- * A job claimed ahead of a free slot: the worker's local queue.  The
- * database has it 'claimed' (attempt not counted, not started), unless
- * told: claimed straight into 'running' for a slot that was free.
- */
-struct ahead {
-	int64_t id;
-	char queue[PGJQ_QUEUE_MAX + 1];
-	int attempt, max_attempts, priority;
-	int64_t limit_us;         /* its own run time limit; -1: none, the worker's applies */
-	char *payload;
-	bool told;
-	int64_t lease_end;        /* monotonic, from the claim's or the renewal's sending: ours until then */
-};
-
-/* The statement of a turn under way (libpq's asynchronous API: the loop goes on meanwhile). */
-struct turn {
-	bool busy;
-	int64_t sent;             /* monotonic */
-	size_t nout;              /* it records w->out[0 .. nout) */
-	int64_t *running;         /* then reports of these running jobs, in order */
-	size_t nrunning, running_cap;
-	int run, ahead;           /* the jobs it claims: to start now, and for the local queue */
-};
-
 /* The columns of turn()'s rows. */
 enum turn_col {
 	TURN_ID, TURN_QUEUE, TURN_PAYLOAD, TURN_ATTEMPT, TURN_MAX_ATTEMPTS, TURN_TIMEOUT,
 	TURN_PRIORITY, TURN_STATE,
-};
-
-/* How far the worker has gone in stopping. */
-enum wk_stopping {
-	WK_RUNNING,               /* claiming and running jobs */
-	WK_FINISHING,             /* a stop signal: no more claims; running jobs may finish within the grace */
-	WK_STOP_NOW,              /* a second signal: handlers killed now, no reconnect, short waits */
-};
-
-struct worker {
-	const struct pgjq_worker_opts *o;
-	PGconn *conn;
-	int64_t id;               /* our row in workers */
-	char *queues;             /* the queues as an array literal */
-	char *chan_new, *chan_cancel, *chan_progress;
-	int64_t reconnect_at, reconnect_delay;
-	bool said_down;
-
-	struct slot *slots;
-	int busy;
-	struct outcome *out;
-	size_t nout, out_cap;
-	struct pgjq_http *http;   /* with --http */
-	struct piped *pipes;      /* with --pipe: slot i's handler is pipes[i] */
-	int64_t closing_at;       /* --pipe: when idle handlers were told no more jobs come; 0: not yet */
-
-	struct ahead *ahead;      /* the local queue, best first */
-	size_t nahead, ahead_cap;
-	long started;             /* jobs handed to handlers since the last turn's answer */
-	long demand;              /* ... and from the one before to it: what to claim ahead */
-	struct turn turn;
-	bool turned;              /* a turn has been answered since (re)connecting */
-
-	bool wake;                /* there may be ready jobs: claim when a slot is free */
-	bool empty;               /* the last claim found nothing */
-	int64_t next_poll, next_due, next_renew, next_reap, next_prune;
-	long claimed;
-	enum wk_stopping stopping;
-	int64_t grace_end;
 };
 
 static int sigpipe_fds[2] = {-1, -1};
@@ -205,15 +71,6 @@ on_signal(int sig)
 		/* The pipe is full: the loop has plenty to wake for already. */
 	}
 	errno = saved;
-}
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int64_t
@@ -298,7 +155,7 @@ db_lost(struct worker *w, const char *why)
 	for (int i = 0; i < w->o->concurrency; i++)
 		w->slots[i].progress_in_turn = false;
 	w->reconnect_delay = RECONNECT_MIN_US;
-	w->reconnect_at = now_us() + w->reconnect_delay;
+	w->reconnect_at = pgjq_now_us() + w->reconnect_delay;
 }
 
 /*
@@ -801,7 +658,7 @@ on_line(void *ctx, bool is_progress, const char *line)
 static bool
 progress_due(const struct slot *s, int64_t now)
 {
-	return s->busy && s->progress_dirty && now - s->progress_sent >= PROGRESS_EVERY_US;
+	return s->busy && s->progress_dirty && now - s->progress_sent >= WK_PROGRESS_EVERY_US;
 }
 
 /* Starts a slot's --pipe handler; false (errno set) if there is no process. */
@@ -1285,7 +1142,7 @@ tend_pipes(struct worker *w, int64_t now)
 			pp->kill_at = INT64_MAX;
 		}
 		/* A grandchild that left the group may hold the pipes: stop waiting for it. */
-		if (pp->exited != 0 && !pgjq_pipe_gone(&pp->p) && now - pp->exited >= LEFTOVER_US)
+		if (pp->exited != 0 && !pgjq_pipe_gone(&pp->p) && now - pp->exited >= WK_LEFTOVER_US)
 			pgjq_pipe_close(&pp->p);
 		if (w->slots[i].busy)
 			continue;
@@ -1386,7 +1243,7 @@ check_slots(struct worker *w, int64_t now)
 			continue;
 		}
 		/* A grandchild that left the group may hold the pipes: stop waiting for it. */
-		if (!pgjq_handler_done(&s->h) && now - s->exited >= LEFTOVER_US)
+		if (!pgjq_handler_done(&s->h) && now - s->exited >= WK_LEFTOVER_US)
 			pgjq_handler_close_pipes(&s->h);
 		if (pgjq_handler_done(&s->h))
 			finish_slot(w, s, now);
@@ -1991,11 +1848,11 @@ next_wakeup(struct worker *w, int64_t now)
 			if (s->kill_at != INT64_MAX)
 				SOONER(s->kill_at);
 			if (s->progress_dirty && !w->turn.busy)
-				SOONER(s->progress_sent + PROGRESS_EVERY_US);
+				SOONER(s->progress_sent + WK_PROGRESS_EVERY_US);
 			if (!s->told && !s->lost && !w->turn.busy && w->conn != NULL)
 				t = now;
 		} else {
-			SOONER(s->exited + LEFTOVER_US);
+			SOONER(s->exited + WK_LEFTOVER_US);
 		}
 	}
 	/* The work is done, the handlers not yet told: tell them now. */
@@ -2007,7 +1864,7 @@ next_wakeup(struct worker *w, int64_t now)
 		if (pp->p.pid != 0 && pp->kill_at != INT64_MAX)
 			SOONER(pp->kill_at);
 		if (pp->exited != 0 && !pgjq_pipe_gone(&pp->p))
-			SOONER(pp->exited + LEFTOVER_US);
+			SOONER(pp->exited + WK_LEFTOVER_US);
 		if (pp->restart_at > now)
 			SOONER(pp->restart_at);
 		/* Idle, and told that no more jobs come: SIGTERM when the wind-down runs out. */
@@ -2052,13 +1909,13 @@ work_done(struct worker *w)
 	if (w->stopping != WK_RUNNING)
 		return true;
 	/* A backlog of old jobs is worth finishing: cron-run workers may be the only ones. */
-	if (w->conn != NULL && w->next_prune != 0 && w->next_prune <= now_us())
+	if (w->conn != NULL && w->next_prune != 0 && w->next_prune <= pgjq_now_us())
 		return false;
 	if (w->o->max_jobs > 0 && w->claimed >= w->o->max_jobs)
 		return true;
 	/* Draining, a retry due within a poll period still counts as work. */
 	return w->o->drain && w->empty && !w->wake && w->conn != NULL &&
-	    (w->next_due == 0 || w->next_due > now_us() + w->o->poll_us);
+	    (w->next_due == 0 || w->next_due > pgjq_now_us() + w->o->poll_us);
 }
 
 static bool
@@ -2091,7 +1948,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 	w.chan_new = pgjq_xasprintf("%s_new", o->schema);
 	w.chan_cancel = pgjq_xasprintf("%s_cancel", o->schema);
 	w.chan_progress = pgjq_xasprintf("%s_progress", o->schema);
-	srand((unsigned)getpid() ^ (unsigned)now_us());
+	srand((unsigned)getpid() ^ (unsigned)pgjq_now_us());
 	if (o->http_url != NULL)
 		w.http = pgjq_http_new(o->http_url);
 	if (o->pipe) {
@@ -2108,7 +1965,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 	w.wake = true;
 
 	while (!finished(&w)) {
-		int64_t now = now_us(), wake_at;
+		int64_t now = pgjq_now_us(), wake_at;
 		int n = 0, timeout, http_first = 0;
 
 		on_signals(&w, now);
@@ -2137,7 +1994,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 			if (w.conn != NULL && now >= w.next_prune && w.stopping == WK_RUNNING)
 				prune_history(&w, now);
 		}
-		turn_send(&w, now_us());
+		turn_send(&w, pgjq_now_us());
 		if (finished(&w))
 			break;
 
@@ -2156,8 +2013,8 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 			http_first = n;
 			n += pgjq_http_pollfds(w.http, pfd + n, o->concurrency * 2 + 16);
 		}
-		wake_at = next_wakeup(&w, now_us());
-		timeout = (int)((wake_at - now_us() + 999) / 1000);
+		wake_at = next_wakeup(&w, pgjq_now_us());
+		timeout = (int)((wake_at - pgjq_now_us() + 999) / 1000);
 		/* The turn's lines in a few writes, not one each; and none waits while we sleep. */
 		pgjq_diag_flush();
 		if (poll(pfd, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
@@ -2165,16 +2022,16 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		if (w.http != NULL) {
 			struct pgjq_http_result r;
 
-			pgjq_http_io(w.http, pfd + http_first, n - http_first, now_us());
+			pgjq_http_io(w.http, pfd + http_first, n - http_first, pgjq_now_us());
 			while (pgjq_http_next_done(w.http, &r)) {
 				struct slot *s = r.owner;
 
 				s->reply = r;
-				s->exited = now_us();
+				s->exited = pgjq_now_us();
 			}
 		}
 		if (w.pipes != NULL) {
-			struct pipe_call c = {&w, 0, now_us()};
+			struct pipe_call c = {&w, 0, pgjq_now_us()};
 
 			for (c.slot = 0; c.slot < o->concurrency; c.slot++) {
 				struct piped *pp = &w.pipes[c.slot];

@@ -1,0 +1,169 @@
+/*
+ * worker_int: what the modules of jq-worker's event loop share, and
+ * nothing outside the worker sees.
+ *
+ * One thread drives everything, so the modules share one struct worker
+ * rather than pass messages: each keeps to its own part of it (the
+ * connection, the slots, the --pipe handlers, the local queue, the
+ * outcomes, the turn) and calls the others through the wk_ functions
+ * below, named apart from the public pgjq_ ones.  Not installed, and not
+ * for bin/: worker.h is the tools' view of the worker.
+ */
+#ifndef PGJQ_WORKER_INT_H
+#define PGJQ_WORKER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <libpq-fe.h>
+
+#include "handler.h"
+#include "http.h"
+#include "job.h"
+#include "pipe.h"
+#include "worker.h"
+
+/* How often progress of one job reaches the database, at most. */
+#define WK_PROGRESS_EVERY_US INT64_C(100000)
+/* How long a handler's leftovers may hold its pipes after it exited. */
+#define WK_LEFTOVER_US INT64_C(1000000)
+
+/* One of the N places a job runs in; all zero when free. */
+struct slot {
+	bool busy;                /* it holds a job */
+	int64_t id;               /* the job's */
+	char queue[PGJQ_QUEUE_MAX + 1];
+	int attempt, max_attempts;
+	char *payload;            /* JSON text, for the handler */
+	struct pgjq_handler h;    /* the exec handler's process and pipes (fds -1 for the others) */
+	int64_t started;          /* monotonic microseconds */
+	int64_t deadline;         /* run time limit; 0: none */
+	int64_t kill_at;          /* SIGKILL then; 0: not yet asked to stop */
+	int64_t exited;           /* when the process was reaped; 0: running */
+	int64_t limit_us;         /* its run time limit, the job's own or the worker's; 0: none */
+	bool timed_out, cancelled, released; /* why its handler was stopped: released is put back unfinished */
+	bool progress_dirty;      /* progress or message not yet in the database */
+	int progress;             /* its last progress, 0-100, and message (NULL: none) */
+	char *message;
+	int64_t progress_sent;    /* when its progress last reached the database */
+	unsigned progress_seq;    /* bumped by each report, so an answer knows whether it had the last */
+	unsigned progress_seq_sent; /* progress_seq as the last turn was sent */
+	bool progress_in_turn;    /* the turn under way carries this job's progress */
+	bool bad_progress_said;   /* a bad progress line was warned about: once is enough */
+	bool told;                /* the database has it running (claimed straight so, or a turn said so) */
+	bool lost;                /* the database says it is not ours: its outcome would change nothing */
+	bool http;                /* an HTTP request, not a process */
+	bool piped;               /* sent to the slot's --pipe handler, not a process of its own */
+	char *broke;              /* --pipe: the protocol error that stopped the handler, for the job's error */
+	bool resent;              /* --pipe: sent again, to a new handler: the first quit without reading it */
+	struct pgjq_http_result reply; /* --http: the server's answer, once done */
+};
+
+/* What became of a job: done, failed (perhaps to be retried), or put back unfinished. */
+enum outcome_kind { OUT_COMPLETED, OUT_FAILED, OUT_RELEASED };
+
+/* What a finished handler left to record; kept while the database is away. */
+struct outcome {
+	enum outcome_kind kind;
+	int64_t id;               /* the job's */
+	char queue[PGJQ_QUEUE_MAX + 1];
+	int attempt, max_attempts;
+	bool permanent;           /* failed: no retry can help */
+	int64_t retry_after_us;   /* the server's Retry-After; -1: use the backoff */
+	int64_t delay_us;         /* failed: when to retry, drawn once so a retried recording says the same */
+	char *result;             /* JSON text (completed) */
+	char *error;              /* why the attempt failed */
+	int64_t took_us;          /* its handler's run time */
+	int64_t started;          /* monotonic: when its handler got it; 0 never (released from the local queue) */
+	bool has_progress;        /* the job's last progress, not yet recorded, goes with it */
+	int progress;
+	char *message;            /* (NULL: none) */
+};
+
+/*
+ * With --pipe: a slot's long-lived handler.  It outlives the slot's jobs,
+ * so it is kept apart from them; a new one is started when the slot gets
+ * a job and has none.
+ */
+struct piped {
+	struct pgjq_pipe p;       /* the process, and the protocol spoken with it */
+	int64_t exited;           /* when the process was reaped; 0: running, or none */
+	int64_t kill_at;          /* SIGKILL then; 0: not asked to stop, INT64_MAX: sent */
+	int64_t restart_at;       /* no new process before then: the last ones died young */
+	int64_t restart_delay;    /* the wait after the last young death; 0: none */
+	pid_t pid;                /* the last process's, for messages once it is reaped */
+	bool stopped;             /* we stopped it (time limit, cancel, shutdown): its death is not its fault */
+	bool told;                /* its death was a job's error: nothing more to say */
+	int pfd_at, npfd;         /* where its fds are in this turn's poll set */
+};
+
+/*
+ * A job claimed ahead of a free slot: the worker's local queue.  The
+ * database has it 'claimed' (attempt not counted, not started), unless
+ * told: claimed straight into 'running' for a slot that was free.
+ */
+struct ahead {
+	int64_t id;               /* the job's, as claimed */
+	char queue[PGJQ_QUEUE_MAX + 1];
+	int attempt, max_attempts, priority;
+	int64_t limit_us;         /* its own run time limit; -1: none, the worker's applies */
+	char *payload;            /* JSON text; the slot's once it starts */
+	bool told;                /* the database has it running already */
+	int64_t lease_end;        /* monotonic, from the claim's or the renewal's sending: ours until then */
+};
+
+/* The statement of a turn under way (libpq's asynchronous API: the loop goes on meanwhile). */
+struct turn {
+	bool busy;                /* sent, and not yet answered */
+	int64_t sent;             /* monotonic */
+	size_t nout;              /* it records w->out[0 .. nout) */
+	int64_t *running;         /* then reports of these running jobs, in order */
+	size_t nrunning, running_cap;
+	int run, ahead;           /* the jobs it claims: to start now, and for the local queue */
+};
+
+/* How far the worker has gone in stopping. */
+enum wk_stopping {
+	WK_RUNNING,               /* claiming and running jobs */
+	WK_FINISHING,             /* a stop signal: no more claims; running jobs may finish within the grace */
+	WK_STOP_NOW,              /* a second signal: handlers killed now, no reconnect, short waits */
+};
+
+/* jq-worker, all of it: one per run, passed to everything. */
+struct worker {
+	const struct pgjq_worker_opts *o;
+	PGconn *conn;             /* NULL while the database is lost */
+	int64_t id;               /* our row in workers */
+	char *queues;             /* the queues as an array literal */
+	char *chan_new, *chan_cancel, *chan_progress; /* NOTIFY channels: new work, cancels, progress */
+	int64_t reconnect_at, reconnect_delay; /* the next try, and the wait before it, growing */
+	bool said_down;           /* the loss is in the log already */
+
+	struct slot *slots;       /* o->concurrency of them */
+	int busy;                 /* the slots that hold a job */
+	struct outcome *out;      /* outcomes not yet recorded, oldest first */
+	size_t nout, out_cap;
+	struct pgjq_http *http;   /* with --http */
+	struct piped *pipes;      /* with --pipe: slot i's handler is pipes[i] */
+	int64_t closing_at;       /* --pipe: when idle handlers were told no more jobs come; 0: not yet */
+
+	struct ahead *ahead;      /* the local queue, best first */
+	size_t nahead, ahead_cap;
+	long started;             /* jobs handed to handlers since the last turn's answer */
+	long demand;              /* ... and from the one before to it: what to claim ahead */
+	struct turn turn;
+	bool turned;              /* a turn has been answered since (re)connecting */
+
+	bool wake;                /* there may be ready jobs: claim when a slot is free */
+	bool empty;               /* the last claim found nothing */
+	int64_t next_poll;        /* claim then even without a notice */
+	int64_t next_due;         /* the next scheduled job is due then; 0: none known */
+	int64_t next_renew, next_reap, next_prune; /* the upkeep's timers */
+	long claimed;             /* jobs claimed since the start, for --max-jobs */
+	enum wk_stopping stopping;
+	int64_t grace_end;        /* when the jobs still running after a stop signal are stopped */
+};
+
+#endif
