@@ -86,50 +86,6 @@ pgjq_backoff_us(const struct pgjq_worker_opts *o, int attempt, unsigned rnd)
 	return d / 2 + (d > 1 ? (int64_t)(rnd % (uint64_t)(d / 2 + 1)) : 0);
 }
 
-/* ------------------------------------------------------------ events */
-
-static void
-event(struct worker *w, const char *what, const struct slot *s, int64_t id,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-/* One line per job event on stderr: for people, or JSON with --json. */
-static void
-event(struct worker *w, const char *what, const struct slot *s, int64_t id,
-    const char *fmt, ...)
-{
-	char detail[2048] = "";
-	va_list ap;
-
-	/* --quiet: routine events are no news, and at 30,000 jobs a second they are a flood. */
-	if (w->o->quiet && (strcmp(what, "started") == 0 || strcmp(what, "completed") == 0 ||
-	    strcmp(what, "released") == 0))
-		return;
-	if (fmt != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(detail, sizeof detail, fmt, ap);
-		va_end(ap);
-	}
-	if (w->o->json) {
-		json_t *o = json_pack("{s:s, s:I}", "event", what, "id", (json_int_t)id);
-		char *line;
-
-		if (s != NULL) {
-			json_object_set_new(o, "queue", json_string(s->queue));
-			json_object_set_new(o, "attempt", json_integer(s->attempt));
-			json_object_set_new(o, "max_attempts", json_integer(s->max_attempts));
-		}
-		if (*detail)
-			json_object_set_new(o, "detail", json_string(detail));
-		line = json_dumps(o, JSON_COMPACT);
-		pgjq_diag_line(line);
-		free(line);
-		json_decref(o);
-	} else {
-		pgjq_warn("job %" PRId64 "%s%s%s %s%s%s", id, s ? " (" : "", s ? s->queue : "",
-		    s ? ")" : "", what, *detail ? ": " : "", detail);
-	}
-}
-
 /* ---------------------------------------------------------- database */
 
 static void release_ahead(struct worker *w);
@@ -312,7 +268,7 @@ cancel_slot(struct worker *w, struct slot *s, int64_t now)
 		return;
 	s->cancelled = true;
 	if (s->http) {
-		event(w, "cancelling", s, s->id, "asked to cancel; abandoning the request");
+		wk_event(w, "cancelling", s, s->id, "asked to cancel; abandoning the request");
 		pgjq_http_abort(w->http, s);
 		s->exited = now;
 		return;
@@ -321,7 +277,7 @@ cancel_slot(struct worker *w, struct slot *s, int64_t now)
 	 * A --pipe handler is stopped too, not told: one busy with the job
 	 * may not be reading its stdin, and SIGTERM reaches it at once.
 	 */
-	event(w, "cancelling", s, s->id, s->piped ? "asked to cancel; sending SIGTERM to its handler" :
+	wk_event(w, "cancelling", s, s->id, s->piped ? "asked to cancel; sending SIGTERM to its handler" :
 	    "asked to cancel; sending SIGTERM");
 	stop_handler(w, s, now);
 }
@@ -436,7 +392,7 @@ drop_cancelled_ahead(struct worker *w, int64_t id)
 		w->next_renew = 0;
 		return;
 	}
-	event(w, "cancelled", NULL, id, "before it started");
+	wk_event(w, "cancelled", NULL, id, "before it started");
 	free(a->payload);
 	ahead_remove(w, a);
 }
@@ -540,35 +496,35 @@ tell(struct worker *w, const struct outcome *o, const char *state)
 	pgjq_format_duration(o->took_us, took, sizeof took);
 	if (o->kind == OUT_COMPLETED) {
 		if (state != NULL)
-			event(w, "completed", NULL, o->id, "took %s", took);
+			wk_event(w, "completed", NULL, o->id, "took %s", took);
 		else
-			event(w, "lease lost", NULL, o->id,
+			wk_event(w, "lease lost", NULL, o->id,
 			    "completed in %s, but another worker took the job over: outcome dropped", took);
 	} else if (o->kind == OUT_FAILED) {
 		if (state == NULL) {
-			event(w, "lease lost", NULL, o->id, "failed, but another worker took the job over: %s",
+			wk_event(w, "lease lost", NULL, o->id, "failed, but another worker took the job over: %s",
 			    o->error);
 		} else if (strcmp(state, "scheduled") == 0) {
 			char in[32];
 
 			pgjq_format_duration(o->delay_us, in, sizeof in);
-			event(w, "failed", NULL, o->id, "attempt %d/%d: %s; retry in %s", o->attempt,
+			wk_event(w, "failed", NULL, o->id, "attempt %d/%d: %s; retry in %s", o->attempt,
 			    o->max_attempts, o->error, in);
 		} else if (strcmp(state, "cancelled") == 0) {
-			event(w, "cancelled", NULL, o->id, "after %s", took);
+			wk_event(w, "cancelled", NULL, o->id, "after %s", took);
 		} else {
-			event(w, "failed", NULL, o->id, "for good after attempt %d/%d: %s", o->attempt,
+			wk_event(w, "failed", NULL, o->id, "for good after attempt %d/%d: %s", o->attempt,
 			    o->max_attempts, o->error);
 		}
 	} else if (state == NULL) {
-		event(w, "lease lost", NULL, o->id, o->started != 0 ?
+		wk_event(w, "lease lost", NULL, o->id, o->started != 0 ?
 		    "stopped unfinished; another worker took the job over" :
 		    "claimed, not started; another worker took the job over");
 	} else if (strcmp(state, "cancelled") == 0) {
-		event(w, "cancelled", NULL, o->id, "stopped unfinished");
+		wk_event(w, "cancelled", NULL, o->id, "stopped unfinished");
 	} else if (o->started != 0) {
 		/* (Jobs of the local queue, never started, are said in one line.) */
-		event(w, "released", NULL, o->id, "put back in the queue unfinished");
+		wk_event(w, "released", NULL, o->id, "put back in the queue unfinished");
 	}
 }
 
@@ -723,7 +679,7 @@ start_job(struct worker *w, struct slot *s, struct ahead *a, int64_t now)
 	env.max_attempts = s->max_attempts;
 	env.database_url = w->o->conninfo;
 	env.schema = w->o->schema;
-	event(w, "started", s, s->id, "attempt %d/%d", s->attempt, s->max_attempts);
+	wk_event(w, "started", s, s->id, "attempt %d/%d", s->attempt, s->max_attempts);
 	if (w->http != NULL) {
 		struct pgjq_http_job job = {
 			.id = s->id, .queue = s->queue, .attempt = s->attempt,
@@ -1225,7 +1181,7 @@ check_slots(struct worker *w, int64_t now)
 			}
 			if (s->deadline != 0 && now >= s->deadline && !s->timed_out) {
 				s->timed_out = true;
-				event(w, "timed out", s, s->id, "sending SIGTERM to its handler");
+				wk_event(w, "timed out", s, s->id, "sending SIGTERM to its handler");
 				stop_pipe(w, pp, now, false);
 			}
 			continue;
@@ -1233,7 +1189,7 @@ check_slots(struct worker *w, int64_t now)
 		if (s->exited == 0) {
 			if (s->deadline != 0 && now >= s->deadline && !s->timed_out) {
 				s->timed_out = true;
-				event(w, "timed out", s, s->id, "sending SIGTERM");
+				wk_event(w, "timed out", s, s->id, "sending SIGTERM");
 				stop_handler(w, s, now);
 			}
 			if (s->kill_at != 0 && now >= s->kill_at) {
@@ -1517,7 +1473,7 @@ abandon_slot(struct worker *w, struct slot *s, int64_t now)
 	if (s->lost)
 		return;
 	s->lost = true;
-	event(w, "lost", s, s->id, "cancelled, or taken over, before its start was recorded; "
+	wk_event(w, "lost", s, s->id, "cancelled, or taken over, before its start was recorded; "
 	    "stopping its handler");
 	if (s->http) {
 		pgjq_http_abort(w->http, s);

@@ -166,4 +166,10 @@ struct worker {
 	int64_t grace_end;        /* when the jobs still running after a stop signal are stopped */
 };
 
+/* worker_event.c */
+
+/* One line per job event on stderr (s: the slot that runs it, or NULL); fmt: the detail, or NULL. */
+void wk_event(struct worker *w, const char *what, const struct slot *s, int64_t id,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 #endif
