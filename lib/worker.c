@@ -73,19 +73,6 @@ on_signal(int sig)
 	errno = saved;
 }
 
-int64_t
-pgjq_backoff_us(const struct pgjq_worker_opts *o, int attempt, unsigned rnd)
-{
-	int64_t d = o->backoff_us;
-
-	for (int i = 1; i < attempt && d < o->backoff_max_us; i++)
-		d *= 2;
-	if (d > o->backoff_max_us)
-		d = o->backoff_max_us;
-	/* Equal jitter: half fixed, half random, so retries of a burst spread out. */
-	return d / 2 + (d > 1 ? (int64_t)(rnd % (uint64_t)(d / 2 + 1)) : 0);
-}
-
 /* ---------------------------------------------------------- database */
 
 static void release_ahead(struct worker *w);
@@ -433,116 +420,6 @@ read_notifies(struct worker *w)
 	}
 }
 
-/* ----------------------------------------------------------- outcomes */
-
-/* A new outcome, zeroed, at the end of the list. */
-static struct outcome *
-push_outcome(struct worker *w)
-{
-	struct outcome *o;
-
-	w->out = pgjq_xgrow(w->out, &w->out_cap, w->nout + 1, sizeof *w->out);
-	o = &w->out[w->nout++];
-	memset(o, 0, sizeof *o);
-	return o;
-}
-
-static void
-add_outcome(struct worker *w, struct slot *s, enum outcome_kind kind, bool permanent,
-    char *result, char *error, int64_t now)
-{
-	struct outcome *o;
-
-	if (s->lost) {
-		/* The database has it as another's, or cancelled before it started: nothing to record. */
-		free(result);
-		free(error);
-		return;
-	}
-	o = push_outcome(w);
-	o->kind = kind;
-	o->id = s->id;
-	memcpy(o->queue, s->queue, sizeof o->queue);
-	o->attempt = s->attempt;
-	o->max_attempts = s->max_attempts;
-	o->permanent = permanent;
-	o->retry_after_us = s->http ? s->reply.retry_after_us : -1;
-	if (kind == OUT_FAILED)
-		o->delay_us = o->retry_after_us >= 0 ? o->retry_after_us :
-		    pgjq_backoff_us(w->o, o->attempt, (unsigned)rand());
-	o->result = result;
-	o->error = error;
-	o->took_us = now - s->started;
-	o->started = s->started;
-	if (s->progress_dirty) {
-		o->has_progress = true;
-		o->progress = s->progress;
-		o->message = s->message;
-		s->message = NULL;
-		s->progress_dirty = false;
-	}
-}
-
-/*
- * Says what recording an outcome did: state is the job's new state as the
- * recording function returned it, NULL if the worker no longer held the
- * job (its lease was lost), so the outcome changed nothing.
- */
-static void
-tell(struct worker *w, const struct outcome *o, const char *state)
-{
-	char took[32];
-
-	pgjq_format_duration(o->took_us, took, sizeof took);
-	if (o->kind == OUT_COMPLETED) {
-		if (state != NULL)
-			wk_event(w, "completed", NULL, o->id, "took %s", took);
-		else
-			wk_event(w, "lease lost", NULL, o->id,
-			    "completed in %s, but another worker took the job over: outcome dropped", took);
-	} else if (o->kind == OUT_FAILED) {
-		if (state == NULL) {
-			wk_event(w, "lease lost", NULL, o->id, "failed, but another worker took the job over: %s",
-			    o->error);
-		} else if (strcmp(state, "scheduled") == 0) {
-			char in[32];
-
-			pgjq_format_duration(o->delay_us, in, sizeof in);
-			wk_event(w, "failed", NULL, o->id, "attempt %d/%d: %s; retry in %s", o->attempt,
-			    o->max_attempts, o->error, in);
-		} else if (strcmp(state, "cancelled") == 0) {
-			wk_event(w, "cancelled", NULL, o->id, "after %s", took);
-		} else {
-			wk_event(w, "failed", NULL, o->id, "for good after attempt %d/%d: %s", o->attempt,
-			    o->max_attempts, o->error);
-		}
-	} else if (state == NULL) {
-		wk_event(w, "lease lost", NULL, o->id, o->started != 0 ?
-		    "stopped unfinished; another worker took the job over" :
-		    "claimed, not started; another worker took the job over");
-	} else if (strcmp(state, "cancelled") == 0) {
-		wk_event(w, "cancelled", NULL, o->id, "stopped unfinished");
-	} else if (o->started != 0) {
-		/* (Jobs of the local queue, never started, are said in one line.) */
-		wk_event(w, "released", NULL, o->id, "put back in the queue unfinished");
-	}
-}
-
-/* Forgets the first n outcomes: they are recorded (or refused for good). */
-static void
-drop_outcomes(struct worker *w, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(w->out[i].result);
-		free(w->out[i].error);
-		free(w->out[i].message);
-	}
-	if (n == 0)
-		return; /* (w->out may still be NULL: not even memmove may see it) */
-	memmove(w->out, w->out + n, (w->nout - n) * sizeof *w->out);
-	w->nout -= n;
-}
-
 /* ------------------------------------------------------------- slots */
 
 static struct piped *
@@ -753,25 +630,25 @@ finish_http(struct worker *w, struct slot *s, int64_t now)
 	    r->body.len < PGJQ_ERROR_TAIL ? r->body.len : PGJQ_ERROR_TAIL);
 	body[strcspn(body, "\r\n")] = '\0';
 	if (s->released) {
-		add_outcome(w, s, OUT_RELEASED, false, NULL, NULL, now);
+		wk_outcome_add(w, s, OUT_RELEASED, false, NULL, NULL, now);
 	} else if (s->cancelled) {
-		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup("cancelled"), now);
+		wk_outcome_add(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup("cancelled"), now);
 	} else if (r->curl_code == CURLE_OPERATION_TIMEDOUT) {
 		pgjq_format_duration(s->limit_us, limit, sizeof limit);
-		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xasprintf("timed out after %s", limit), now);
+		wk_outcome_add(w, s, OUT_FAILED, false, NULL, pgjq_xasprintf("timed out after %s", limit), now);
 	} else if (r->curl_code != 0) {
 		/* No answer at all: network trouble is worth another try. */
-		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xasprintf("request failed: %s", r->error), now);
+		wk_outcome_add(w, s, OUT_FAILED, false, NULL, pgjq_xasprintf("request failed: %s", r->error), now);
 	} else if (st >= 200 && st < 300) {
 		if (r->truncated)
 			pgjq_warn("job %" PRId64 ": the reply passed %d bytes; the result keeps the first %d, as a string",
 			    s->id, PGJQ_RESULT_MAX, PGJQ_RESULT_MAX);
-		add_outcome(w, s, OUT_COMPLETED, false, result_json(&r->body, r->truncated), NULL, now);
+		wk_outcome_add(w, s, OUT_COMPLETED, false, result_json(&r->body, r->truncated), NULL, now);
 	} else {
 		/* 429 and 5xx may pass; any other answer will not change on a retry. */
 		bool retry = st == 429 || st >= 500;
 
-		add_outcome(w, s, OUT_FAILED, !retry, NULL,
+		wk_outcome_add(w, s, OUT_FAILED, !retry, NULL,
 		    *body ? pgjq_xasprintf("HTTP %ld: %s", st, body) : pgjq_xasprintf("HTTP %ld", st), now);
 	}
 	free(body);
@@ -788,18 +665,18 @@ finish_piped(struct worker *w, struct slot *s, int64_t now)
 
 	pp->told = true;
 	if (s->released) {
-		add_outcome(w, s, OUT_RELEASED, false, NULL, NULL, now);
+		wk_outcome_add(w, s, OUT_RELEASED, false, NULL, NULL, now);
 		return;
 	}
 	if (s->broke != NULL) {
 		/* Its stderr is in the log already; the error says what was wrong. */
-		add_outcome(w, s, OUT_FAILED, false, NULL, s->broke, now);
+		wk_outcome_add(w, s, OUT_FAILED, false, NULL, s->broke, now);
 		s->broke = NULL;
 		return;
 	}
 	if (pp->p.exec_errno != 0) {
 		snprintf(why, sizeof why, "cannot run %s: %s", w->o->argv[0], strerror(pp->p.exec_errno));
-		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup(why), now);
+		wk_outcome_add(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup(why), now);
 		return;
 	}
 	if (s->cancelled) {
@@ -818,7 +695,7 @@ finish_piped(struct worker *w, struct slot *s, int64_t now)
 	tail = pgjq_text_clean(raw, strlen(raw));
 	error = *tail ? pgjq_xasprintf("%s: %s", why, tail) : pgjq_xstrdup(why);
 	free(tail);
-	add_outcome(w, s, OUT_FAILED, false, NULL, error, now);
+	wk_outcome_add(w, s, OUT_FAILED, false, NULL, error, now);
 }
 
 /* The slot's job has its outcome: the slot is free for another. */
@@ -851,15 +728,15 @@ finish_slot(struct worker *w, struct slot *s, int64_t now)
 	} else if (s->piped) {
 		finish_piped(w, s, now);
 	} else if (s->released) {
-		add_outcome(w, s, OUT_RELEASED, false, NULL, NULL, now);
+		wk_outcome_add(w, s, OUT_RELEASED, false, NULL, NULL, now);
 	} else if (s->h.exec_errno != 0) {
 		snprintf(why, sizeof why, "cannot run %s: %s", w->o->argv[0], strerror(s->h.exec_errno));
-		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup(why), now);
+		wk_outcome_add(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup(why), now);
 	} else if (!s->timed_out && !s->cancelled && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 		if (s->h.out_truncated)
 			pgjq_warn("job %" PRId64 ": its output passed %d bytes; the result keeps the first %d, as a string",
 			    s->id, PGJQ_RESULT_MAX, PGJQ_RESULT_MAX);
-		add_outcome(w, s, OUT_COMPLETED, false, result_json(&s->h.out, s->h.out_truncated), NULL, now);
+		wk_outcome_add(w, s, OUT_COMPLETED, false, result_json(&s->h.out, s->h.out_truncated), NULL, now);
 	} else {
 		char limit[32];
 
@@ -875,7 +752,7 @@ finish_slot(struct worker *w, struct slot *s, int64_t now)
 			permanent = true;
 		} else
 			snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(st));
-		add_outcome(w, s, OUT_FAILED, permanent,
+		wk_outcome_add(w, s, OUT_FAILED, permanent,
 		    NULL, *tail ? pgjq_xasprintf("%s: %s", why, tail) : pgjq_xstrdup(why), now);
 	}
 	free(tail);
@@ -905,7 +782,7 @@ pipe_answered(struct worker *w, struct slot *s, const struct pgjq_pipe_msg *m, i
 		result = pgjq_xmalloc(m->len + 1);
 		memcpy(result, m->text, m->len);
 		result[m->len] = '\0';
-		add_outcome(w, s, OUT_COMPLETED, false, result, NULL, now);
+		wk_outcome_add(w, s, OUT_COMPLETED, false, result, NULL, now);
 	} else {
 		if (m->text != NULL && *m->text) {
 			/* Kept as long as an exec handler's stderr tail; jansson made it UTF-8 already. */
@@ -921,7 +798,7 @@ pipe_answered(struct worker *w, struct slot *s, const struct pgjq_pipe_msg *m, i
 			error = *tail ? pgjq_xasprintf("failed: %s", tail) : pgjq_xstrdup("failed");
 			free(tail);
 		}
-		add_outcome(w, s, OUT_FAILED, !m->retry, NULL, error, now);
+		wk_outcome_add(w, s, OUT_FAILED, !m->retry, NULL, error, now);
 	}
 	free_slot(w, s);
 }
@@ -1498,8 +1375,8 @@ turn_done(struct worker *w, PGresult *res, int64_t now)
 	bool ahead_added = false;
 
 	for (size_t i = 0; i < tn->nout && row < rows; i++, row++)
-		tell(w, &w->out[i], state_at(res, row));
-	drop_outcomes(w, tn->nout);
+		wk_outcome_say(w, &w->out[i], state_at(res, row));
+	wk_outcomes_drop(w, tn->nout);
 	for (size_t i = 0; i < tn->nrunning && row < rows; i++, row++) {
 		struct slot *s = slot_of(w, tn->running[i]);
 
@@ -1570,12 +1447,12 @@ record_singly(struct worker *w, int64_t now)
 		if (res == NULL && w->conn == NULL)
 			break; /* kept for after the reconnect */
 		if (res != NULL) {
-			tell(w, &w->out[done], state_at(res, 0));
+			wk_outcome_say(w, &w->out[done], state_at(res, 0));
 			PQclear(res);
 		}
 		done++;
 	}
-	drop_outcomes(w, done);
+	wk_outcomes_drop(w, done);
 }
 
 /* The longest wait for a turn's answer before the database is taken for lost. */
@@ -1643,7 +1520,7 @@ turn_read(struct worker *w, int64_t now)
 static void
 release_one(struct worker *w, struct ahead *a)
 {
-	struct outcome *o = push_outcome(w);
+	struct outcome *o = wk_outcome_new(w);
 
 	o->kind = OUT_RELEASED;
 	o->id = a->id;

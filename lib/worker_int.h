@@ -172,4 +172,19 @@ struct worker {
 void wk_event(struct worker *w, const char *what, const struct slot *s, int64_t id,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* worker_outcome.c */
+
+/* A new outcome, zeroed, at the end of w->out. */
+struct outcome *wk_outcome_new(struct worker *w);
+
+/* The slot's job has its outcome (result and error are the outcome's now), unless it is lost to us. */
+void wk_outcome_add(struct worker *w, struct slot *s, enum outcome_kind kind, bool permanent,
+    char *result, char *error, int64_t now);
+
+/* Says what recording an outcome did: state is the job's new state; NULL, the lease was lost. */
+void wk_outcome_say(struct worker *w, const struct outcome *o, const char *state);
+
+/* Forgets the first n outcomes: they are recorded (or refused for good). */
+void wk_outcomes_drop(struct worker *w, size_t n);
+
 #endif
