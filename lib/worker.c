@@ -31,15 +31,6 @@
 /* Retention runs this often, in batches this big (a few ms each). */
 #define PRUNE_EVERY_US INT64_C(60000000)
 #define PRUNE_BATCH 1000
-#define RECONNECT_MIN_US INT64_C(100000)
-#define RECONNECT_MAX_US INT64_C(5000000)
-/*
- * The longest wait for the answer to a statement: the lease, but never
- * less than this, so that a busy server is not taken for a lost one.
- */
-#define STATEMENT_WAIT_MIN_US INT64_C(10000000)
-/* ... and once told to stop at once, this. */
-#define STOP_WAIT_US INT64_C(2000000)
 /* The wait before restarting a --pipe handler that keeps dying before its first answer. */
 #define RESTART_MIN_US INT64_C(100000)
 #define RESTART_MAX_US INT64_C(10000000)
@@ -51,12 +42,9 @@ enum turn_col {
 };
 
 static int sigpipe_fds[2] = {-1, -1};
-/*
- * Set by a second stop signal while a statement waits for the database:
- * the loop that would read the signal is waiting on it.  (q() clears it
- * first: a signal the loop has seen is in w->stopping.)
- */
-static volatile sig_atomic_t stop_signals, stop_now;
+/* Stop signals received so far. */
+static volatile sig_atomic_t stop_signals;
+volatile sig_atomic_t wk_stop_now;
 
 static void
 on_signal(int sig)
@@ -65,7 +53,7 @@ on_signal(int sig)
 	int saved = errno;
 
 	if (sig != SIGCHLD && ++stop_signals >= 2)
-		stop_now = 1;
+		wk_stop_now = 1;
 
 	if (write(sigpipe_fds[1], &c, 1) < 0) {
 		/* The pipe is full: the loop has plenty to wake for already. */
@@ -74,147 +62,6 @@ on_signal(int sig)
 }
 
 /* ---------------------------------------------------------- database */
-
-static void release_ahead(struct worker *w);
-
-static void
-db_lost(struct worker *w, const char *why)
-{
-	/* libpq's messages run over several lines; the first says it. */
-	int len = (int)strcspn(why, "\n");
-
-	if (!w->said_down)
-		pgjq_warn("lost the database (%.*s); running jobs go on; reconnecting", len, why);
-	w->said_down = true;
-	PQfinish(w->conn);
-	w->conn = NULL;
-	/*
-	 * The turn under way may or may not have committed: its outcomes are
-	 * kept and sent again (a second send is told as the first), its
-	 * running reports too; jobs it may have claimed are put back by the
-	 * next renew_leases, as strays.
-	 */
-	w->turn.busy = false;
-	for (int i = 0; i < w->o->concurrency; i++)
-		w->slots[i].progress_in_turn = false;
-	w->reconnect_delay = RECONNECT_MIN_US;
-	w->reconnect_at = pgjq_now_us() + w->reconnect_delay;
-}
-
-/*
- * Runs a statement; NULL if it failed.  A lost connection is handled here
- * (the caller just stops); other errors are reported with context.
- */
-static PGresult *
-q(struct worker *w, const char *context, const char *sql, int n, const char *const *params)
-{
-	PGresult *res;
-
-	if (w->conn == NULL)
-		return NULL;
-	/* The events so far reach the log before a wait that may be long. */
-	pgjq_diag_flush();
-	/*
-	 * A database silent for a whole lease (a link down, a server that
-	 * froze) has let our jobs go anyway: drop the connection and find
-	 * it again, rather than wait for the kernel to give up on it.
-	 */
-	stop_now = 0;
-	res = pgjq_exec_within(w->conn, sql, n, params, w->stopping == WK_STOP_NOW ? STOP_WAIT_US :
-	    w->o->lease_us > STATEMENT_WAIT_MIN_US ? w->o->lease_us : STATEMENT_WAIT_MIN_US, &stop_now);
-	if (res == NULL) {
-		db_lost(w, errno == ETIMEDOUT ? "no answer within the lease" : "stopping at once");
-		return NULL;
-	}
-	if (pgjq_ok(res))
-		return res;
-	if (PQstatus(w->conn) == CONNECTION_BAD) {
-		db_lost(w, pgjq_failure_message(w->conn, res));
-	} else {
-		pgjq_warn("%s: %s", context, pgjq_failure_message(w->conn, res));
-		/* Server going down, or a transient error: reconnect rather than spin. */
-		if (pgjq_failure_status(w->conn, res) == PGJQ_EX_TEMPFAIL)
-			db_lost(w, pgjq_failure_message(w->conn, res));
-	}
-	PQclear(res);
-	return NULL;
-}
-
-static bool
-listen_on(struct worker *w, const char *channel)
-{
-	char *ident = PQescapeIdentifier(w->conn, channel, strlen(channel));
-	char *sql = pgjq_xasprintf("LISTEN %s", ident);
-	PGresult *res = q(w, "cannot listen", sql, 0, NULL);
-
-	PQfreemem(ident);
-	free(sql);
-	if (res == NULL)
-		return false;
-	PQclear(res);
-	return true;
-}
-
-/* (Re)connects: LISTEN, and register the first time.  False if not (yet). */
-static bool
-db_connect(struct worker *w, bool first)
-{
-	int status;
-
-	w->conn = pgjq_connect_try(w->o->conninfo, w->o->schema, !first, &status);
-	if (w->conn == NULL)
-		return false;
-	PQsetnonblocking(w->conn, 0);
-	if (!w->o->poll_only && (!listen_on(w, w->chan_new) || !listen_on(w, w->chan_cancel)))
-		return false;
-	if (first) {
-		char host[256] = "?", name[300], conc[16], lease[64];
-		const char *params[4] = {name, w->queues, conc, lease};
-		PGresult *res;
-
-		gethostname(host, sizeof host - 1);
-		snprintf(name, sizeof name, "%s:%ld", host, (long)getpid());
-		snprintf(conc, sizeof conc, "%d", w->o->concurrency);
-		pgjq_format_interval(w->o->lease_us, lease, sizeof lease);
-		res = q(w, "cannot register",
-		    "SELECT register_worker($1, $2::text[], $3::integer, $4::interval)", 4, params);
-		if (res == NULL)
-			return false;
-		w->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
-	}
-	if (w->said_down)
-		pgjq_warn("reconnected to the database");
-	w->said_down = false;
-	/*
-	 * The local queue's leases may have run out meanwhile, its jobs gone
-	 * to other workers: it goes back (what is still ours is released,
-	 * attempts untouched), and the next turn claims afresh.
-	 */
-	release_ahead(w);
-	/* Anything may have happened meanwhile: renew, reap and look for work now. */
-	w->wake = true;
-	w->turned = false;
-	w->next_renew = w->next_reap = 0;
-	return true;
-}
-
-static void
-maybe_reconnect(struct worker *w, int64_t now)
-{
-	/* Told to stop at once: what is not recorded waits for its lease to run out. */
-	if (w->conn != NULL || w->stopping == WK_STOP_NOW || now < w->reconnect_at)
-		return;
-	if (db_connect(w, false))
-		return;
-	if (w->conn != NULL) {
-		PQfinish(w->conn);
-		w->conn = NULL;
-	}
-	w->reconnect_delay = w->reconnect_delay * 2 > RECONNECT_MAX_US ?
-	    RECONNECT_MAX_US : w->reconnect_delay * 2;
-	w->reconnect_at = now + w->reconnect_delay;
-}
 
 /* The jobs this worker holds: running, or finished and not yet recorded. */
 static char *
@@ -237,8 +84,8 @@ ids_literal(const struct worker *w)
 	return literal;
 }
 
-static struct slot *
-slot_of(struct worker *w, int64_t id)
+struct slot *
+wk_slot_of(struct worker *w, int64_t id)
 {
 	for (int i = 0; i < w->o->concurrency; i++)
 		if (w->slots[i].busy && w->slots[i].id == id)
@@ -283,7 +130,7 @@ renew_leases(struct worker *w, int64_t now)
 	params[0] = worker_id;
 	params[1] = ids;
 	params[2] = lease;
-	res = q(w, "cannot renew leases", "SELECT renew_leases($1, $2::bigint[], $3::interval)", 3, params);
+	res = wk_db_exec(w, "cannot renew leases", "SELECT renew_leases($1, $2::bigint[], $3::interval)", 3, params);
 	free(ids);
 	w->next_renew = now + w->o->lease_us / 3;
 	if (res == NULL)
@@ -295,7 +142,7 @@ renew_leases(struct worker *w, int64_t now)
 
 		if (PQgetisnull(res, i, 0))
 			continue;
-		s = slot_of(w, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+		s = wk_slot_of(w, strtoll(PQgetvalue(res, i, 0), NULL, 10));
 		if (s != NULL)
 			cancel_slot(w, s, now);
 	}
@@ -305,7 +152,7 @@ renew_leases(struct worker *w, int64_t now)
 static void
 reap_expired(struct worker *w, int64_t now)
 {
-	PGresult *res = q(w, "cannot look for lost jobs", "SELECT reap_expired()", 0, NULL);
+	PGresult *res = wk_db_exec(w, "cannot look for lost jobs", "SELECT reap_expired()", 0, NULL);
 
 	w->next_reap = now + w->o->lease_us / 2;
 	if (res == NULL)
@@ -331,7 +178,7 @@ prune_history(struct worker *w, int64_t now)
 	pgjq_format_interval(w->o->keep_completed_us, keep_completed, sizeof keep_completed);
 	pgjq_format_interval(w->o->keep_failed_us, keep_failed, sizeof keep_failed);
 	snprintf(batch, sizeof batch, "%d", PRUNE_BATCH);
-	res = q(w, "cannot remove old jobs",
+	res = wk_db_exec(w, "cannot remove old jobs",
 	    "SELECT prune_history($1::interval, $2::interval, $3::integer)", 3, params);
 	w->next_prune = now + PRUNE_EVERY_US;
 	if (res == NULL)
@@ -368,8 +215,8 @@ ahead_remove(struct worker *w, struct ahead *a)
  * no longer among ours.)  One the database counts as running is
  * cancelled once it starts, as any running job.
  */
-static void
-drop_cancelled_ahead(struct worker *w, int64_t id)
+void
+wk_ahead_cancelled(struct worker *w, int64_t id)
 {
 	struct ahead *a = ahead_of(w, id);
 
@@ -382,42 +229,6 @@ drop_cancelled_ahead(struct worker *w, int64_t id)
 	wk_event(w, "cancelled", NULL, id, "before it started");
 	free(a->payload);
 	ahead_remove(w, a);
-}
-
-/* Reads the NOTIFYs that arrived: new work, or a cancel for one of ours. */
-static void
-read_notifies(struct worker *w)
-{
-	PGnotify *n;
-
-	if (w->conn == NULL)
-		return;
-	if (!PQconsumeInput(w->conn)) {
-		db_lost(w, PQerrorMessage(w->conn));
-		return;
-	}
-	while ((n = PQnotifies(w->conn)) != NULL) {
-		if (strcmp(n->relname, w->chan_new) == 0) {
-			for (size_t i = 0; i < w->o->nqueues; i++)
-				if (strcmp(n->extra, w->o->queues[i]) == 0)
-					w->wake = true;
-		} else if (strcmp(n->relname, w->chan_cancel) == 0) {
-			long long id = 0, worker = 0;
-
-			/*
-			 * Anyone who may connect may NOTIFY: the notice only makes
-			 * us renew our leases now, and renew_leases says which of
-			 * our jobs really are to be cancelled.
-			 */
-			if (sscanf(n->extra, "%lld %lld", &id, &worker) != 2 || worker != w->id)
-				;
-			else if (slot_of(w, id) != NULL)
-				w->next_renew = 0;
-			else
-				drop_cancelled_ahead(w, id);
-		}
-		PQfreemem(n);
-	}
 }
 
 /* ------------------------------------------------------------- slots */
@@ -1295,7 +1106,7 @@ turn_send(struct worker *w, int64_t now)
 	turn_args_finish(w, &t, run, ahead);
 	if (!PQsendQueryParams(w->conn, turn_sql, P_COUNT, NULL, t.params, NULL, NULL, 0)) {
 		turn_args_free(&t);
-		db_lost(w, PQerrorMessage(w->conn));
+		wk_db_lost(w, PQerrorMessage(w->conn));
 		return;
 	}
 	turn_args_free(&t);
@@ -1378,7 +1189,7 @@ turn_done(struct worker *w, PGresult *res, int64_t now)
 		wk_outcome_say(w, &w->out[i], state_at(res, row));
 	wk_outcomes_drop(w, tn->nout);
 	for (size_t i = 0; i < tn->nrunning && row < rows; i++, row++) {
-		struct slot *s = slot_of(w, tn->running[i]);
+		struct slot *s = wk_slot_of(w, tn->running[i]);
 
 		if (s == NULL)
 			continue; /* finished meanwhile: its outcome says the rest */
@@ -1442,7 +1253,7 @@ record_singly(struct worker *w, int64_t now)
 		memset(&t, 0, sizeof t);
 		put_outcome(&t, &w->out[done], now);
 		turn_args_finish(w, &t, 0, 0);
-		res = q(w, "cannot record an outcome", turn_sql, P_COUNT, t.params);
+		res = wk_db_exec(w, "cannot record an outcome", turn_sql, P_COUNT, t.params);
 		turn_args_free(&t);
 		if (res == NULL && w->conn == NULL)
 			break; /* kept for after the reconnect */
@@ -1459,13 +1270,10 @@ record_singly(struct worker *w, int64_t now)
 static bool
 turn_overdue(const struct worker *w, int64_t now, int64_t *at)
 {
-	int64_t since = w->turn.sent, wait = w->o->lease_us > STATEMENT_WAIT_MIN_US ?
-	    w->o->lease_us : STATEMENT_WAIT_MIN_US;
+	int64_t since = w->turn.sent, wait = wk_db_wait_us(w);
 
-	if (w->stopping == WK_STOP_NOW) {
+	if (w->stopping == WK_STOP_NOW)
 		since = since > w->grace_end ? since : w->grace_end;
-		wait = STOP_WAIT_US;
-	}
 	if (at != NULL)
 		*at = since + wait;
 	return now >= since + wait;
@@ -1486,7 +1294,7 @@ turn_read(struct worker *w, int64_t now)
 		 * and find it again, rather than wait for the kernel to give up.
 		 */
 		if (turn_overdue(w, now, NULL))
-			db_lost(w, w->stopping == WK_STOP_NOW ? "stopping at once" : "no answer within the lease");
+			wk_db_lost(w, w->stopping == WK_STOP_NOW ? "stopping at once" : "no answer within the lease");
 		return;
 	}
 	while ((res = PQgetResult(w->conn)) != NULL) {
@@ -1507,7 +1315,7 @@ turn_read(struct worker *w, int64_t now)
 		w->slots[i].progress_in_turn = false;
 	if (kept == NULL || PQstatus(w->conn) == CONNECTION_BAD ||
 	    pgjq_failure_status(w->conn, kept) == PGJQ_EX_TEMPFAIL) {
-		db_lost(w, kept != NULL ? pgjq_failure_message(w->conn, kept) : PQerrorMessage(w->conn));
+		wk_db_lost(w, kept != NULL ? pgjq_failure_message(w->conn, kept) : PQerrorMessage(w->conn));
 	} else {
 		pgjq_warn("%s: %s", w->turn.nout > 0 ? "cannot record outcomes" : "cannot claim jobs",
 		    pgjq_failure_message(w->conn, kept));
@@ -1532,8 +1340,8 @@ release_one(struct worker *w, struct ahead *a)
 }
 
 /* Stopping: the local queue goes back at once, attempts untouched. */
-static void
-release_ahead(struct worker *w)
+void
+wk_ahead_release_all(struct worker *w)
 {
 	if (w->nahead == 0)
 		return;
@@ -1791,7 +1599,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 	}
 	setup_signals();
 
-	if (!db_connect(&w, true)) {
+	if (!wk_db_connect(&w, true)) {
 		status = PGJQ_EX_UNAVAILABLE;
 		goto out;
 	}
@@ -1805,9 +1613,9 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		if (w.stopping != WK_RUNNING && now >= w.grace_end)
 			end_grace(&w, now);
 		if (w.stopping != WK_RUNNING)
-			release_ahead(&w);
-		maybe_reconnect(&w, now);
-		read_notifies(&w);
+			wk_ahead_release_all(&w);
+		wk_db_reconnect(&w, now);
+		wk_db_read_notifies(&w);
 		turn_read(&w, now);
 		check_slots(&w, now);
 		if (w.pipes != NULL)
@@ -1892,16 +1700,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 	if (w.nout > 0)
 		pgjq_warn("%zu outcome%s could not be recorded; their leases will expire and the jobs "
 		    "will run again", w.nout, w.nout == 1 ? "" : "s");
-	if (w.conn != NULL && w.id != 0) {
-		char worker_id[32];
-		const char *params[] = {worker_id};
-		PGresult *res;
-
-		snprintf(worker_id, sizeof worker_id, "%" PRId64, w.id);
-		res = q(&w, "cannot unregister", "SELECT unregister_worker($1)", 1, params);
-		if (res != NULL)
-			PQclear(res);
-	}
+	wk_db_unregister(&w);
 out:
 	for (size_t i = 0; i < w.nout; i++) {
 		free(w.out[i].result);

@@ -12,6 +12,7 @@
 #ifndef PGJQ_WORKER_INT_H
 #define PGJQ_WORKER_INT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -165,6 +166,51 @@ struct worker {
 	enum wk_stopping stopping;
 	int64_t grace_end;        /* when the jobs still running after a stop signal are stopped */
 };
+
+/* worker.c: the loop */
+
+/*
+ * Set by a second stop signal while a statement waits for the database:
+ * the loop that would read the signal is waiting on it.  (wk_db_exec
+ * clears it first: a signal the loop has seen is in w->stopping.)
+ */
+extern volatile sig_atomic_t wk_stop_now;
+
+/* The slot that runs job id, or NULL. */
+struct slot *wk_slot_of(struct worker *w, int64_t id);
+
+/* A job of the local queue was cancelled (a notice, which renew_leases checks). */
+void wk_ahead_cancelled(struct worker *w, int64_t id);
+
+/* Stopping, or reconnected: the local queue goes back at once, attempts untouched. */
+void wk_ahead_release_all(struct worker *w);
+
+/* worker_db.c: the connection */
+
+/* How long a statement's answer, or a turn's, may take before the database is taken for lost. */
+int64_t wk_db_wait_us(const struct worker *w);
+
+/* The connection is lost (why: libpq's message): drop it, and reconnect later. */
+void wk_db_lost(struct worker *w, const char *why);
+
+/*
+ * Runs a statement; NULL if it failed.  A lost connection is handled here
+ * (the caller just stops); other errors are reported with context.
+ */
+PGresult *wk_db_exec(struct worker *w, const char *context, const char *sql, int n,
+    const char *const *params);
+
+/* (Re)connects: LISTEN, and register the first time.  False if not (yet). */
+bool wk_db_connect(struct worker *w, bool first);
+
+/* Reconnects, if the connection is lost and the time has come to try again. */
+void wk_db_reconnect(struct worker *w, int64_t now);
+
+/* Reads the NOTIFYs that arrived: new work, or a cancel for one of ours. */
+void wk_db_read_notifies(struct worker *w);
+
+/* The worker's row goes, and with it any claim of ours the database still holds. */
+void wk_db_unregister(struct worker *w);
 
 /* worker_event.c */
 
