@@ -176,6 +176,9 @@ struct worker {
  */
 extern volatile sig_atomic_t wk_stop_now;
 
+/* Asked to cancel the slot's job: its handler is stopped, or its request abandoned. */
+void wk_slot_cancel(struct worker *w, struct slot *s, int64_t now);
+
 /* The slot that runs job id, or NULL. */
 struct slot *wk_slot_of(struct worker *w, int64_t id);
 
@@ -211,6 +214,11 @@ void wk_db_read_notifies(struct worker *w);
 
 /* The worker's row goes, and with it any claim of ours the database still holds. */
 void wk_db_unregister(struct worker *w);
+
+/* worker_upkeep.c: leases, reaping, retention */
+
+/* Renewal, reaping and retention, each when its time has come, between turns. */
+void wk_upkeep(struct worker *w, int64_t now);
 
 /* worker_event.c */
 
