@@ -28,10 +28,6 @@
 #include "worker_int.h"
 #include "xalloc.h"
 
-/* The wait before restarting a --pipe handler that keeps dying before its first answer. */
-#define RESTART_MIN_US INT64_C(100000)
-#define RESTART_MAX_US INT64_C(10000000)
-
 /* The columns of turn()'s rows. */
 enum turn_col {
 	TURN_ID, TURN_QUEUE, TURN_PAYLOAD, TURN_ATTEMPT, TURN_MAX_ATTEMPTS, TURN_TIMEOUT,
@@ -137,37 +133,11 @@ wk_ahead_cancelled(struct worker *w, int64_t id)
 
 /* ------------------------------------------------------------- slots */
 
-static struct piped *
-pipe_of(struct worker *w, const struct slot *s)
-{
-	return &w->pipes[s - w->slots];
-}
-
-/*
- * Stops a --pipe handler: SIGTERM to its group, SIGKILL --kill-after
- * later.  Whatever it writes on stdout from now on is not believed, so
- * an answer it sends while dying changes nothing.  Unless it is to blame
- * (it broke the protocol), its death does not count as dying young.
- */
-static void
-stop_pipe(struct worker *w, struct piped *pp, int64_t now, bool blame)
-{
-	if (!blame)
-		pp->stopped = true;
-	if (pp->kill_at != 0) {
-		pp->p.deaf = true;
-		return;
-	}
-	pgjq_pipe_kill(&pp->p, SIGTERM);
-	if (pp->p.pid != 0)
-		pp->kill_at = now + w->o->kill_after_us;
-}
-
 static void
 stop_handler(struct worker *w, struct slot *s, int64_t now)
 {
 	if (s->piped) {
-		stop_pipe(w, pipe_of(w, s), now, false);
+		wk_pipe_stop(w, wk_pipe_of(w, s), now, false);
 		return;
 	}
 	if (s->kill_at != 0 || s->exited != 0)
@@ -207,40 +177,6 @@ static bool
 progress_due(const struct slot *s, int64_t now)
 {
 	return s->busy && s->progress_dirty && now - s->progress_sent >= WK_PROGRESS_EVERY_US;
-}
-
-/* Starts a slot's --pipe handler; false (errno set) if there is no process. */
-static bool
-start_pipe(struct worker *w, struct piped *pp)
-{
-	/* No job's variables: it will see many jobs. */
-	struct pgjq_handler_env env = {.database_url = w->o->conninfo, .schema = w->o->schema};
-
-	if (pgjq_pipe_start(&pp->p, w->o->argv, &env) < 0)
-		return false;
-	pp->pid = pp->p.pid;
-	pp->exited = pp->kill_at = 0;
-	pp->stopped = pp->told = false;
-	return true;
-}
-
-/* Gives the slot's job to its --pipe handler, started first if it has none. */
-static void
-start_piped(struct worker *w, struct slot *s, int64_t now)
-{
-	struct piped *pp = pipe_of(w, s);
-
-	s->piped = true;
-	s->h.in_fd = s->h.out_fd = s->h.err_fd = s->h.progress_fd = -1;
-	if (pp->p.pid == 0 && !start_pipe(w, pp)) {
-		/* No process at all (fork failed): the attempt fails, the job is retried. */
-		pp->p.exec_errno = errno;
-		pp->pid = 0;
-		pp->exited = now;
-		return;
-	}
-	pgjq_pipe_send(&pp->p, s->id, s->queue, s->attempt, s->max_attempts, s->payload,
-	    strlen(s->payload));
 }
 
 /* Gives a job of the local queue (which hands over its payload) to slot s. */
@@ -287,7 +223,7 @@ start_job(struct worker *w, struct slot *s, struct ahead *a, int64_t now)
 		return;
 	}
 	if (w->pipes != NULL) {
-		start_piped(w, s, now);
+		wk_pipe_start_job(w, s, now);
 		return;
 	}
 	if (pgjq_handler_start(&s->h, w->o->argv, &env, s->payload, strlen(s->payload)) < 0) {
@@ -370,52 +306,9 @@ finish_http(struct worker *w, struct slot *s, int64_t now)
 	pgjq_buf_free(&r->body);
 }
 
-/* The slot's --pipe handler is gone without answering for the job: why. */
-static void
-finish_piped(struct worker *w, struct slot *s, int64_t now)
-{
-	struct piped *pp = pipe_of(w, s);
-	int st = pp->p.status;
-	char raw[PGJQ_ERROR_TAIL + 1], why[256], limit[32], *tail, *error;
-
-	pp->told = true;
-	if (s->released) {
-		wk_outcome_add(w, s, OUT_RELEASED, false, NULL, NULL, now);
-		return;
-	}
-	if (s->broke != NULL) {
-		/* Its stderr is in the log already; the error says what was wrong. */
-		wk_outcome_add(w, s, OUT_FAILED, false, NULL, s->broke, now);
-		s->broke = NULL;
-		return;
-	}
-	if (pp->p.exec_errno != 0) {
-		snprintf(why, sizeof why, "cannot run %s: %s", w->o->argv[0], strerror(pp->p.exec_errno));
-		wk_outcome_add(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup(why), now);
-		return;
-	}
-	if (s->cancelled) {
-		snprintf(why, sizeof why, "cancelled");
-	} else if (s->timed_out) {
-		pgjq_format_duration(s->limit_us, limit, sizeof limit);
-		snprintf(why, sizeof why, "timed out after %s", limit);
-	} else if (WIFSIGNALED(st)) {
-		snprintf(why, sizeof why, "the handler was killed by signal %d (%s) before answering",
-		    WTERMSIG(st), strsignal(WTERMSIG(st)));
-	} else {
-		snprintf(why, sizeof why, "the handler exited with status %d before answering",
-		    WEXITSTATUS(st));
-	}
-	pgjq_pipe_error_tail(&pp->p, raw, sizeof raw);
-	tail = pgjq_text_clean(raw, strlen(raw));
-	error = *tail ? pgjq_xasprintf("%s: %s", why, tail) : pgjq_xstrdup(why);
-	free(tail);
-	wk_outcome_add(w, s, OUT_FAILED, false, NULL, error, now);
-}
-
 /* The slot's job has its outcome: the slot is free for another. */
-static void
-free_slot(struct worker *w, struct slot *s)
+void
+wk_slot_vacate(struct worker *w, struct slot *s)
 {
 	pgjq_handler_free(&s->h);
 	free(s->payload);
@@ -441,7 +334,7 @@ finish_slot(struct worker *w, struct slot *s, int64_t now)
 	if (s->http) {
 		finish_http(w, s, now);
 	} else if (s->piped) {
-		finish_piped(w, s, now);
+		wk_pipe_finish_job(w, s, now);
 	} else if (s->released) {
 		wk_outcome_add(w, s, OUT_RELEASED, false, NULL, NULL, now);
 	} else if (s->h.exec_errno != 0) {
@@ -471,260 +364,29 @@ finish_slot(struct worker *w, struct slot *s, int64_t now)
 		    NULL, *tail ? pgjq_xasprintf("%s: %s", why, tail) : pgjq_xstrdup(why), now);
 	}
 	free(tail);
-	free_slot(w, s);
-}
-
-/* ------------------------------------------------------------ --pipe */
-
-static bool work_done(struct worker *w);
-
-/* What a --pipe handler's callbacks need. */
-struct pipe_call {
-	struct worker *w;
-	int slot;
-	int64_t now;
-};
-
-/* An answer: the job's outcome, and the handler, still alive, is free for the next. */
-static void
-pipe_answered(struct worker *w, struct slot *s, const struct pgjq_pipe_msg *m, int64_t now)
-{
-	struct piped *pp = pipe_of(w, s);
-	char *result, *error, raw[PGJQ_ERROR_TAIL + 1];
-
-	pp->restart_delay = 0;
-	if (m->kind == PGJQ_PIPE_COMPLETED) {
-		result = pgjq_xmalloc(m->len + 1);
-		memcpy(result, m->text, m->len);
-		result[m->len] = '\0';
-		wk_outcome_add(w, s, OUT_COMPLETED, false, result, NULL, now);
-	} else {
-		if (m->text != NULL && *m->text) {
-			/* Kept as long as an exec handler's stderr tail; jansson made it UTF-8 already. */
-			size_t len = strlen(m->text);
-
-			error = len <= PGJQ_ERROR_TAIL ? pgjq_xstrdup(m->text) :
-			    pgjq_text_clean(m->text, PGJQ_ERROR_TAIL);
-		} else {
-			char *tail;
-
-			pgjq_pipe_error_tail(&pp->p, raw, sizeof raw);
-			tail = pgjq_text_clean(raw, strlen(raw));
-			error = *tail ? pgjq_xasprintf("failed: %s", tail) : pgjq_xstrdup("failed");
-			free(tail);
-		}
-		wk_outcome_add(w, s, OUT_FAILED, !m->retry, NULL, error, now);
-	}
-	free_slot(w, s);
-}
-
-static void
-on_pipe_msg(void *ctx, const struct pgjq_pipe_msg *m)
-{
-	struct pipe_call *c = ctx;
-	struct worker *w = c->w;
-	struct slot *s = &w->slots[c->slot];
-	struct piped *pp = &w->pipes[c->slot];
-
-	switch (m->kind) {
-	case PGJQ_PIPE_COMPLETED:
-	case PGJQ_PIPE_FAILED:
-		pipe_answered(w, s, m, c->now);
-		break;
-	case PGJQ_PIPE_PROGRESS:
-		free(s->message);
-		s->message = m->text != NULL && *m->text ? pgjq_xstrdup(m->text) : NULL;
-		s->progress = m->progress;
-		s->progress_dirty = true;
-		s->progress_seq++;
-		break;
-	case PGJQ_PIPE_BAD_PROGRESS:
-		if (!s->bad_progress_said)
-			pgjq_warn("job %" PRId64 ": ignoring a progress line: %s", s->id, m->text);
-		s->bad_progress_said = true;
-		break;
-	case PGJQ_PIPE_BAD:
-		if (s->busy) {
-			pgjq_warn("slot %d (pid %ld): job %" PRId64 ": bad line from the handler: %s; stopping it",
-			    c->slot + 1, (long)pp->pid, s->id, m->text);
-			free(s->broke);
-			s->broke = pgjq_xasprintf("bad line from the handler: %s", m->text);
-		} else {
-			pgjq_warn("slot %d (pid %ld): bad line from the handler between jobs: %s; stopping it",
-			    c->slot + 1, (long)pp->pid, m->text);
-		}
-		stop_pipe(w, pp, c->now, true);
-		break;
-	}
-}
-
-/* Stderr passes through, each line named by its job, or its slot between jobs. */
-static void
-on_pipe_err(void *ctx, const char *line)
-{
-	struct pipe_call *c = ctx;
-	struct slot *s = &c->w->slots[c->slot];
-
-	if (s->busy)
-		pgjq_warn("job %" PRId64 ": %s", s->id, line);
-	else
-		pgjq_warn("slot %d (pid %ld): %s", c->slot + 1, (long)c->w->pipes[c->slot].pid, line);
-}
-
-/*
- * A --pipe handler exited of its own accord, with status 0 and not a word
- * since its job was sent: it most likely quit between jobs just as the
- * job came, and never read it.  That job goes to a new handler, once.
- */
-static bool
-resend(struct worker *w, struct slot *s, int64_t now)
-{
-	struct piped *pp = pipe_of(w, s);
-	int st = pp->p.status;
-
-	if (s->resent || s->timed_out || s->cancelled || s->released || s->broke != NULL ||
-	    pp->stopped || pp->p.spoke || pp->p.exec_errno != 0 ||
-	    !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return false;
-	if (w->stopping != WK_RUNNING) {
-		/* No new handlers now: back to the queue with it, its attempt not counted. */
-		s->released = true;
-		return false;
-	}
-	s->resent = true;
-	pgjq_pipe_reset(&pp->p);
-	pp->exited = 0;
-	start_piped(w, s, now);
-	return true;
+	wk_slot_vacate(w, s);
 }
 
 /* Whether slot i may take a job now. */
-static bool
-slot_free(struct worker *w, int i, int64_t now)
+bool
+wk_slot_ready(struct worker *w, int i, int64_t now)
 {
-	struct piped *pp;
-
 	if (w->slots[i].busy)
 		return false;
-	if (w->pipes == NULL)
-		return true;
-	pp = &w->pipes[i];
-	if (w->closing_at != 0 || pp->exited != 0)
-		return false;
-	if (pp->p.pid == 0)
-		return now >= pp->restart_at;
-	return pgjq_pipe_ready(&pp->p);
+	return w->pipes == NULL || wk_pipe_ready(w, i, now);
 }
 
-static int
-free_slots(struct worker *w, int64_t now)
+/* How many slots may take a job now. */
+int
+wk_slots_ready(struct worker *w, int64_t now)
 {
 	int n = 0;
 
 	if (w->pipes == NULL)
 		return w->o->concurrency - w->busy;
 	for (int i = 0; i < w->o->concurrency; i++)
-		n += slot_free(w, i, now);
+		n += wk_slot_ready(w, i, now);
 	return n;
-}
-
-/* A --pipe handler is gone and its slot idle: say what needs saying, and make room for the next. */
-static void
-bury_pipe(struct worker *w, int i, int64_t now)
-{
-	struct piped *pp = &w->pipes[i];
-	int st = pp->p.status;
-	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	char when[32];
-
-	if (pp->kill_at == 0 && !pp->stopped && !pp->told && !clean) {
-		if (WIFSIGNALED(st))
-			pgjq_warn("slot %d (pid %ld): the handler was killed by signal %d (%s) between jobs",
-			    i + 1, (long)pp->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
-		else
-			pgjq_warn("slot %d (pid %ld): the handler exited with status %d between jobs",
-			    i + 1, (long)pp->pid, WEXITSTATUS(st));
-	}
-	/*
-	 * One that never answered a job and was not stopped by us died young:
-	 * it may fail at start-up every time, so the next waits, longer and
-	 * longer, and fewer attempts are spent on it.
-	 */
-	if (pp->p.answered == 0 && !pp->stopped && w->closing_at == 0) {
-		if (pp->restart_delay > 0) {
-			pgjq_format_duration(pp->restart_delay, when, sizeof when);
-			pgjq_warn("slot %d: the handler keeps dying before it answers a job; starting "
-			    "the next in %s", i + 1, when);
-			pp->restart_at = now + pp->restart_delay;
-		}
-		pp->restart_delay = pp->restart_delay == 0 ? RESTART_MIN_US :
-		    pp->restart_delay * 2 > RESTART_MAX_US ? RESTART_MAX_US : pp->restart_delay * 2;
-	} else if (pp->p.answered > 0) {
-		pp->restart_delay = 0;
-	}
-	pgjq_pipe_reset(&pp->p);
-	pp->exited = pp->kill_at = 0;
-	pp->stopped = pp->told = false;
-	w->wake = true;
-}
-
-/*
- * The --pipe handlers' lives apart from any one job: SIGKILL for those
- * that outstay a stop, burial for the dead, and once no more jobs will
- * come, EOF on stdin for the idle, then SIGTERM when the grace period
- * (or a second signal) says so.
- */
-static void
-tend_pipes(struct worker *w, int64_t now)
-{
-	int64_t deadline;
-
-	if (w->closing_at == 0 && (w->stopping != WK_RUNNING || work_done(w)))
-		w->closing_at = now;
-	deadline = w->stopping != WK_RUNNING ? w->grace_end : w->closing_at + w->o->grace_us;
-	for (int i = 0; i < w->o->concurrency; i++) {
-		struct piped *pp = &w->pipes[i];
-
-		if (pp->p.pid != 0 && pp->kill_at != 0 && now >= pp->kill_at) {
-			pgjq_pipe_kill(&pp->p, SIGKILL);
-			pp->kill_at = INT64_MAX;
-		}
-		/* A grandchild that left the group may hold the pipes: stop waiting for it. */
-		if (pp->exited != 0 && !pgjq_pipe_gone(&pp->p) && now - pp->exited >= WK_LEFTOVER_US)
-			pgjq_pipe_close(&pp->p);
-		if (w->slots[i].busy)
-			continue;
-		if (pp->exited != 0 && pgjq_pipe_gone(&pp->p)) {
-			bury_pipe(w, i, now);
-			continue;
-		}
-		if (pp->p.pid == 0)
-			continue;
-		if (w->closing_at == 0) {
-			/* Alive but unable to take a job (it closed its stdin): it would hold the slot for ever. */
-			if (!pgjq_pipe_ready(&pp->p) && pp->kill_at == 0)
-				stop_pipe(w, pp, now, true);
-			continue;
-		}
-		pgjq_pipe_close_stdin(&pp->p);
-		if (w->stopping == WK_STOP_NOW && pp->kill_at != INT64_MAX) {
-			pgjq_pipe_kill(&pp->p, SIGKILL);
-			pp->kill_at = INT64_MAX;
-		} else if (now >= deadline) {
-			stop_pipe(w, pp, now, false);
-		}
-	}
-}
-
-static bool
-pipes_alive(const struct worker *w)
-{
-	if (w->pipes == NULL)
-		return false;
-	for (int i = 0; i < w->o->concurrency; i++)
-		if (w->pipes[i].p.pid != 0 || !pgjq_pipe_gone(&w->pipes[i].p))
-			return true;
-	return false;
 }
 
 static void
@@ -764,17 +426,17 @@ check_slots(struct worker *w, int64_t now)
 		if (!s->busy)
 			continue;
 		if (s->piped) {
-			struct piped *pp = pipe_of(w, s);
+			struct piped *pp = wk_pipe_of(w, s);
 
 			if (pgjq_pipe_gone(&pp->p)) {
-				if (!resend(w, s, now))
+				if (!wk_pipe_resend(w, s, now))
 					finish_slot(w, s, now);
 				continue;
 			}
 			if (s->deadline != 0 && now >= s->deadline && !s->timed_out) {
 				s->timed_out = true;
 				wk_event(w, "timed out", s, s->id, "sending SIGTERM to its handler");
-				stop_pipe(w, pp, now, false);
+				wk_pipe_stop(w, pp, now, false);
 			}
 			continue;
 		}
@@ -933,7 +595,7 @@ ahead_target(const struct worker *w)
 static void
 claim_room(struct worker *w, int64_t now, int *run, int *ahead)
 {
-	int free = free_slots(w, now) - (int)w->nahead, target = ahead_target(w);
+	int free = wk_slots_ready(w, now) - (int)w->nahead, target = ahead_target(w);
 
 	*run = free > 0 ? free : 0;
 	*ahead = target > (int)w->nahead ? target - (int)w->nahead : 0;
@@ -1268,7 +930,7 @@ feed_slots(struct worker *w, int64_t now)
 	for (int i = 0; i < w->o->concurrency && taken < w->nahead; i++) {
 		struct ahead *a = &w->ahead[taken];
 
-		if (!slot_free(w, i, now))
+		if (!wk_slot_ready(w, i, now))
 			continue;
 		taken++;
 		/*
@@ -1336,9 +998,9 @@ end_grace(struct worker *w, int64_t now)
 			pgjq_http_abort(w->http, s);
 			s->exited = now;
 		} else if (s->piped && w->stopping == WK_STOP_NOW) {
-			pgjq_pipe_kill(&pipe_of(w, s)->p, SIGKILL);
-			pipe_of(w, s)->kill_at = INT64_MAX;
-			pipe_of(w, s)->stopped = true;
+			pgjq_pipe_kill(&wk_pipe_of(w, s)->p, SIGKILL);
+			wk_pipe_of(w, s)->kill_at = INT64_MAX;
+			wk_pipe_of(w, s)->stopped = true;
 		} else if (w->stopping == WK_STOP_NOW) {
 			pgjq_handler_kill(&s->h, SIGKILL);
 			s->kill_at = INT64_MAX;
@@ -1401,7 +1063,7 @@ next_wakeup(struct worker *w, int64_t now)
 		}
 	}
 	/* The work is done, the handlers not yet told: tell them now. */
-	if (w->pipes != NULL && w->closing_at == 0 && work_done(w))
+	if (w->pipes != NULL && w->closing_at == 0 && wk_work_done(w))
 		t = now;
 	for (int i = 0; w->pipes != NULL && i < w->o->concurrency; i++) {
 		struct piped *pp = &w->pipes[i];
@@ -1444,8 +1106,8 @@ setup_signals(void)
 }
 
 /* No job runs and none will be claimed: time to go, once the --pipe handlers have gone. */
-static bool
-work_done(struct worker *w)
+bool
+wk_work_done(struct worker *w)
 {
 	if (w->busy > 0 || w->nahead > 0 || w->turn.busy)
 		return false;
@@ -1468,9 +1130,9 @@ finished(struct worker *w)
 {
 	/* Once it has begun, the handlers' wind-down is seen through. */
 	if (w->closing_at != 0)
-		return w->busy == 0 && w->nahead == 0 && !w->turn.busy && !pipes_alive(w) &&
+		return w->busy == 0 && w->nahead == 0 && !w->turn.busy && !wk_pipes_alive(w) &&
 		    (w->nout == 0 || (w->stopping == WK_STOP_NOW && w->conn == NULL));
-	return work_done(w) && !pipes_alive(w);
+	return wk_work_done(w) && !wk_pipes_alive(w);
 }
 
 int
@@ -1511,7 +1173,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 
 	while (!finished(&w)) {
 		int64_t now = pgjq_now_us(), wake_at;
-		int n = 0, timeout, http_first = 0;
+		int n = 0, timeout, http_first = 0, pipes_first;
 
 		on_signals(&w, now);
 		if (w.stopping != WK_RUNNING && now >= w.grace_end)
@@ -1523,7 +1185,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		turn_read(&w, now);
 		check_slots(&w, now);
 		if (w.pipes != NULL)
-			tend_pipes(&w, now);
+			wk_pipes_tend(&w, now);
 		feed_slots(&w, now);
 		wk_upkeep(&w, now);
 		turn_send(&w, pgjq_now_us());
@@ -1536,11 +1198,8 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		for (int i = 0; i < o->concurrency; i++)
 			if (w.slots[i].busy)
 				n += pgjq_handler_pollfds(&w.slots[i].h, pfd + n);
-		for (int i = 0; w.pipes != NULL && i < o->concurrency; i++) {
-			w.pipes[i].pfd_at = n;
-			w.pipes[i].npfd = pgjq_pipe_pollfds(&w.pipes[i].p, pfd + n);
-			n += w.pipes[i].npfd;
-		}
+		pipes_first = n;
+		n += wk_pipes_pollfds(&w, pfd + n);
 		if (w.http != NULL) {
 			http_first = n;
 			n += pgjq_http_pollfds(w.http, pfd + n, o->concurrency * 2 + 16);
@@ -1562,16 +1221,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 				s->exited = pgjq_now_us();
 			}
 		}
-		if (w.pipes != NULL) {
-			struct pipe_call c = {&w, 0, pgjq_now_us()};
-
-			for (c.slot = 0; c.slot < o->concurrency; c.slot++) {
-				struct piped *pp = &w.pipes[c.slot];
-
-				if (pp->npfd > 0)
-					pgjq_pipe_io(&pp->p, pfd + pp->pfd_at, pp->npfd, on_pipe_msg, on_pipe_err, &c);
-			}
-		}
+		wk_pipes_io(&w, pfd + pipes_first);
 		for (int i = 0; i < o->concurrency; i++) {
 			struct slot *s = &w.slots[i];
 			struct pollfd sp[4];

@@ -12,6 +12,7 @@
 #ifndef PGJQ_WORKER_INT_H
 #define PGJQ_WORKER_INT_H
 
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -97,7 +98,7 @@ struct piped {
 	pid_t pid;                /* the last process's, for messages once it is reaped */
 	bool stopped;             /* we stopped it (time limit, cancel, shutdown): its death is not its fault */
 	bool told;                /* its death was a job's error: nothing more to say */
-	int pfd_at, npfd;         /* where its fds are in this turn's poll set */
+	int pfd_at, npfd;         /* where its fds are among the handlers' in this turn's poll set */
 };
 
 /*
@@ -179,6 +180,18 @@ extern volatile sig_atomic_t wk_stop_now;
 /* Asked to cancel the slot's job: its handler is stopped, or its request abandoned. */
 void wk_slot_cancel(struct worker *w, struct slot *s, int64_t now);
 
+/* The slot's job has its outcome: the slot is free for another. */
+void wk_slot_vacate(struct worker *w, struct slot *s);
+
+/* Whether slot i may take a job now. */
+bool wk_slot_ready(struct worker *w, int i, int64_t now);
+
+/* How many slots may take a job now. */
+int wk_slots_ready(struct worker *w, int64_t now);
+
+/* No job runs and none will be claimed: time to go, once the --pipe handlers have gone. */
+bool wk_work_done(struct worker *w);
+
 /* The slot that runs job id, or NULL. */
 struct slot *wk_slot_of(struct worker *w, int64_t id);
 
@@ -225,6 +238,42 @@ void wk_upkeep(struct worker *w, int64_t now);
 /* One line per job event on stderr (s: the slot that runs it, or NULL); fmt: the detail, or NULL. */
 void wk_event(struct worker *w, const char *what, const struct slot *s, int64_t id,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* worker_pipe.c: --pipe handlers, one per slot */
+
+/* The handler of slot s. */
+struct piped *wk_pipe_of(struct worker *w, const struct slot *s);
+
+/*
+ * Stops a handler: SIGTERM, and SIGKILL --kill-after later; its answers
+ * are not believed from now on.  blame: its own fault (it broke the
+ * protocol), which counts as dying young.
+ */
+void wk_pipe_stop(struct worker *w, struct piped *pp, int64_t now, bool blame);
+
+/* Whether slot i's handler may take a job: it is ready, or there is none and one may start. */
+bool wk_pipe_ready(struct worker *w, int i, int64_t now);
+
+/* Gives the slot's job to its handler, started first if it has none. */
+void wk_pipe_start_job(struct worker *w, struct slot *s, int64_t now);
+
+/* The handler is gone without answering for the slot's job: the job's outcome says why. */
+void wk_pipe_finish_job(struct worker *w, struct slot *s, int64_t now);
+
+/* The handler quit cleanly just as the slot's job came: the job goes to a new one, once.  False: it does not. */
+bool wk_pipe_resend(struct worker *w, struct slot *s, int64_t now);
+
+/* The handlers' lives apart from any one job: kills overdue, the dead cleared away, the idle told to go. */
+void wk_pipes_tend(struct worker *w, int64_t now);
+
+/* True while any handler runs or has output left to read. */
+bool wk_pipes_alive(const struct worker *w);
+
+/* Adds the handlers' fds that need watching to pfd; returns how many. */
+int wk_pipes_pollfds(struct worker *w, struct pollfd *pfd);
+
+/* Does the I/O that poll reported on the fds wk_pipes_pollfds added to pfd. */
+void wk_pipes_io(struct worker *w, const struct pollfd *pfd);
 
 /* worker_outcome.c */
 
