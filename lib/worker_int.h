@@ -177,23 +177,8 @@ struct worker {
  */
 extern volatile sig_atomic_t wk_stop_now;
 
-/* Asked to cancel the slot's job: its handler is stopped, or its request abandoned. */
-void wk_slot_cancel(struct worker *w, struct slot *s, int64_t now);
-
-/* The slot's job has its outcome: the slot is free for another. */
-void wk_slot_vacate(struct worker *w, struct slot *s);
-
-/* Whether slot i may take a job now. */
-bool wk_slot_ready(struct worker *w, int i, int64_t now);
-
-/* How many slots may take a job now. */
-int wk_slots_ready(struct worker *w, int64_t now);
-
 /* No job runs and none will be claimed: time to go, once the --pipe handlers have gone. */
 bool wk_work_done(struct worker *w);
-
-/* The slot that runs job id, or NULL. */
-struct slot *wk_slot_of(struct worker *w, int64_t id);
 
 /* A job of the local queue was cancelled (a notice, which renew_leases checks). */
 void wk_ahead_cancelled(struct worker *w, int64_t id);
@@ -238,6 +223,50 @@ void wk_upkeep(struct worker *w, int64_t now);
 /* One line per job event on stderr (s: the slot that runs it, or NULL); fmt: the detail, or NULL. */
 void wk_event(struct worker *w, const char *what, const struct slot *s, int64_t id,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* worker_slot.c: a job in a slot, from its start to its outcome */
+
+/* The slot that runs job id, or NULL. */
+struct slot *wk_slot_of(struct worker *w, int64_t id);
+
+/* Whether slot i may take a job now. */
+bool wk_slot_ready(struct worker *w, int i, int64_t now);
+
+/* How many slots may take a job now. */
+int wk_slots_ready(struct worker *w, int64_t now);
+
+/* Gives a job of the local queue (which hands over its payload) to slot s. */
+void wk_slot_start(struct worker *w, struct slot *s, struct ahead *a, int64_t now);
+
+/* A running job's progress is sent with the next turn's statement, at most this often. */
+bool wk_slot_progress_due(const struct slot *s, int64_t now);
+
+/* Adds the busy slots' handler fds to pfd; returns how many. */
+int wk_slots_pollfds(struct worker *w, struct pollfd *pfd);
+
+/* Does the handlers' I/O that poll reported in pfd[0 .. n). */
+void wk_slots_io(struct worker *w, const struct pollfd *pfd, int n);
+
+/* Does the HTTP I/O that poll reported in pfd[0 .. n); a finished request's reply goes to its slot. */
+void wk_http_io(struct worker *w, const struct pollfd *pfd, int n);
+
+/* Asked to cancel the slot's job: its handler is stopped, or its request abandoned. */
+void wk_slot_cancel(struct worker *w, struct slot *s, int64_t now);
+
+/* The database no longer has the slot's job as ours: stop its handler, record nothing. */
+void wk_slot_abandon(struct worker *w, struct slot *s, int64_t now);
+
+/* After the grace period: stop what still runs and put it back. */
+void wk_slots_end_grace(struct worker *w, int64_t now);
+
+/* Reaps the children that exited: the slots' handlers and the --pipe ones. */
+void wk_reap_children(struct worker *w, int64_t now);
+
+/* Time limits, kills overdue, and the outcome of each job whose handler is gone. */
+void wk_slots_check(struct worker *w, int64_t now);
+
+/* The slot's job has its outcome: the slot is free for another. */
+void wk_slot_vacate(struct worker *w, struct slot *s);
 
 /* worker_pipe.c: --pipe handlers, one per slot */
 
