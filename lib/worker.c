@@ -56,49 +56,6 @@ on_signal(int sig)
 
 /* ---------------------------------------------------------- database */
 
-/* The local queue's entry for job id, or NULL. */
-static struct ahead *
-ahead_of(struct worker *w, int64_t id)
-{
-	for (size_t i = 0; i < w->nahead; i++)
-		if (w->ahead[i].id == id)
-			return &w->ahead[i];
-	return NULL;
-}
-
-/* Takes entry a out of the local queue; its payload is the caller's now. */
-static void
-ahead_remove(struct worker *w, struct ahead *a)
-{
-	size_t i = (size_t)(a - w->ahead);
-
-	memmove(a, a + 1, (w->nahead - i - 1) * sizeof *a);
-	w->nahead--;
-}
-
-/*
- * A claimed job was cancelled: cancel_job() finished it at once, so it
- * only leaves the local queue.  (Were the notice forged, the job would
- * go back to the queue at the next renew_leases, as a stray claim: it is
- * no longer among ours.)  One the database counts as running is
- * cancelled once it starts, as any running job.
- */
-void
-wk_ahead_cancelled(struct worker *w, int64_t id)
-{
-	struct ahead *a = ahead_of(w, id);
-
-	if (a == NULL)
-		return;
-	if (a->told) {
-		w->next_renew = 0;
-		return;
-	}
-	wk_event(w, "cancelled", NULL, id, "before it started");
-	free(a->payload);
-	ahead_remove(w, a);
-}
-
 /* ------------------------------------------------------------- turns */
 
 /*
@@ -212,19 +169,6 @@ turn_args_free(struct turn_args *t)
 		pgjq_buf_free(&t->a[i]);
 }
 
-/* How many jobs the local queue should hold: two turns' worth of what the slots took in the last. */
-static int
-ahead_target(const struct worker *w)
-{
-	long target = w->demand * 2;
-
-	if (w->o->prefetch <= 0)
-		return 0;
-	if (target < w->o->concurrency)
-		target = w->o->concurrency;
-	return target > w->o->prefetch ? w->o->prefetch : (int)target;
-}
-
 /*
  * How many jobs a claim could take now: run for the free slots that the
  * local queue cannot fill, ahead to top the local queue up, within
@@ -234,7 +178,7 @@ ahead_target(const struct worker *w)
 static void
 claim_room(struct worker *w, int64_t now, int *run, int *ahead)
 {
-	int free = wk_slots_ready(w, now) - (int)w->nahead, target = ahead_target(w);
+	int free = wk_slots_ready(w, now) - (int)w->nahead, target = wk_ahead_target(w);
 
 	*run = free > 0 ? free : 0;
 	*ahead = target > (int)w->nahead ? target - (int)w->nahead : 0;
@@ -325,19 +269,6 @@ turn_send(struct worker *w, int64_t now)
 	tn->ahead = ahead;
 }
 
-/* Orders the local queue: jobs the database counts as running first, then by priority, then by age. */
-static int
-ahead_cmp(const void *pa, const void *pb)
-{
-	const struct ahead *a = pa, *b = pb;
-
-	if (a->told != b->told)
-		return a->told ? -1 : 1;
-	if (a->priority != b->priority)
-		return a->priority < b->priority ? -1 : 1;
-	return a->id < b->id ? -1 : a->id > b->id;
-}
-
 /* A claimed job, row of turn()'s answer, joins the local queue. */
 static void
 ahead_add(struct worker *w, PGresult *res, int row)
@@ -412,7 +343,7 @@ turn_done(struct worker *w, PGresult *res, int64_t now)
 		got++;
 	}
 	if (ahead_added)
-		qsort(w->ahead, w->nahead, sizeof *w->ahead, ahead_cmp);
+		wk_ahead_sort(w);
 	w->turned = true;
 	if (tn->run + tn->ahead == 0)
 		return;
@@ -510,67 +441,6 @@ turn_read(struct worker *w, int64_t now)
 		record_singly(w, now);
 	}
 	PQclear(kept);
-}
-
-/* A job of the local queue goes back unstarted (the caller takes it out of the queue). */
-static void
-release_one(struct worker *w, struct ahead *a)
-{
-	struct outcome *o = wk_outcome_new(w);
-
-	o->kind = OUT_RELEASED;
-	o->id = a->id;
-	memcpy(o->queue, a->queue, sizeof o->queue);
-	o->attempt = a->attempt;
-	o->max_attempts = a->max_attempts;
-	free(a->payload);
-	a->payload = NULL;
-}
-
-/* Stopping: the local queue goes back at once, attempts untouched. */
-void
-wk_ahead_release_all(struct worker *w)
-{
-	if (w->nahead == 0)
-		return;
-	pgjq_warn("putting back %zu claimed job%s that had not started", w->nahead,
-	    w->nahead == 1 ? "" : "s");
-	for (size_t i = 0; i < w->nahead; i++)
-		release_one(w, &w->ahead[i]);
-	w->nahead = 0;
-}
-
-/* Hands the local queue's best jobs to the free slots. */
-static void
-feed_slots(struct worker *w, int64_t now)
-{
-	size_t taken = 0;
-
-	/* Cut off, a job of the local queue may be another's by now: none starts. */
-	if (w->stopping != WK_RUNNING || w->conn == NULL)
-		return;
-	for (int i = 0; i < w->o->concurrency && taken < w->nahead; i++) {
-		struct ahead *a = &w->ahead[taken];
-
-		if (!wk_slot_ready(w, i, now))
-			continue;
-		taken++;
-		/*
-		 * Unrenewed for a whole lease (the database silent, not yet
-		 * given up on), it may be another worker's now: not to start.
-		 */
-		if (a->lease_end <= now) {
-			release_one(w, a);
-			i--;
-			continue;
-		}
-		wk_slot_start(w, &w->slots[i], a, now);
-		w->started++;
-	}
-	if (taken == 0)
-		return;
-	memmove(w->ahead, w->ahead + taken, (w->nahead - taken) * sizeof *w->ahead);
-	w->nahead -= taken;
 }
 
 /* -------------------------------------------------------------- loop */
@@ -781,7 +651,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		wk_slots_check(&w, now);
 		if (w.pipes != NULL)
 			wk_pipes_tend(&w, now);
-		feed_slots(&w, now);
+		wk_ahead_feed_slots(&w, now);
 		wk_upkeep(&w, now);
 		turn_send(&w, pgjq_now_us());
 		if (finished(&w))

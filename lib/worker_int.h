@@ -180,12 +180,6 @@ extern volatile sig_atomic_t wk_stop_now;
 /* No job runs and none will be claimed: time to go, once the --pipe handlers have gone. */
 bool wk_work_done(struct worker *w);
 
-/* A job of the local queue was cancelled (a notice, which renew_leases checks). */
-void wk_ahead_cancelled(struct worker *w, int64_t id);
-
-/* Stopping, or reconnected: the local queue goes back at once, attempts untouched. */
-void wk_ahead_release_all(struct worker *w);
-
 /* worker_db.c: the connection */
 
 /* How long a statement's answer, or a turn's, may take before the database is taken for lost. */
@@ -223,6 +217,23 @@ void wk_upkeep(struct worker *w, int64_t now);
 /* One line per job event on stderr (s: the slot that runs it, or NULL); fmt: the detail, or NULL. */
 void wk_event(struct worker *w, const char *what, const struct slot *s, int64_t id,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* worker_ahead.c: the local queue */
+
+/* How many jobs the local queue should hold: two turns' worth of what the slots took in the last. */
+int wk_ahead_target(const struct worker *w);
+
+/* Puts the local queue in order, after a claim added to it. */
+void wk_ahead_sort(struct worker *w);
+
+/* Hands the local queue's best jobs to the free slots. */
+void wk_ahead_feed_slots(struct worker *w, int64_t now);
+
+/* A notice says job id was cancelled: if it is in the local queue and not yet running, it leaves. */
+void wk_ahead_cancelled(struct worker *w, int64_t id);
+
+/* Stopping, or reconnected: the local queue goes back at once, attempts untouched. */
+void wk_ahead_release_all(struct worker *w);
 
 /* worker_slot.c: a job in a slot, from its start to its outcome */
 
