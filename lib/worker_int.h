@@ -218,6 +218,23 @@ void wk_upkeep(struct worker *w, int64_t now);
 void wk_event(struct worker *w, const char *what, const struct slot *s, int64_t id,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* worker_turn.c: a turn, the one statement that records, reports and claims */
+
+/* Sends a turn, if there is anything to say or to claim. */
+void wk_turn_send(struct worker *w, int64_t now);
+
+/* Reads the turn's answer, if it has come (wk_db_read_notifies has consumed the input). */
+void wk_turn_read(struct worker *w, int64_t now);
+
+/*
+ * How many jobs a claim could take now: run for the free slots that the
+ * local queue cannot fill, ahead to top the local queue up.
+ */
+void wk_turn_claim_room(struct worker *w, int64_t now, int *run, int *ahead);
+
+/* Whether the turn under way waited too long for its answer; *at (unless NULL): when it will have. */
+bool wk_turn_overdue(const struct worker *w, int64_t now, int64_t *at);
+
 /* worker_ahead.c: the local queue */
 
 /* How many jobs the local queue should hold: two turns' worth of what the slots took in the last. */
