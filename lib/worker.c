@@ -1,27 +1,26 @@
+/*
+ * worker: jq-worker's event loop itself, a short list of phases, and the
+ * timers that say how long it may sleep between them.  The loop is only
+ * mechanism: what each phase means lives with its module (worker_int.h
+ * lists them), so how jobs run or how the database is spoken to can
+ * change without touching the order of things here.  Signals come in
+ * through a self-pipe, so that one poll(2) waits for everything.
+ */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-#include <jansson.h>
 #include <libpq-fe.h>
 
-#include "db.h"
 #include "diag.h"
 #include "duration.h"
-#include "handler.h"
 #include "http.h"
-#include "job.h"
 #include "listen.h"
 #include "pipe.h"
 #include "worker.h"
@@ -32,6 +31,8 @@ static int sigpipe_fds[2] = {-1, -1};
 /* Stop signals received so far. */
 static volatile sig_atomic_t stop_signals;
 volatile sig_atomic_t wk_stop_now;
+
+/* ----------------------------------------------------------- signals */
 
 static void
 on_signal(int sig)
@@ -48,8 +49,30 @@ on_signal(int sig)
 	errno = saved;
 }
 
-/* -------------------------------------------------------------- loop */
+static void
+setup_signals(void)
+{
+	struct sigaction sa;
 
+	if (pipe(sigpipe_fds) < 0)
+		pgjq_die(PGJQ_EX_SOFTWARE, "pipe: %s", strerror(errno));
+	for (int i = 0; i < 2; i++) {
+		fcntl(sigpipe_fds[i], F_SETFL, fcntl(sigpipe_fds[i], F_GETFL) | O_NONBLOCK);
+		fcntl(sigpipe_fds[i], F_SETFD, FD_CLOEXEC);
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	/* A closed terminal is a request to stop, not a reason to abandon the handlers. */
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* What the signals that came say: SIGCHLD reaps, a stop signal stops. */
 static void
 on_signals(struct worker *w, int64_t now)
 {
@@ -80,6 +103,48 @@ on_signals(struct worker *w, int64_t now)
 	}
 }
 
+/* Stopping: the local queue goes back, and once the grace is over, what still runs is stopped. */
+static void
+on_stopping(struct worker *w, int64_t now)
+{
+	if (now >= w->grace_end)
+		wk_slots_end_grace(w, now);
+	wk_ahead_release_all(w);
+}
+
+/* -------------------------------------------------------------- loop */
+
+/* No job runs and none will be claimed: time to go, once the --pipe handlers have gone. */
+bool
+wk_work_done(struct worker *w)
+{
+	if (w->busy > 0 || w->nahead > 0 || w->turn.busy)
+		return false;
+	if (w->nout > 0)
+		return w->stopping == WK_STOP_NOW && w->conn == NULL; /* nothing more we can do */
+	if (w->stopping != WK_RUNNING)
+		return true;
+	/* A backlog of old jobs is worth finishing: cron-run workers may be the only ones. */
+	if (w->conn != NULL && w->next_prune != 0 && w->next_prune <= pgjq_now_us())
+		return false;
+	if (w->o->max_jobs > 0 && w->claimed >= w->o->max_jobs)
+		return true;
+	/* Draining, a retry due within a poll period still counts as work. */
+	return w->o->drain && w->empty && !w->wake && w->conn != NULL &&
+	    (w->next_due == 0 || w->next_due > pgjq_now_us() + w->o->poll_us);
+}
+
+static bool
+finished(struct worker *w)
+{
+	/* Once it has begun, the handlers' wind-down is seen through. */
+	if (w->closing_at != 0)
+		return w->busy == 0 && w->nahead == 0 && !w->turn.busy && !wk_pipes_alive(w) &&
+		    (w->nout == 0 || (w->stopping == WK_STOP_NOW && w->conn == NULL));
+	return wk_work_done(w) && !wk_pipes_alive(w);
+}
+
+/* When the loop must run again at the latest: the soonest of every timer. */
 static int64_t
 next_wakeup(struct worker *w, int64_t now)
 {
@@ -152,87 +217,97 @@ next_wakeup(struct worker *w, int64_t now)
 	return t < now ? now : t;
 }
 
+/*
+ * Sleeps in poll(2) until an fd is ready or the next timer is due, then
+ * does the I/O that is ready.
+ */
 static void
-setup_signals(void)
+poll_io(struct worker *w, struct pollfd *pfd)
 {
-	struct sigaction sa;
+	int64_t wake_at;
+	int n = 0, timeout, http_first = 0, pipes_first;
 
-	if (pipe(sigpipe_fds) < 0)
-		pgjq_die(PGJQ_EX_SOFTWARE, "pipe: %s", strerror(errno));
-	for (int i = 0; i < 2; i++) {
-		fcntl(sigpipe_fds[i], F_SETFL, fcntl(sigpipe_fds[i], F_GETFL) | O_NONBLOCK);
-		fcntl(sigpipe_fds[i], F_SETFD, FD_CLOEXEC);
+	pfd[n++] = (struct pollfd){.fd = sigpipe_fds[0], .events = POLLIN};
+	if (w->conn != NULL)
+		pfd[n++] = (struct pollfd){.fd = PQsocket(w->conn), .events = POLLIN};
+	n += wk_slots_pollfds(w, pfd + n);
+	pipes_first = n;
+	n += wk_pipes_pollfds(w, pfd + n);
+	if (w->http != NULL) {
+		http_first = n;
+		n += pgjq_http_pollfds(w->http, pfd + n, w->o->concurrency * 2 + 16);
 	}
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	/* A closed terminal is a request to stop, not a reason to abandon the handlers. */
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	wake_at = next_wakeup(w, pgjq_now_us());
+	timeout = (int)((wake_at - pgjq_now_us() + 999) / 1000);
+	/* The turn's lines in a few writes, not one each; and none waits while we sleep. */
+	pgjq_diag_flush();
+	if (poll(pfd, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
+		pgjq_die(PGJQ_EX_SOFTWARE, "poll: %s", strerror(errno));
+	if (w->http != NULL)
+		wk_http_io(w, pfd + http_first, n - http_first);
+	wk_pipes_io(w, pfd + pipes_first);
+	wk_slots_io(w, pfd, n);
 }
 
-/* No job runs and none will be claimed: time to go, once the --pipe handlers have gone. */
-bool
-wk_work_done(struct worker *w)
+static void
+worker_init(struct worker *w, const struct pgjq_worker_opts *o)
 {
-	if (w->busy > 0 || w->nahead > 0 || w->turn.busy)
-		return false;
-	if (w->nout > 0)
-		return w->stopping == WK_STOP_NOW && w->conn == NULL; /* nothing more we can do */
-	if (w->stopping != WK_RUNNING)
-		return true;
-	/* A backlog of old jobs is worth finishing: cron-run workers may be the only ones. */
-	if (w->conn != NULL && w->next_prune != 0 && w->next_prune <= pgjq_now_us())
-		return false;
-	if (w->o->max_jobs > 0 && w->claimed >= w->o->max_jobs)
-		return true;
-	/* Draining, a retry due within a poll period still counts as work. */
-	return w->o->drain && w->empty && !w->wake && w->conn != NULL &&
-	    (w->next_due == 0 || w->next_due > pgjq_now_us() + w->o->poll_us);
+	struct pgjq_buf queues = {0};
+
+	w->o = o;
+	w->slots = pgjq_xcalloc((size_t)o->concurrency, sizeof *w->slots);
+	pgjq_buf_putc(&queues, '{');
+	for (size_t i = 0; i < o->nqueues; i++)
+		pgjq_buf_printf(&queues, "%s%s", i ? "," : "", o->queues[i]);
+	pgjq_buf_putc(&queues, '}');
+	w->queues = queues.data;
+	w->chan_new = pgjq_xasprintf("%s_new", o->schema);
+	w->chan_cancel = pgjq_xasprintf("%s_cancel", o->schema);
+	w->chan_progress = pgjq_xasprintf("%s_progress", o->schema);
+	srand((unsigned)getpid() ^ (unsigned)pgjq_now_us());
+	if (o->http_url != NULL)
+		w->http = pgjq_http_new(o->http_url);
+	if (o->pipe) {
+		w->pipes = pgjq_xcalloc((size_t)o->concurrency, sizeof *w->pipes);
+		for (int i = 0; i < o->concurrency; i++)
+			pgjq_pipe_init(&w->pipes[i].p);
+	}
 }
 
-static bool
-finished(struct worker *w)
+static void
+worker_free(struct worker *w)
 {
-	/* Once it has begun, the handlers' wind-down is seen through. */
-	if (w->closing_at != 0)
-		return w->busy == 0 && w->nahead == 0 && !w->turn.busy && !wk_pipes_alive(w) &&
-		    (w->nout == 0 || (w->stopping == WK_STOP_NOW && w->conn == NULL));
-	return wk_work_done(w) && !wk_pipes_alive(w);
+	wk_outcomes_drop(w, w->nout);
+	free(w->out);
+	for (size_t i = 0; i < w->nahead; i++)
+		free(w->ahead[i].payload);
+	free(w->ahead);
+	free(w->turn.running);
+	for (int i = 0; w->pipes != NULL && i < w->o->concurrency; i++) {
+		/* finished() waited for every handler to go; this only makes sure. */
+		pgjq_pipe_kill(&w->pipes[i].p, SIGKILL);
+		pgjq_pipe_free(&w->pipes[i].p);
+	}
+	free(w->pipes);
+	free(w->slots);
+	free(w->queues);
+	free(w->chan_new);
+	free(w->chan_cancel);
+	free(w->chan_progress);
+	pgjq_http_free(w->http);
+	PQfinish(w->conn);
 }
 
 int
 pgjq_worker_run(const struct pgjq_worker_opts *o)
 {
 	struct worker w = {0};
-	struct pgjq_buf queues = {0};
 	struct pollfd *pfd;
 	int status = PGJQ_EX_OK;
 
-	w.o = o;
-	w.slots = pgjq_xcalloc((size_t)o->concurrency, sizeof *w.slots);
+	worker_init(&w, o);
 	/* Per slot: four pipes, or about two sockets when speaking HTTP. */
 	pfd = pgjq_xcalloc((size_t)o->concurrency * 4 + 2 + 16, sizeof *pfd);
-	pgjq_buf_putc(&queues, '{');
-	for (size_t i = 0; i < o->nqueues; i++)
-		pgjq_buf_printf(&queues, "%s%s", i ? "," : "", o->queues[i]);
-	pgjq_buf_putc(&queues, '}');
-	w.queues = queues.data;
-	w.chan_new = pgjq_xasprintf("%s_new", o->schema);
-	w.chan_cancel = pgjq_xasprintf("%s_cancel", o->schema);
-	w.chan_progress = pgjq_xasprintf("%s_progress", o->schema);
-	srand((unsigned)getpid() ^ (unsigned)pgjq_now_us());
-	if (o->http_url != NULL)
-		w.http = pgjq_http_new(o->http_url);
-	if (o->pipe) {
-		w.pipes = pgjq_xcalloc((size_t)o->concurrency, sizeof *w.pipes);
-		for (int i = 0; i < o->concurrency; i++)
-			pgjq_pipe_init(&w.pipes[i].p);
-	}
 	setup_signals();
 
 	if (!wk_db_connect(&w, true)) {
@@ -242,75 +317,33 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 	w.wake = true;
 
 	while (!finished(&w)) {
-		int64_t now = pgjq_now_us(), wake_at;
-		int n = 0, timeout, http_first = 0, pipes_first;
+		int64_t now = pgjq_now_us();
 
 		on_signals(&w, now);
-		if (w.stopping != WK_RUNNING && now >= w.grace_end)
-			wk_slots_end_grace(&w, now);
 		if (w.stopping != WK_RUNNING)
-			wk_ahead_release_all(&w);
+			on_stopping(&w, now);
+		/* What the database said: */
 		wk_db_reconnect(&w, now);
 		wk_db_read_notifies(&w);
 		wk_turn_read(&w, now);
+		/* the handlers, and jobs for the free slots: */
 		wk_slots_check(&w, now);
 		if (w.pipes != NULL)
 			wk_pipes_tend(&w, now);
 		wk_ahead_feed_slots(&w, now);
+		/* what to tell the database: */
 		wk_upkeep(&w, now);
 		wk_turn_send(&w, pgjq_now_us());
 		if (finished(&w))
 			break;
-
-		pfd[n++] = (struct pollfd){.fd = sigpipe_fds[0], .events = POLLIN};
-		if (w.conn != NULL)
-			pfd[n++] = (struct pollfd){.fd = PQsocket(w.conn), .events = POLLIN};
-		n += wk_slots_pollfds(&w, pfd + n);
-		pipes_first = n;
-		n += wk_pipes_pollfds(&w, pfd + n);
-		if (w.http != NULL) {
-			http_first = n;
-			n += pgjq_http_pollfds(w.http, pfd + n, o->concurrency * 2 + 16);
-		}
-		wake_at = next_wakeup(&w, pgjq_now_us());
-		timeout = (int)((wake_at - pgjq_now_us() + 999) / 1000);
-		/* The turn's lines in a few writes, not one each; and none waits while we sleep. */
-		pgjq_diag_flush();
-		if (poll(pfd, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
-			pgjq_die(PGJQ_EX_SOFTWARE, "poll: %s", strerror(errno));
-		if (w.http != NULL)
-			wk_http_io(&w, pfd + http_first, n - http_first);
-		wk_pipes_io(&w, pfd + pipes_first);
-		wk_slots_io(&w, pfd, n);
+		poll_io(&w, pfd);
 	}
 	if (w.nout > 0)
 		pgjq_warn("%zu outcome%s could not be recorded; their leases will expire and the jobs "
 		    "will run again", w.nout, w.nout == 1 ? "" : "s");
 	wk_db_unregister(&w);
 out:
-	for (size_t i = 0; i < w.nout; i++) {
-		free(w.out[i].result);
-		free(w.out[i].error);
-		free(w.out[i].message);
-	}
-	free(w.out);
-	for (size_t i = 0; i < w.nahead; i++)
-		free(w.ahead[i].payload);
-	free(w.ahead);
-	free(w.turn.running);
-	for (int i = 0; w.pipes != NULL && i < o->concurrency; i++) {
-		/* finished() waited for every handler to go; this only makes sure. */
-		pgjq_pipe_kill(&w.pipes[i].p, SIGKILL);
-		pgjq_pipe_free(&w.pipes[i].p);
-	}
-	free(w.pipes);
-	free(w.slots);
+	worker_free(&w);
 	free(pfd);
-	free(w.queues);
-	free(w.chan_new);
-	free(w.chan_cancel);
-	free(w.chan_progress);
-	pgjq_http_free(w.http);
-	PQfinish(w.conn);
 	return status;
 }

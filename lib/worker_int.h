@@ -45,7 +45,7 @@ struct slot {
 	int64_t kill_at;          /* SIGKILL then; 0: not yet asked to stop */
 	int64_t exited;           /* when the process was reaped; 0: running */
 	int64_t limit_us;         /* its run time limit, the job's own or the worker's; 0: none */
-	bool timed_out, cancelled, released; /* why its handler was stopped: released is put back unfinished */
+	bool timed_out, cancelled, released; /* why it was stopped (released: to be put back) */
 	bool progress_dirty;      /* progress or message not yet in the database */
 	int progress;             /* its last progress, 0-100, and message (NULL: none) */
 	char *message;
@@ -129,7 +129,7 @@ struct turn {
 /* How far the worker has gone in stopping. */
 enum wk_stopping {
 	WK_RUNNING,               /* claiming and running jobs */
-	WK_FINISHING,             /* a stop signal: no more claims; running jobs may finish within the grace */
+	WK_FINISHING,             /* a stop signal: no more claims; running jobs may finish within grace */
 	WK_STOP_NOW,              /* a second signal: handlers killed now, no reconnect, short waits */
 };
 
@@ -139,7 +139,7 @@ struct worker {
 	PGconn *conn;             /* NULL while the database is lost */
 	int64_t id;               /* our row in workers */
 	char *queues;             /* the queues as an array literal */
-	char *chan_new, *chan_cancel, *chan_progress; /* NOTIFY channels: new work, cancels, progress */
+	char *chan_new, *chan_cancel, *chan_progress; /* channels: new work, cancels, progress */
 	int64_t reconnect_at, reconnect_delay; /* the next try, and the wait before it, growing */
 	bool said_down;           /* the loss is in the log already */
 
@@ -212,12 +212,6 @@ void wk_db_unregister(struct worker *w);
 /* Renewal, reaping and retention, each when its time has come, between turns. */
 void wk_upkeep(struct worker *w, int64_t now);
 
-/* worker_event.c */
-
-/* One line per job event on stderr (s: the slot that runs it, or NULL); fmt: the detail, or NULL. */
-void wk_event(struct worker *w, const char *what, const struct slot *s, int64_t id,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
 /* worker_turn.c: a turn, the one statement that records, reports and claims */
 
 /* Sends a turn, if there is anything to say or to claim. */
@@ -266,7 +260,7 @@ int wk_slots_ready(struct worker *w, int64_t now);
 /* Gives a job of the local queue (which hands over its payload) to slot s. */
 void wk_slot_start(struct worker *w, struct slot *s, struct ahead *a, int64_t now);
 
-/* A running job's progress is sent with the next turn's statement, at most this often. */
+/* Whether the next turn sends the running job's progress: it changed, and long enough ago. */
 bool wk_slot_progress_due(const struct slot *s, int64_t now);
 
 /* Adds the busy slots' handler fds to pfd; returns how many. */
@@ -317,10 +311,16 @@ void wk_pipe_start_job(struct worker *w, struct slot *s, int64_t now);
 /* The handler is gone without answering for the slot's job: the job's outcome says why. */
 void wk_pipe_finish_job(struct worker *w, struct slot *s, int64_t now);
 
-/* The handler quit cleanly just as the slot's job came: the job goes to a new one, once.  False: it does not. */
+/*
+ * The handler quit cleanly just as the slot's job came, most likely
+ * without reading it: the job goes to a new handler, once.  False if not.
+ */
 bool wk_pipe_resend(struct worker *w, struct slot *s, int64_t now);
 
-/* The handlers' lives apart from any one job: kills overdue, the dead cleared away, the idle told to go. */
+/*
+ * The handlers' lives apart from any one job: kills overdue, the dead
+ * cleared away, and once no more jobs come, the idle told to go.
+ */
 void wk_pipes_tend(struct worker *w, int64_t now);
 
 /* True while any handler runs or has output left to read. */
@@ -332,7 +332,7 @@ int wk_pipes_pollfds(struct worker *w, struct pollfd *pfd);
 /* Does the I/O that poll reported on the fds wk_pipes_pollfds added to pfd. */
 void wk_pipes_io(struct worker *w, const struct pollfd *pfd);
 
-/* worker_outcome.c */
+/* worker_outcome.c: outcomes, kept until recorded */
 
 /* A new outcome, zeroed, at the end of w->out. */
 struct outcome *wk_outcome_new(struct worker *w);
@@ -346,5 +346,11 @@ void wk_outcome_say(struct worker *w, const struct outcome *o, const char *state
 
 /* Forgets the first n outcomes: they are recorded (or refused for good). */
 void wk_outcomes_drop(struct worker *w, size_t n);
+
+/* worker_event.c: job event lines */
+
+/* One line per job event on stderr (s: the slot that runs it, or NULL); fmt: the detail, or NULL. */
+void wk_event(struct worker *w, const char *what, const struct slot *s, int64_t id,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #endif
