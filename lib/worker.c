@@ -175,7 +175,10 @@ next_wakeup(struct worker *w, int64_t now)
 				t = now;
 		}
 	}
-	/* (Once past, wk_slots_end_grace has done its work: no reason to spin until the handlers are gone.) */
+	/*
+	 * (Once past, wk_slots_end_grace has done its work: no reason to spin
+	 * until the handlers are gone.)
+	 */
 	if (w->stopping == WK_FINISHING && w->grace_end > now)
 		SOONER(w->grace_end);
 	if (w->http != NULL)

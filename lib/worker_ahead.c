@@ -106,7 +106,7 @@ release_one(struct worker *w, struct ahead *a)
 	a->payload = NULL;
 }
 
-/* Stopping: the local queue goes back at once, attempts untouched. */
+/* Stopping, or reconnected: the local queue goes back at once, attempts untouched. */
 void
 wk_ahead_release_all(struct worker *w)
 {

@@ -374,7 +374,8 @@ wk_turn_read(struct worker *w, int64_t now)
 		 * and find it again, rather than wait for the kernel to give up.
 		 */
 		if (wk_turn_overdue(w, now, NULL))
-			wk_db_lost(w, w->stopping == WK_STOP_NOW ? "stopping at once" : "no answer within the lease");
+			wk_db_lost(w, w->stopping == WK_STOP_NOW ? "stopping at once" :
+			    "no answer within the lease");
 		return;
 	}
 	while ((res = PQgetResult(w->conn)) != NULL) {

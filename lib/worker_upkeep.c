@@ -57,7 +57,8 @@ renew_leases(struct worker *w, int64_t now)
 	params[0] = worker_id;
 	params[1] = ids;
 	params[2] = lease;
-	res = wk_db_exec(w, "cannot renew leases", "SELECT renew_leases($1, $2::bigint[], $3::interval)", 3, params);
+	res = wk_db_exec(w, "cannot renew leases",
+	    "SELECT renew_leases($1, $2::bigint[], $3::interval)", 3, params);
 	free(ids);
 	w->next_renew = now + w->o->lease_us / 3;
 	if (res == NULL)
