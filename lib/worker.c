@@ -1,189 +1,38 @@
+/*
+ * worker: jq-worker's event loop itself, a short list of phases, and the
+ * timers that say how long it may sleep between them.  The loop is only
+ * mechanism: what each phase means lives with its module (worker_int.h
+ * lists them), so how jobs run or how the database is spoken to can
+ * change without touching the order of things here.  Signals come in
+ * through a self-pipe, so that one poll(2) waits for everything.
+ */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-#include <jansson.h>
 #include <libpq-fe.h>
 
-#include "db.h"
 #include "diag.h"
 #include "duration.h"
-#include "handler.h"
 #include "http.h"
-#include "job.h"
+#include "listen.h"
 #include "pipe.h"
 #include "worker.h"
+#include "worker_int.h"
 #include "xalloc.h"
 
-/* How often progress of one job reaches the database, at most. */
-#define PROGRESS_EVERY_US INT64_C(100000)
-/* How long a handler's leftovers may hold its pipes after it exited. */
-#define LEFTOVER_US INT64_C(1000000)
-/* Retention runs this often, in batches this big (a few ms each). */
-#define PRUNE_EVERY_US INT64_C(60000000)
-#define PRUNE_BATCH 1000
-#define RECONNECT_MIN_US INT64_C(100000)
-#define RECONNECT_MAX_US INT64_C(5000000)
-/*
- * The longest wait for the answer to a statement: the lease, but never
- * less than this, so that a busy server is not taken for a lost one.
- */
-#define STATEMENT_WAIT_MIN_US INT64_C(10000000)
-/* ... and once told to stop at once, this. */
-#define STOP_WAIT_US INT64_C(2000000)
-/* The wait before restarting a --pipe handler that keeps dying before its first answer. */
-#define RESTART_MIN_US INT64_C(100000)
-#define RESTART_MAX_US INT64_C(10000000)
-
-struct slot {
-	bool busy;
-	int64_t id;
-	char queue[PGJQ_QUEUE_MAX + 1];
-	int attempt, max_attempts;
-	char *payload;
-	struct pgjq_handler h;
-	int64_t started;          /* monotonic microseconds */
-	int64_t deadline;         /* run time limit; 0: none */
-	int64_t kill_at;          /* SIGKILL then; 0: not yet asked to stop */
-	int64_t exited;           /* when the process was reaped; 0: running */
-	int64_t limit_us;
-	bool timed_out, cancelled, released;
-	bool progress_dirty;      /* progress or message not yet in the database */
-	int progress;
-	char *message;
-	int64_t progress_sent;
-	unsigned progress_seq;    /* bumped by each report, so an answer knows whether it had the last */
-	unsigned progress_seq_sent;
-	bool progress_in_turn;    /* the turn under way carries this job's progress */
-	bool bad_progress_said;
-	bool told;                /* the database has it running (claimed straight so, or a turn said so) */
-	bool lost;                /* the database says it is not ours: its outcome would change nothing */
-	bool http;                /* an HTTP request, not a process */
-	bool piped;               /* sent to the slot's --pipe handler, not a process of its own */
-	char *broke;              /* --pipe: the protocol error that stopped the handler, for the job's error */
-	bool resent;              /* --pipe: sent again, to a new handler: the first quit without reading it */
-	struct pgjq_http_result reply;
-};
-
-enum outcome_kind { OUT_COMPLETED, OUT_FAILED, OUT_RELEASED };
-
-/* What a finished handler left to record; kept while the database is away. */
-struct outcome {
-	enum outcome_kind kind;
-	int64_t id;
-	char queue[PGJQ_QUEUE_MAX + 1];
-	int attempt, max_attempts;
-	bool permanent;
-	int64_t retry_after_us;   /* the server's Retry-After; -1: use the backoff */
-	int64_t delay_us;         /* failed: when to retry, drawn once so a retried recording says the same */
-	char *result;             /* JSON text (completed) */
-	char *error;              /* why the attempt failed */
-	int64_t took_us;
-	int64_t started;          /* monotonic: when its handler got it; 0 never (released from the local queue) */
-	bool has_progress;        /* the job's last progress, not yet recorded, goes with it */
-	int progress;
-	char *message;
-};
-
-/*
- * With --pipe: a slot's long-lived handler.  It outlives the slot's jobs,
- * so it is kept apart from them; a new one is started when the slot gets
- * a job and has none.
- */
-struct piped {
-	struct pgjq_pipe p;
-	int64_t exited;           /* when the process was reaped; 0: running, or none */
-	int64_t kill_at;          /* SIGKILL then; 0: not asked to stop, INT64_MAX: sent */
-	int64_t restart_at;       /* no new process before then: the last ones died young */
-	int64_t restart_delay;    /* the wait after the last young death; 0: none */
-	pid_t pid;                /* the last process's, for messages once it is reaped */
-	bool stopped;             /* we stopped it (time limit, cancel, shutdown): its death is not its fault */
-	bool told;                /* its death was a job's error: nothing more to say */
-	int pfd_at, npfd;         /* where its fds are in this turn's poll set */
-};
-
-/*
- * A job claimed ahead of a free slot: the worker's local queue.  The
- * database has it 'claimed' (attempt not counted, not started), unless
- * told: claimed straight into 'running' for a slot that was free.
- */
-struct ahead {
-	int64_t id;
-	char queue[PGJQ_QUEUE_MAX + 1];
-	int attempt, max_attempts, priority;
-	int64_t limit_us;         /* its own run time limit; -1: none, the worker's applies */
-	char *payload;
-	bool told;
-	int64_t lease_end;        /* monotonic, from the claim's or the renewal's sending: ours until then */
-};
-
-/* The statement of a turn under way (libpq's asynchronous API: the loop goes on meanwhile). */
-struct turn {
-	bool busy;
-	int64_t sent;             /* monotonic */
-	size_t nout;              /* it records w->out[0 .. nout) */
-	int64_t *running;         /* then reports of these running jobs, in order */
-	size_t nrunning, running_cap;
-	int run, ahead;           /* the jobs it claims: to start now, and for the local queue */
-};
-
-/* The columns of turn()'s rows. */
-enum turn_col {
-	TURN_ID, TURN_QUEUE, TURN_PAYLOAD, TURN_ATTEMPT, TURN_MAX_ATTEMPTS, TURN_TIMEOUT,
-	TURN_PRIORITY, TURN_STATE,
-};
-
-struct worker {
-	const struct pgjq_worker_opts *o;
-	PGconn *conn;
-	int64_t id;               /* our row in workers */
-	char *queues;             /* the queues as an array literal */
-	char *chan_new, *chan_cancel, *chan_progress;
-	int64_t reconnect_at, reconnect_delay;
-	bool said_down;
-
-	struct slot *slots;
-	int busy;
-	struct outcome *out;
-	size_t nout, out_cap;
-	struct pgjq_http *http;   /* with --http */
-	struct piped *pipes;      /* with --pipe: slot i's handler is pipes[i] */
-	int64_t closing_at;       /* --pipe: when idle handlers were told no more jobs come; 0: not yet */
-
-	struct ahead *ahead;      /* the local queue, best first */
-	size_t nahead, ahead_cap;
-	long started;             /* jobs handed to handlers since the last turn's answer */
-	long demand;              /* ... and from the one before to it: what to claim ahead */
-	struct turn turn;
-	bool turned;              /* a turn has been answered since (re)connecting */
-
-	bool wake;                /* there may be ready jobs: claim when a slot is free */
-	bool empty;               /* the last claim found nothing */
-	int64_t next_poll, next_due, next_renew, next_reap, next_prune;
-	long claimed;
-	int stopping;             /* 0 running, 1 finishing (grace), 2 stop now */
-	int64_t grace_end;
-};
-
 static int sigpipe_fds[2] = {-1, -1};
-/*
- * Set by a second stop signal while a statement waits for the database:
- * the loop that would read the signal is waiting on it.  (q() clears it
- * first: a signal the loop has seen is in w->stopping.)
- */
-static volatile sig_atomic_t stop_signals, stop_now;
+/* Stop signals received so far. */
+static volatile sig_atomic_t stop_signals;
+volatile sig_atomic_t wk_stop_now;
+
+/* ----------------------------------------------------------- signals */
 
 static void
 on_signal(int sig)
@@ -192,1823 +41,12 @@ on_signal(int sig)
 	int saved = errno;
 
 	if (sig != SIGCHLD && ++stop_signals >= 2)
-		stop_now = 1;
+		wk_stop_now = 1;
 
 	if (write(sigpipe_fds[1], &c, 1) < 0) {
 		/* The pipe is full: the loop has plenty to wake for already. */
 	}
 	errno = saved;
-}
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t
-pgjq_backoff_us(const struct pgjq_worker_opts *o, int attempt, unsigned rnd)
-{
-	int64_t d = o->backoff_us;
-
-	for (int i = 1; i < attempt && d < o->backoff_max_us; i++)
-		d *= 2;
-	if (d > o->backoff_max_us)
-		d = o->backoff_max_us;
-	/* Equal jitter: half fixed, half random, so retries of a burst spread out. */
-	return d / 2 + (d > 1 ? (int64_t)(rnd % (uint64_t)(d / 2 + 1)) : 0);
-}
-
-/* ------------------------------------------------------------ events */
-
-static void
-event(struct worker *w, const char *what, const struct slot *s, int64_t id,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-/* One line per job event on stderr: for people, or JSON with --json. */
-static void
-event(struct worker *w, const char *what, const struct slot *s, int64_t id,
-    const char *fmt, ...)
-{
-	char detail[2048] = "";
-	va_list ap;
-
-	/* --quiet: routine events are no news, and at 30,000 jobs a second they are a flood. */
-	if (w->o->quiet && (strcmp(what, "started") == 0 || strcmp(what, "completed") == 0 ||
-	    strcmp(what, "released") == 0))
-		return;
-	if (fmt != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(detail, sizeof detail, fmt, ap);
-		va_end(ap);
-	}
-	if (w->o->json) {
-		json_t *o = json_pack("{s:s, s:I}", "event", what, "id", (json_int_t)id);
-		char *line;
-
-		if (s != NULL) {
-			json_object_set_new(o, "queue", json_string(s->queue));
-			json_object_set_new(o, "attempt", json_integer(s->attempt));
-			json_object_set_new(o, "max_attempts", json_integer(s->max_attempts));
-		}
-		if (*detail)
-			json_object_set_new(o, "detail", json_string(detail));
-		line = json_dumps(o, JSON_COMPACT);
-		pgjq_diag_line(line);
-		free(line);
-		json_decref(o);
-	} else {
-		pgjq_warn("job %" PRId64 "%s%s%s %s%s%s", id, s ? " (" : "", s ? s->queue : "",
-		    s ? ")" : "", what, *detail ? ": " : "", detail);
-	}
-}
-
-/* ---------------------------------------------------------- database */
-
-static void release_ahead(struct worker *w);
-
-static void
-db_lost(struct worker *w, const char *why)
-{
-	/* libpq's messages run over several lines; the first says it. */
-	int len = (int)strcspn(why, "\n");
-
-	if (!w->said_down)
-		pgjq_warn("lost the database (%.*s); running jobs go on; reconnecting", len, why);
-	w->said_down = true;
-	PQfinish(w->conn);
-	w->conn = NULL;
-	/*
-	 * The turn under way may or may not have committed: its outcomes are
-	 * kept and sent again (a second send is told as the first), its
-	 * running reports too; jobs it may have claimed are put back by the
-	 * next renew_leases, as strays.
-	 */
-	w->turn.busy = false;
-	for (int i = 0; i < w->o->concurrency; i++)
-		w->slots[i].progress_in_turn = false;
-	w->reconnect_delay = RECONNECT_MIN_US;
-	w->reconnect_at = now_us() + w->reconnect_delay;
-}
-
-/*
- * Runs a statement; NULL if it failed.  A lost connection is handled here
- * (the caller just stops); other errors are reported with context.
- */
-static PGresult *
-q(struct worker *w, const char *context, const char *sql, int n, const char *const *params)
-{
-	PGresult *res;
-
-	if (w->conn == NULL)
-		return NULL;
-	/* The events so far reach the log before a wait that may be long. */
-	pgjq_diag_flush();
-	/*
-	 * A database silent for a whole lease (a link down, a server that
-	 * froze) has let our jobs go anyway: drop the connection and find
-	 * it again, rather than wait for the kernel to give up on it.
-	 */
-	stop_now = 0;
-	res = pgjq_exec_within(w->conn, sql, n, params, w->stopping == 2 ? STOP_WAIT_US :
-	    w->o->lease_us > STATEMENT_WAIT_MIN_US ? w->o->lease_us : STATEMENT_WAIT_MIN_US, &stop_now);
-	if (res == NULL) {
-		db_lost(w, errno == ETIMEDOUT ? "no answer within the lease" : "stopping at once");
-		return NULL;
-	}
-	if (pgjq_ok(res))
-		return res;
-	if (PQstatus(w->conn) == CONNECTION_BAD) {
-		db_lost(w, pgjq_failure_message(w->conn, res));
-	} else {
-		pgjq_warn("%s: %s", context, pgjq_failure_message(w->conn, res));
-		/* Server going down, or a transient error: reconnect rather than spin. */
-		if (pgjq_failure_status(w->conn, res) == PGJQ_EX_TEMPFAIL)
-			db_lost(w, pgjq_failure_message(w->conn, res));
-	}
-	PQclear(res);
-	return NULL;
-}
-
-static bool
-listen_on(struct worker *w, const char *channel)
-{
-	char *ident = PQescapeIdentifier(w->conn, channel, strlen(channel));
-	char *sql = pgjq_xasprintf("LISTEN %s", ident);
-	PGresult *res = q(w, "cannot listen", sql, 0, NULL);
-
-	PQfreemem(ident);
-	free(sql);
-	if (res == NULL)
-		return false;
-	PQclear(res);
-	return true;
-}
-
-/* (Re)connects: LISTEN, and register the first time.  False if not (yet). */
-static bool
-db_connect(struct worker *w, bool first)
-{
-	int status;
-
-	w->conn = pgjq_connect_try(w->o->conninfo, w->o->schema, !first, &status);
-	if (w->conn == NULL)
-		return false;
-	PQsetnonblocking(w->conn, 0);
-	if (!w->o->poll_only && (!listen_on(w, w->chan_new) || !listen_on(w, w->chan_cancel)))
-		return false;
-	if (first) {
-		char host[256] = "?", name[300], conc[16], lease[64];
-		const char *params[4] = {name, w->queues, conc, lease};
-		PGresult *res;
-
-		gethostname(host, sizeof host - 1);
-		snprintf(name, sizeof name, "%s:%ld", host, (long)getpid());
-		snprintf(conc, sizeof conc, "%d", w->o->concurrency);
-		pgjq_format_interval(w->o->lease_us, lease, sizeof lease);
-		res = q(w, "cannot register",
-		    "SELECT register_worker($1, $2::text[], $3::integer, $4::interval)", 4, params);
-		if (res == NULL)
-			return false;
-		w->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
-	}
-	if (w->said_down)
-		pgjq_warn("reconnected to the database");
-	w->said_down = false;
-	/*
-	 * The local queue's leases may have run out meanwhile, its jobs gone
-	 * to other workers: it goes back (what is still ours is released,
-	 * attempts untouched), and the next turn claims afresh.
-	 */
-	release_ahead(w);
-	/* Anything may have happened meanwhile: renew, reap and look for work now. */
-	w->wake = true;
-	w->turned = false;
-	w->next_renew = w->next_reap = 0;
-	return true;
-}
-
-static void
-maybe_reconnect(struct worker *w, int64_t now)
-{
-	/* Told to stop at once: what is not recorded waits for its lease to run out. */
-	if (w->conn != NULL || w->stopping == 2 || now < w->reconnect_at)
-		return;
-	if (db_connect(w, false))
-		return;
-	if (w->conn != NULL) {
-		PQfinish(w->conn);
-		w->conn = NULL;
-	}
-	w->reconnect_delay = w->reconnect_delay * 2 > RECONNECT_MAX_US ?
-	    RECONNECT_MAX_US : w->reconnect_delay * 2;
-	w->reconnect_at = now + w->reconnect_delay;
-}
-
-/* The jobs this worker holds: running, or finished and not yet recorded. */
-static char *
-ids_literal(const struct worker *w)
-{
-	int64_t *ids = pgjq_xcalloc((size_t)w->o->concurrency + w->nout + w->nahead + 1, sizeof *ids);
-	size_t n = 0;
-	char *literal;
-
-	for (int i = 0; i < w->o->concurrency; i++)
-		if (w->slots[i].busy)
-			ids[n++] = w->slots[i].id;
-	/* Finished but not yet recorded: still ours, not to be put back. */
-	for (size_t i = 0; i < w->nout; i++)
-		ids[n++] = w->out[i].id;
-	for (size_t i = 0; i < w->nahead; i++)
-		ids[n++] = w->ahead[i].id;
-	literal = pgjq_id_array(ids, n);
-	free(ids);
-	return literal;
-}
-
-static struct slot *
-slot_of(struct worker *w, int64_t id)
-{
-	for (int i = 0; i < w->o->concurrency; i++)
-		if (w->slots[i].busy && w->slots[i].id == id)
-			return &w->slots[i];
-	return NULL;
-}
-
-static void stop_handler(struct worker *w, struct slot *s, int64_t now);
-
-static void
-cancel_slot(struct worker *w, struct slot *s, int64_t now)
-{
-	if (s->cancelled)
-		return;
-	s->cancelled = true;
-	if (s->http) {
-		event(w, "cancelling", s, s->id, "asked to cancel; abandoning the request");
-		pgjq_http_abort(w->http, s);
-		s->exited = now;
-		return;
-	}
-	/*
-	 * A --pipe handler is stopped too, not told: one busy with the job
-	 * may not be reading its stdin, and SIGTERM reaches it at once.
-	 */
-	event(w, "cancelling", s, s->id, s->piped ? "asked to cancel; sending SIGTERM to its handler" :
-	    "asked to cancel; sending SIGTERM");
-	stop_handler(w, s, now);
-}
-
-static void
-renew_leases(struct worker *w, int64_t now)
-{
-	char lease[64], worker_id[32];
-	char *ids;
-	const char *params[3];
-	PGresult *res;
-
-	pgjq_format_interval(w->o->lease_us, lease, sizeof lease);
-	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
-	ids = ids_literal(w);
-	params[0] = worker_id;
-	params[1] = ids;
-	params[2] = lease;
-	res = q(w, "cannot renew leases", "SELECT renew_leases($1, $2::bigint[], $3::interval)", 3, params);
-	free(ids);
-	w->next_renew = now + w->o->lease_us / 3;
-	if (res == NULL)
-		return;
-	for (size_t i = 0; i < w->nahead; i++)
-		w->ahead[i].lease_end = now + w->o->lease_us;
-	for (int i = 0; i < PQntuples(res); i++) {
-		struct slot *s;
-
-		if (PQgetisnull(res, i, 0))
-			continue;
-		s = slot_of(w, strtoll(PQgetvalue(res, i, 0), NULL, 10));
-		if (s != NULL)
-			cancel_slot(w, s, now);
-	}
-	PQclear(res);
-}
-
-static void
-reap_expired(struct worker *w, int64_t now)
-{
-	PGresult *res = q(w, "cannot look for lost jobs", "SELECT reap_expired()", 0, NULL);
-
-	w->next_reap = now + w->o->lease_us / 2;
-	if (res == NULL)
-		return;
-	if (atoi(PQgetvalue(res, 0, 0)) > 0)
-		w->wake = true;
-	PQclear(res);
-}
-
-/*
- * Retention: removes finished jobs past their keep time, one batch per
- * turn of the loop so the handlers' pipes are never kept waiting long.
- * One worker at a time does it (an advisory lock); the others look again
- * later.
- */
-static void
-prune_history(struct worker *w, int64_t now)
-{
-	char keep_completed[64], keep_failed[64], batch[16];
-	const char *params[] = {keep_completed, keep_failed, batch};
-	PGresult *res;
-
-	pgjq_format_interval(w->o->keep_completed_us, keep_completed, sizeof keep_completed);
-	pgjq_format_interval(w->o->keep_failed_us, keep_failed, sizeof keep_failed);
-	snprintf(batch, sizeof batch, "%d", PRUNE_BATCH);
-	res = q(w, "cannot remove old jobs",
-	    "SELECT prune_history($1::interval, $2::interval, $3::integer)", 3, params);
-	w->next_prune = now + PRUNE_EVERY_US;
-	if (res == NULL)
-		return;
-	if (atoi(PQgetvalue(res, 0, 0)) == PRUNE_BATCH)
-		w->next_prune = now; /* more where that came from */
-	PQclear(res);
-}
-
-/* The local queue's entry for job id, or NULL. */
-static struct ahead *
-ahead_of(struct worker *w, int64_t id)
-{
-	for (size_t i = 0; i < w->nahead; i++)
-		if (w->ahead[i].id == id)
-			return &w->ahead[i];
-	return NULL;
-}
-
-/* Takes entry a out of the local queue; its payload is the caller's now. */
-static void
-ahead_remove(struct worker *w, struct ahead *a)
-{
-	size_t i = (size_t)(a - w->ahead);
-
-	memmove(a, a + 1, (w->nahead - i - 1) * sizeof *a);
-	w->nahead--;
-}
-
-/*
- * A claimed job was cancelled: cancel_job() finished it at once, so it
- * only leaves the local queue.  (Were the notice forged, the job would
- * go back to the queue at the next renew_leases, as a stray claim: it is
- * no longer among ours.)  One the database counts as running is
- * cancelled once it starts, as any running job.
- */
-static void
-drop_cancelled_ahead(struct worker *w, int64_t id)
-{
-	struct ahead *a = ahead_of(w, id);
-
-	if (a == NULL)
-		return;
-	if (a->told) {
-		w->next_renew = 0;
-		return;
-	}
-	event(w, "cancelled", NULL, id, "before it started");
-	free(a->payload);
-	ahead_remove(w, a);
-}
-
-/* Reads the NOTIFYs that arrived: new work, or a cancel for one of ours. */
-static void
-read_notifies(struct worker *w)
-{
-	PGnotify *n;
-
-	if (w->conn == NULL)
-		return;
-	if (!PQconsumeInput(w->conn)) {
-		db_lost(w, PQerrorMessage(w->conn));
-		return;
-	}
-	while ((n = PQnotifies(w->conn)) != NULL) {
-		if (strcmp(n->relname, w->chan_new) == 0) {
-			for (size_t i = 0; i < w->o->nqueues; i++)
-				if (strcmp(n->extra, w->o->queues[i]) == 0)
-					w->wake = true;
-		} else if (strcmp(n->relname, w->chan_cancel) == 0) {
-			long long id = 0, worker = 0;
-
-			/*
-			 * Anyone who may connect may NOTIFY: the notice only makes
-			 * us renew our leases now, and renew_leases says which of
-			 * our jobs really are to be cancelled.
-			 */
-			if (sscanf(n->extra, "%lld %lld", &id, &worker) != 2 || worker != w->id)
-				;
-			else if (slot_of(w, id) != NULL)
-				w->next_renew = 0;
-			else
-				drop_cancelled_ahead(w, id);
-		}
-		PQfreemem(n);
-	}
-}
-
-/* ----------------------------------------------------------- outcomes */
-
-/* A new outcome, zeroed, at the end of the list. */
-static struct outcome *
-push_outcome(struct worker *w)
-{
-	struct outcome *o;
-
-	w->out = pgjq_xgrow(w->out, &w->out_cap, w->nout + 1, sizeof *w->out);
-	o = &w->out[w->nout++];
-	memset(o, 0, sizeof *o);
-	return o;
-}
-
-static void
-add_outcome(struct worker *w, struct slot *s, enum outcome_kind kind, bool permanent,
-    char *result, char *error, int64_t now)
-{
-	struct outcome *o;
-
-	if (s->lost) {
-		/* The database has it as another's, or cancelled before it started: nothing to record. */
-		free(result);
-		free(error);
-		return;
-	}
-	o = push_outcome(w);
-	o->kind = kind;
-	o->id = s->id;
-	memcpy(o->queue, s->queue, sizeof o->queue);
-	o->attempt = s->attempt;
-	o->max_attempts = s->max_attempts;
-	o->permanent = permanent;
-	o->retry_after_us = s->http ? s->reply.retry_after_us : -1;
-	if (kind == OUT_FAILED)
-		o->delay_us = o->retry_after_us >= 0 ? o->retry_after_us :
-		    pgjq_backoff_us(w->o, o->attempt, (unsigned)rand());
-	o->result = result;
-	o->error = error;
-	o->took_us = now - s->started;
-	o->started = s->started;
-	if (s->progress_dirty) {
-		o->has_progress = true;
-		o->progress = s->progress;
-		o->message = s->message;
-		s->message = NULL;
-		s->progress_dirty = false;
-	}
-}
-
-/*
- * Says what recording an outcome did: state is the job's new state as the
- * recording function returned it, NULL if the worker no longer held the
- * job (its lease was lost), so the outcome changed nothing.
- */
-static void
-tell(struct worker *w, const struct outcome *o, const char *state)
-{
-	char took[32];
-
-	pgjq_format_duration(o->took_us, took, sizeof took);
-	if (o->kind == OUT_COMPLETED) {
-		if (state != NULL)
-			event(w, "completed", NULL, o->id, "took %s", took);
-		else
-			event(w, "lease lost", NULL, o->id,
-			    "completed in %s, but another worker took the job over: outcome dropped", took);
-	} else if (o->kind == OUT_FAILED) {
-		if (state == NULL) {
-			event(w, "lease lost", NULL, o->id, "failed, but another worker took the job over: %s",
-			    o->error);
-		} else if (strcmp(state, "scheduled") == 0) {
-			char in[32];
-
-			pgjq_format_duration(o->delay_us, in, sizeof in);
-			event(w, "failed", NULL, o->id, "attempt %d/%d: %s; retry in %s", o->attempt,
-			    o->max_attempts, o->error, in);
-		} else if (strcmp(state, "cancelled") == 0) {
-			event(w, "cancelled", NULL, o->id, "after %s", took);
-		} else {
-			event(w, "failed", NULL, o->id, "for good after attempt %d/%d: %s", o->attempt,
-			    o->max_attempts, o->error);
-		}
-	} else if (state == NULL) {
-		event(w, "lease lost", NULL, o->id, o->started != 0 ?
-		    "stopped unfinished; another worker took the job over" :
-		    "claimed, not started; another worker took the job over");
-	} else if (strcmp(state, "cancelled") == 0) {
-		event(w, "cancelled", NULL, o->id, "stopped unfinished");
-	} else if (o->started != 0) {
-		/* (Jobs of the local queue, never started, are said in one line.) */
-		event(w, "released", NULL, o->id, "put back in the queue unfinished");
-	}
-}
-
-/* Forgets the first n outcomes: they are recorded (or refused for good). */
-static void
-drop_outcomes(struct worker *w, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(w->out[i].result);
-		free(w->out[i].error);
-		free(w->out[i].message);
-	}
-	if (n == 0)
-		return; /* (w->out may still be NULL: not even memmove may see it) */
-	memmove(w->out, w->out + n, (w->nout - n) * sizeof *w->out);
-	w->nout -= n;
-}
-
-/* ------------------------------------------------------------- slots */
-
-static struct piped *
-pipe_of(struct worker *w, const struct slot *s)
-{
-	return &w->pipes[s - w->slots];
-}
-
-/*
- * Stops a --pipe handler: SIGTERM to its group, SIGKILL --kill-after
- * later.  Whatever it writes on stdout from now on is not believed, so
- * an answer it sends while dying changes nothing.  Unless it is to blame
- * (it broke the protocol), its death does not count as dying young.
- */
-static void
-stop_pipe(struct worker *w, struct piped *pp, int64_t now, bool blame)
-{
-	if (!blame)
-		pp->stopped = true;
-	if (pp->kill_at != 0) {
-		pp->p.deaf = true;
-		return;
-	}
-	pgjq_pipe_kill(&pp->p, SIGTERM);
-	if (pp->p.pid != 0)
-		pp->kill_at = now + w->o->kill_after_us;
-}
-
-static void
-stop_handler(struct worker *w, struct slot *s, int64_t now)
-{
-	if (s->piped) {
-		stop_pipe(w, pipe_of(w, s), now, false);
-		return;
-	}
-	if (s->kill_at != 0 || s->exited != 0)
-		return;
-	pgjq_handler_kill(&s->h, SIGTERM);
-	s->kill_at = now + w->o->kill_after_us;
-}
-
-static void
-on_line(void *ctx, bool is_progress, const char *line)
-{
-	struct slot *s = ctx;
-	char *message;
-	int pct;
-
-	if (!is_progress) {
-		/* stderr passes through, each line named by its job. */
-		pgjq_warn("job %" PRId64 ": %s", s->id, line);
-		return;
-	}
-	if (!pgjq_progress_parse(line, &pct, &message)) {
-		if (!s->bad_progress_said)
-			pgjq_warn("job %" PRId64 ": ignoring a progress line that is not \"PCT [MESSAGE]\": %.80s",
-			    s->id, line);
-		s->bad_progress_said = true;
-		return;
-	}
-	free(s->message);
-	s->message = message;
-	s->progress = pct;
-	s->progress_dirty = true;
-	s->progress_seq++;
-}
-
-/* A running job's progress is sent with the next turn's statement, at most this often. */
-static bool
-progress_due(const struct slot *s, int64_t now)
-{
-	return s->busy && s->progress_dirty && now - s->progress_sent >= PROGRESS_EVERY_US;
-}
-
-/* Starts a slot's --pipe handler; false (errno set) if there is no process. */
-static bool
-start_pipe(struct worker *w, struct piped *pp)
-{
-	/* No job's variables: it will see many jobs. */
-	struct pgjq_handler_env env = {.database_url = w->o->conninfo, .schema = w->o->schema};
-
-	if (pgjq_pipe_start(&pp->p, w->o->argv, &env) < 0)
-		return false;
-	pp->pid = pp->p.pid;
-	pp->exited = pp->kill_at = 0;
-	pp->stopped = pp->told = false;
-	return true;
-}
-
-/* Gives the slot's job to its --pipe handler, started first if it has none. */
-static void
-start_piped(struct worker *w, struct slot *s, int64_t now)
-{
-	struct piped *pp = pipe_of(w, s);
-
-	s->piped = true;
-	s->h.in_fd = s->h.out_fd = s->h.err_fd = s->h.progress_fd = -1;
-	if (pp->p.pid == 0 && !start_pipe(w, pp)) {
-		/* No process at all (fork failed): the attempt fails, the job is retried. */
-		pp->p.exec_errno = errno;
-		pp->pid = 0;
-		pp->exited = now;
-		return;
-	}
-	pgjq_pipe_send(&pp->p, s->id, s->queue, s->attempt, s->max_attempts, s->payload,
-	    strlen(s->payload));
-}
-
-/* Gives a job of the local queue (which hands over its payload) to slot s. */
-static void
-start_job(struct worker *w, struct slot *s, struct ahead *a, int64_t now)
-{
-	struct pgjq_handler_env env;
-
-	memset(s, 0, sizeof *s);
-	s->busy = true;
-	s->id = a->id;
-	memcpy(s->queue, a->queue, sizeof s->queue);
-	s->payload = a->payload;
-	s->attempt = a->attempt;
-	s->max_attempts = a->max_attempts;
-	s->told = a->told;
-	/* Its attempt, run time and limit count from now, not from the claim. */
-	s->started = now;
-	/* The job's own limit wins over the worker's. */
-	s->limit_us = a->limit_us >= 0 ? a->limit_us : w->o->timeout_us;
-	if (s->limit_us > 0)
-		s->deadline = now + s->limit_us;
-	w->busy++;
-
-	env.job_id = s->id;
-	env.queue = s->queue;
-	env.attempt = s->attempt;
-	env.max_attempts = s->max_attempts;
-	env.database_url = w->o->conninfo;
-	env.schema = w->o->schema;
-	event(w, "started", s, s->id, "attempt %d/%d", s->attempt, s->max_attempts);
-	if (w->http != NULL) {
-		struct pgjq_http_job job = {
-			.id = s->id, .queue = s->queue, .attempt = s->attempt,
-			.max_attempts = s->max_attempts, .payload = s->payload,
-			.timeout_us = s->limit_us,
-		};
-
-		/* libcurl enforces the time limit itself. */
-		s->http = true;
-		s->deadline = 0;
-		s->h.in_fd = s->h.out_fd = s->h.err_fd = s->h.progress_fd = -1;
-		pgjq_http_start(w->http, &job, s);
-		return;
-	}
-	if (w->pipes != NULL) {
-		start_piped(w, s, now);
-		return;
-	}
-	if (pgjq_handler_start(&s->h, w->o->argv, &env, s->payload, strlen(s->payload)) < 0) {
-		/* No process at all (fork failed): the attempt fails, the job is retried. */
-		s->h.pid = 0;
-		s->exited = now;
-		s->h.exec_errno = errno;
-		pgjq_handler_close_pipes(&s->h);
-	}
-}
-
-/*
- * A handler's or server's output as the job's result.  JSON is passed on
- * as written (PostgreSQL reads numbers exactly; jansson only checks it);
- * anything else becomes a JSON string, made valid UTF-8 first.
- */
-static char *
-result_json(const struct pgjq_buf *out, bool truncated)
-{
-	json_t *v;
-	char *text, *clean;
-	size_t len = out->len;
-
-	if (len > 0 && !truncated) {
-		v = json_loadb(out->data, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
-		if (v != NULL) {
-			json_decref(v);
-			text = pgjq_xmalloc(len + 1);
-			memcpy(text, out->data, len);
-			text[len] = '\0';
-			return text;
-		}
-	}
-	while (len > 0 && out->data[len - 1] == '\n')
-		len--;
-	if (len == 0)
-		return pgjq_xstrdup("null");
-	clean = pgjq_text_clean(out->data, len);
-	v = json_string(clean);
-	text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-	json_decref(v);
-	free(clean);
-	return text;
-}
-
-/* What an HTTP reply means for the job. */
-static void
-finish_http(struct worker *w, struct slot *s, int64_t now)
-{
-	struct pgjq_http_result *r = &s->reply;
-	char limit[32], *body;
-	long st = r->status;
-
-	body = pgjq_text_clean(r->body.data ? r->body.data : "",
-	    r->body.len < PGJQ_ERROR_TAIL ? r->body.len : PGJQ_ERROR_TAIL);
-	body[strcspn(body, "\r\n")] = '\0';
-	if (s->released) {
-		add_outcome(w, s, OUT_RELEASED, false, NULL, NULL, now);
-	} else if (s->cancelled) {
-		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup("cancelled"), now);
-	} else if (r->curl_code == CURLE_OPERATION_TIMEDOUT) {
-		pgjq_format_duration(s->limit_us, limit, sizeof limit);
-		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xasprintf("timed out after %s", limit), now);
-	} else if (r->curl_code != 0) {
-		/* No answer at all: network trouble is worth another try. */
-		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xasprintf("request failed: %s", r->error), now);
-	} else if (st >= 200 && st < 300) {
-		if (r->truncated)
-			pgjq_warn("job %" PRId64 ": the reply passed %d bytes; the result keeps the first %d, as a string",
-			    s->id, PGJQ_RESULT_MAX, PGJQ_RESULT_MAX);
-		add_outcome(w, s, OUT_COMPLETED, false, result_json(&r->body, r->truncated), NULL, now);
-	} else {
-		/* 429 and 5xx may pass; any other answer will not change on a retry. */
-		bool retry = st == 429 || st >= 500;
-
-		add_outcome(w, s, OUT_FAILED, !retry, NULL,
-		    *body ? pgjq_xasprintf("HTTP %ld: %s", st, body) : pgjq_xasprintf("HTTP %ld", st), now);
-	}
-	free(body);
-	pgjq_buf_free(&r->body);
-}
-
-/* The slot's --pipe handler is gone without answering for the job: why. */
-static void
-finish_piped(struct worker *w, struct slot *s, int64_t now)
-{
-	struct piped *pp = pipe_of(w, s);
-	int st = pp->p.status;
-	char raw[PGJQ_ERROR_TAIL + 1], why[256], limit[32], *tail, *error;
-
-	pp->told = true;
-	if (s->released) {
-		add_outcome(w, s, OUT_RELEASED, false, NULL, NULL, now);
-		return;
-	}
-	if (s->broke != NULL) {
-		/* Its stderr is in the log already; the error says what was wrong. */
-		add_outcome(w, s, OUT_FAILED, false, NULL, s->broke, now);
-		s->broke = NULL;
-		return;
-	}
-	if (pp->p.exec_errno != 0) {
-		snprintf(why, sizeof why, "cannot run %s: %s", w->o->argv[0], strerror(pp->p.exec_errno));
-		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup(why), now);
-		return;
-	}
-	if (s->cancelled) {
-		snprintf(why, sizeof why, "cancelled");
-	} else if (s->timed_out) {
-		pgjq_format_duration(s->limit_us, limit, sizeof limit);
-		snprintf(why, sizeof why, "timed out after %s", limit);
-	} else if (WIFSIGNALED(st)) {
-		snprintf(why, sizeof why, "the handler was killed by signal %d (%s) before answering",
-		    WTERMSIG(st), strsignal(WTERMSIG(st)));
-	} else {
-		snprintf(why, sizeof why, "the handler exited with status %d before answering",
-		    WEXITSTATUS(st));
-	}
-	pgjq_pipe_error_tail(&pp->p, raw, sizeof raw);
-	tail = pgjq_text_clean(raw, strlen(raw));
-	error = *tail ? pgjq_xasprintf("%s: %s", why, tail) : pgjq_xstrdup(why);
-	free(tail);
-	add_outcome(w, s, OUT_FAILED, false, NULL, error, now);
-}
-
-/* The slot's job has its outcome: the slot is free for another. */
-static void
-free_slot(struct worker *w, struct slot *s)
-{
-	pgjq_handler_free(&s->h);
-	free(s->payload);
-	free(s->message);
-	free(s->broke);
-	memset(s, 0, sizeof *s);
-	w->busy--;
-	/* A free slot: look for more work. */
-	w->wake = true;
-}
-
-/* The handler is gone and its output read: turn what it did into an outcome. */
-static void
-finish_slot(struct worker *w, struct slot *s, int64_t now)
-{
-	int st = s->h.status;
-	char raw[PGJQ_ERROR_TAIL + 1], why[256], *tail;
-	bool permanent = false;
-
-	pgjq_handler_error_tail(&s->h, raw, sizeof raw);
-	/* The tail may start inside a character, or not be text at all. */
-	tail = pgjq_text_clean(raw, strlen(raw));
-	if (s->http) {
-		finish_http(w, s, now);
-	} else if (s->piped) {
-		finish_piped(w, s, now);
-	} else if (s->released) {
-		add_outcome(w, s, OUT_RELEASED, false, NULL, NULL, now);
-	} else if (s->h.exec_errno != 0) {
-		snprintf(why, sizeof why, "cannot run %s: %s", w->o->argv[0], strerror(s->h.exec_errno));
-		add_outcome(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup(why), now);
-	} else if (!s->timed_out && !s->cancelled && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		if (s->h.out_truncated)
-			pgjq_warn("job %" PRId64 ": its output passed %d bytes; the result keeps the first %d, as a string",
-			    s->id, PGJQ_RESULT_MAX, PGJQ_RESULT_MAX);
-		add_outcome(w, s, OUT_COMPLETED, false, result_json(&s->h.out, s->h.out_truncated), NULL, now);
-	} else {
-		char limit[32];
-
-		if (s->cancelled)
-			snprintf(why, sizeof why, "cancelled");
-		else if (s->timed_out) {
-			pgjq_format_duration(s->limit_us, limit, sizeof limit);
-			snprintf(why, sizeof why, "timed out after %s", limit);
-		} else if (WIFSIGNALED(st))
-			snprintf(why, sizeof why, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
-		else if (WEXITSTATUS(st) == PGJQ_EX_DATAERR) {
-			snprintf(why, sizeof why, "exit status 65: bad payload");
-			permanent = true;
-		} else
-			snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(st));
-		add_outcome(w, s, OUT_FAILED, permanent,
-		    NULL, *tail ? pgjq_xasprintf("%s: %s", why, tail) : pgjq_xstrdup(why), now);
-	}
-	free(tail);
-	free_slot(w, s);
-}
-
-/* ------------------------------------------------------------ --pipe */
-
-static bool work_done(struct worker *w);
-
-/* What a --pipe handler's callbacks need. */
-struct pipe_call {
-	struct worker *w;
-	int slot;
-	int64_t now;
-};
-
-/* An answer: the job's outcome, and the handler, still alive, is free for the next. */
-static void
-pipe_answered(struct worker *w, struct slot *s, const struct pgjq_pipe_msg *m, int64_t now)
-{
-	struct piped *pp = pipe_of(w, s);
-	char *result, *error, raw[PGJQ_ERROR_TAIL + 1];
-
-	pp->restart_delay = 0;
-	if (m->kind == PGJQ_PIPE_COMPLETED) {
-		result = pgjq_xmalloc(m->len + 1);
-		memcpy(result, m->text, m->len);
-		result[m->len] = '\0';
-		add_outcome(w, s, OUT_COMPLETED, false, result, NULL, now);
-	} else {
-		if (m->text != NULL && *m->text) {
-			/* Kept as long as an exec handler's stderr tail; jansson made it UTF-8 already. */
-			size_t len = strlen(m->text);
-
-			error = len <= PGJQ_ERROR_TAIL ? pgjq_xstrdup(m->text) :
-			    pgjq_text_clean(m->text, PGJQ_ERROR_TAIL);
-		} else {
-			char *tail;
-
-			pgjq_pipe_error_tail(&pp->p, raw, sizeof raw);
-			tail = pgjq_text_clean(raw, strlen(raw));
-			error = *tail ? pgjq_xasprintf("failed: %s", tail) : pgjq_xstrdup("failed");
-			free(tail);
-		}
-		add_outcome(w, s, OUT_FAILED, !m->retry, NULL, error, now);
-	}
-	free_slot(w, s);
-}
-
-static void
-on_pipe_msg(void *ctx, const struct pgjq_pipe_msg *m)
-{
-	struct pipe_call *c = ctx;
-	struct worker *w = c->w;
-	struct slot *s = &w->slots[c->slot];
-	struct piped *pp = &w->pipes[c->slot];
-
-	switch (m->kind) {
-	case PGJQ_PIPE_COMPLETED:
-	case PGJQ_PIPE_FAILED:
-		pipe_answered(w, s, m, c->now);
-		break;
-	case PGJQ_PIPE_PROGRESS:
-		free(s->message);
-		s->message = m->text != NULL && *m->text ? pgjq_xstrdup(m->text) : NULL;
-		s->progress = m->progress;
-		s->progress_dirty = true;
-		s->progress_seq++;
-		break;
-	case PGJQ_PIPE_BAD_PROGRESS:
-		if (!s->bad_progress_said)
-			pgjq_warn("job %" PRId64 ": ignoring a progress line: %s", s->id, m->text);
-		s->bad_progress_said = true;
-		break;
-	case PGJQ_PIPE_BAD:
-		if (s->busy) {
-			pgjq_warn("slot %d (pid %ld): job %" PRId64 ": bad line from the handler: %s; stopping it",
-			    c->slot + 1, (long)pp->pid, s->id, m->text);
-			free(s->broke);
-			s->broke = pgjq_xasprintf("bad line from the handler: %s", m->text);
-		} else {
-			pgjq_warn("slot %d (pid %ld): bad line from the handler between jobs: %s; stopping it",
-			    c->slot + 1, (long)pp->pid, m->text);
-		}
-		stop_pipe(w, pp, c->now, true);
-		break;
-	}
-}
-
-/* Stderr passes through, each line named by its job, or its slot between jobs. */
-static void
-on_pipe_err(void *ctx, const char *line)
-{
-	struct pipe_call *c = ctx;
-	struct slot *s = &c->w->slots[c->slot];
-
-	if (s->busy)
-		pgjq_warn("job %" PRId64 ": %s", s->id, line);
-	else
-		pgjq_warn("slot %d (pid %ld): %s", c->slot + 1, (long)c->w->pipes[c->slot].pid, line);
-}
-
-/*
- * A --pipe handler exited of its own accord, with status 0 and not a word
- * since its job was sent: it most likely quit between jobs just as the
- * job came, and never read it.  That job goes to a new handler, once.
- */
-static bool
-resend(struct worker *w, struct slot *s, int64_t now)
-{
-	struct piped *pp = pipe_of(w, s);
-	int st = pp->p.status;
-
-	if (s->resent || s->timed_out || s->cancelled || s->released || s->broke != NULL ||
-	    pp->stopped || pp->p.spoke || pp->p.exec_errno != 0 ||
-	    !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return false;
-	if (w->stopping) {
-		/* No new handlers now: back to the queue with it, its attempt not counted. */
-		s->released = true;
-		return false;
-	}
-	s->resent = true;
-	pgjq_pipe_reset(&pp->p);
-	pp->exited = 0;
-	start_piped(w, s, now);
-	return true;
-}
-
-/* Whether slot i may take a job now. */
-static bool
-slot_free(struct worker *w, int i, int64_t now)
-{
-	struct piped *pp;
-
-	if (w->slots[i].busy)
-		return false;
-	if (w->pipes == NULL)
-		return true;
-	pp = &w->pipes[i];
-	if (w->closing_at != 0 || pp->exited != 0)
-		return false;
-	if (pp->p.pid == 0)
-		return now >= pp->restart_at;
-	return pgjq_pipe_ready(&pp->p);
-}
-
-static int
-free_slots(struct worker *w, int64_t now)
-{
-	int n = 0;
-
-	if (w->pipes == NULL)
-		return w->o->concurrency - w->busy;
-	for (int i = 0; i < w->o->concurrency; i++)
-		n += slot_free(w, i, now);
-	return n;
-}
-
-/* A --pipe handler is gone and its slot idle: say what needs saying, and make room for the next. */
-static void
-bury_pipe(struct worker *w, int i, int64_t now)
-{
-	struct piped *pp = &w->pipes[i];
-	int st = pp->p.status;
-	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	char when[32];
-
-	if (pp->kill_at == 0 && !pp->stopped && !pp->told && !clean) {
-		if (WIFSIGNALED(st))
-			pgjq_warn("slot %d (pid %ld): the handler was killed by signal %d (%s) between jobs",
-			    i + 1, (long)pp->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
-		else
-			pgjq_warn("slot %d (pid %ld): the handler exited with status %d between jobs",
-			    i + 1, (long)pp->pid, WEXITSTATUS(st));
-	}
-	/*
-	 * One that never answered a job and was not stopped by us died young:
-	 * it may fail at start-up every time, so the next waits, longer and
-	 * longer, and fewer attempts are spent on it.
-	 */
-	if (pp->p.answered == 0 && !pp->stopped && w->closing_at == 0) {
-		if (pp->restart_delay > 0) {
-			pgjq_format_duration(pp->restart_delay, when, sizeof when);
-			pgjq_warn("slot %d: the handler keeps dying before it answers a job; starting "
-			    "the next in %s", i + 1, when);
-			pp->restart_at = now + pp->restart_delay;
-		}
-		pp->restart_delay = pp->restart_delay == 0 ? RESTART_MIN_US :
-		    pp->restart_delay * 2 > RESTART_MAX_US ? RESTART_MAX_US : pp->restart_delay * 2;
-	} else if (pp->p.answered > 0) {
-		pp->restart_delay = 0;
-	}
-	pgjq_pipe_reset(&pp->p);
-	pp->exited = pp->kill_at = 0;
-	pp->stopped = pp->told = false;
-	w->wake = true;
-}
-
-/*
- * The --pipe handlers' lives apart from any one job: SIGKILL for those
- * that outstay a stop, burial for the dead, and once no more jobs will
- * come, EOF on stdin for the idle, then SIGTERM when the grace period
- * (or a second signal) says so.
- */
-static void
-tend_pipes(struct worker *w, int64_t now)
-{
-	int64_t deadline;
-
-	if (w->closing_at == 0 && (w->stopping || work_done(w)))
-		w->closing_at = now;
-	deadline = w->stopping ? w->grace_end : w->closing_at + w->o->grace_us;
-	for (int i = 0; i < w->o->concurrency; i++) {
-		struct piped *pp = &w->pipes[i];
-
-		if (pp->p.pid != 0 && pp->kill_at != 0 && now >= pp->kill_at) {
-			pgjq_pipe_kill(&pp->p, SIGKILL);
-			pp->kill_at = INT64_MAX;
-		}
-		/* A grandchild that left the group may hold the pipes: stop waiting for it. */
-		if (pp->exited != 0 && !pgjq_pipe_gone(&pp->p) && now - pp->exited >= LEFTOVER_US)
-			pgjq_pipe_close(&pp->p);
-		if (w->slots[i].busy)
-			continue;
-		if (pp->exited != 0 && pgjq_pipe_gone(&pp->p)) {
-			bury_pipe(w, i, now);
-			continue;
-		}
-		if (pp->p.pid == 0)
-			continue;
-		if (w->closing_at == 0) {
-			/* Alive but unable to take a job (it closed its stdin): it would hold the slot for ever. */
-			if (!pgjq_pipe_ready(&pp->p) && pp->kill_at == 0)
-				stop_pipe(w, pp, now, true);
-			continue;
-		}
-		pgjq_pipe_close_stdin(&pp->p);
-		if (w->stopping == 2 && pp->kill_at != INT64_MAX) {
-			pgjq_pipe_kill(&pp->p, SIGKILL);
-			pp->kill_at = INT64_MAX;
-		} else if (now >= deadline) {
-			stop_pipe(w, pp, now, false);
-		}
-	}
-}
-
-static bool
-pipes_alive(const struct worker *w)
-{
-	if (w->pipes == NULL)
-		return false;
-	for (int i = 0; i < w->o->concurrency; i++)
-		if (w->pipes[i].p.pid != 0 || !pgjq_pipe_gone(&w->pipes[i].p))
-			return true;
-	return false;
-}
-
-static void
-reap_children(struct worker *w, int64_t now)
-{
-	pid_t pid;
-	int status;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (int i = 0; w->pipes != NULL && i < w->o->concurrency; i++) {
-			if (w->pipes[i].p.pid != pid)
-				continue;
-			pgjq_pipe_reaped(&w->pipes[i].p, status);
-			w->pipes[i].exited = now;
-			kill(-pid, SIGKILL);
-		}
-		for (int i = 0; i < w->o->concurrency; i++) {
-			struct slot *s = &w->slots[i];
-
-			if (!s->busy || s->h.pid != pid)
-				continue;
-			s->h.pid = 0;
-			s->h.status = status;
-			s->exited = now;
-			/* Whatever it started and left behind goes with it. */
-			kill(-pid, SIGKILL);
-		}
-	}
-}
-
-static void
-check_slots(struct worker *w, int64_t now)
-{
-	for (int i = 0; i < w->o->concurrency; i++) {
-		struct slot *s = &w->slots[i];
-
-		if (!s->busy)
-			continue;
-		if (s->piped) {
-			struct piped *pp = pipe_of(w, s);
-
-			if (pgjq_pipe_gone(&pp->p)) {
-				if (!resend(w, s, now))
-					finish_slot(w, s, now);
-				continue;
-			}
-			if (s->deadline != 0 && now >= s->deadline && !s->timed_out) {
-				s->timed_out = true;
-				event(w, "timed out", s, s->id, "sending SIGTERM to its handler");
-				stop_pipe(w, pp, now, false);
-			}
-			continue;
-		}
-		if (s->exited == 0) {
-			if (s->deadline != 0 && now >= s->deadline && !s->timed_out) {
-				s->timed_out = true;
-				event(w, "timed out", s, s->id, "sending SIGTERM");
-				stop_handler(w, s, now);
-			}
-			if (s->kill_at != 0 && now >= s->kill_at) {
-				pgjq_handler_kill(&s->h, SIGKILL);
-				s->kill_at = INT64_MAX;
-			}
-			continue;
-		}
-		/* A grandchild that left the group may hold the pipes: stop waiting for it. */
-		if (!pgjq_handler_done(&s->h) && now - s->exited >= LEFTOVER_US)
-			pgjq_handler_close_pipes(&s->h);
-		if (pgjq_handler_done(&s->h))
-			finish_slot(w, s, now);
-	}
-}
-
-/* ------------------------------------------------------------- turns */
-
-/*
- * A turn's business with the database is one statement, turn(), and so
- * one commit: every outcome ready, the starts and progress of running
- * jobs, and a claim.  It is sent with libpq's asynchronous API, and the
- * loop goes on while it is under way: handlers finish, slots take the
- * next job from the local queue, outcomes pile up for the next turn.  So
- * a slot that frees never waits for the database, and the batches grow
- * by themselves with the commit's duration, with no waiting on purpose.
- */
-
-/* The parameters of turn(), in order. */
-enum turn_param {
-	P_WORKER, P_IDS, P_ATTEMPTS, P_KINDS, P_RAN, P_RESULTS, P_ERRORS, P_PERMANENT, P_BACKOFFS,
-	P_PROGRESS, P_MESSAGES, P_CHANNEL, P_QUEUES, P_RUN, P_AHEAD, P_LEASE, P_COUNT
-};
-
-static const char turn_sql[] =
-    "SELECT id, queue, payload, attempt, max_attempts, extract(epoch FROM timeout), priority, state "
-    "FROM turn($1, $2::bigint[], $3::integer[], $4::text[], $5::interval[], $6::jsonb[], $7::text[], "
-    "$8::boolean[], $9::interval[], $10::smallint[], $11::text[], $12, $13::text[], $14, $15, "
-    "$16::interval)";
-
-/* One call's parameters: the report arrays are built as array literals. */
-struct turn_args {
-	struct pgjq_buf a[P_COUNT];
-	char worker_id[32], run[16], ahead[16], lease[64];
-	const char *params[P_COUNT];
-};
-
-/* Appends one element to an array literal: quoted, so any text is safe; NULL for NULL. */
-static void
-array_put(struct pgjq_buf *b, const char *v)
-{
-	pgjq_buf_putc(b, b->len > 0 ? ',' : '{');
-	if (v == NULL) {
-		pgjq_buf_printf(b, "NULL");
-		return;
-	}
-	pgjq_buf_putc(b, '"');
-	for (; *v; v++) {
-		if (*v == '"' || *v == '\\')
-			pgjq_buf_putc(b, '\\');
-		pgjq_buf_putc(b, *v);
-	}
-	pgjq_buf_putc(b, '"');
-}
-
-/* One report: a job's start (ran_us ago; -1: never), progress, or outcome. */
-static void
-put_report(struct turn_args *t, int64_t id, int attempt, const char *kind, int64_t ran_us,
-    const char *result, const char *error, bool permanent, int64_t backoff_us,
-    bool has_progress, int progress, const char *message)
-{
-	char num[64];
-
-	snprintf(num, sizeof num, "%" PRId64, id);
-	array_put(&t->a[P_IDS], num);
-	snprintf(num, sizeof num, "%d", attempt);
-	array_put(&t->a[P_ATTEMPTS], num);
-	array_put(&t->a[P_KINDS], kind);
-	pgjq_format_interval(ran_us, num, sizeof num);
-	array_put(&t->a[P_RAN], ran_us >= 0 ? num : NULL);
-	array_put(&t->a[P_RESULTS], result);
-	array_put(&t->a[P_ERRORS], error);
-	array_put(&t->a[P_PERMANENT], permanent ? "t" : "f");
-	pgjq_format_interval(backoff_us, num, sizeof num);
-	array_put(&t->a[P_BACKOFFS], num);
-	snprintf(num, sizeof num, "%d", progress);
-	array_put(&t->a[P_PROGRESS], has_progress ? num : NULL);
-	array_put(&t->a[P_MESSAGES], has_progress ? message : NULL);
-}
-
-static void
-put_outcome(struct turn_args *t, const struct outcome *o, int64_t now)
-{
-	put_report(t, o->id, o->attempt, o->kind == OUT_COMPLETED ? "completed" :
-	    o->kind == OUT_FAILED ? "failed" : "released", o->started != 0 ? now - o->started : -1,
-	    o->kind == OUT_COMPLETED ? o->result : NULL, o->kind == OUT_FAILED ? o->error : NULL,
-	    o->permanent, o->kind == OUT_FAILED ? o->delay_us : 0, o->has_progress, o->progress,
-	    o->message);
-}
-
-/* Completes the parameters, with a claim of run jobs to start now and ahead for the local queue. */
-static void
-turn_args_finish(struct worker *w, struct turn_args *t, int run, int ahead)
-{
-	for (int i = P_IDS; i <= P_MESSAGES; i++) {
-		if (t->a[i].len == 0)
-			pgjq_buf_putc(&t->a[i], '{');
-		pgjq_buf_putc(&t->a[i], '}');
-		t->params[i] = t->a[i].data;
-	}
-	snprintf(t->worker_id, sizeof t->worker_id, "%" PRId64, w->id);
-	snprintf(t->run, sizeof t->run, "%d", run);
-	snprintf(t->ahead, sizeof t->ahead, "%d", ahead);
-	pgjq_format_interval(w->o->lease_us, t->lease, sizeof t->lease);
-	t->params[P_WORKER] = t->worker_id;
-	t->params[P_CHANNEL] = w->chan_progress;
-	t->params[P_QUEUES] = w->queues;
-	t->params[P_RUN] = t->run;
-	t->params[P_AHEAD] = t->ahead;
-	t->params[P_LEASE] = t->lease;
-}
-
-static void
-turn_args_free(struct turn_args *t)
-{
-	for (int i = 0; i < P_COUNT; i++)
-		pgjq_buf_free(&t->a[i]);
-}
-
-/* How many jobs the local queue should hold: two turns' worth of what the slots took in the last. */
-static int
-ahead_target(const struct worker *w)
-{
-	long target = w->demand * 2;
-
-	if (w->o->prefetch <= 0)
-		return 0;
-	if (target < w->o->concurrency)
-		target = w->o->concurrency;
-	return target > w->o->prefetch ? w->o->prefetch : (int)target;
-}
-
-/*
- * How many jobs a claim could take now: run for the free slots that the
- * local queue cannot fill, ahead to top the local queue up, within
- * --max-jobs.  (Topped up every turn: the next claim comes a whole turn
- * later, and the slots must not run dry meanwhile.)
- */
-static void
-claim_room(struct worker *w, int64_t now, int *run, int *ahead)
-{
-	int free = free_slots(w, now) - (int)w->nahead, target = ahead_target(w);
-
-	*run = free > 0 ? free : 0;
-	*ahead = target > (int)w->nahead ? target - (int)w->nahead : 0;
-	if (w->o->max_jobs > 0) {
-		long left = w->o->max_jobs - w->claimed;
-
-		if (left < *run)
-			*run = left > 0 ? (int)left : 0;
-		if (left - *run < *ahead)
-			*ahead = (int)(left - *run);
-	}
-}
-
-/* As claim_room, but 0 unless there may be work: a notice, a free slot, a poll or a job due. */
-static void
-claim_want(struct worker *w, int64_t now, int *run, int *ahead)
-{
-	*run = *ahead = 0;
-	if (w->stopping || w->conn == NULL)
-		return;
-	if (!w->wake && now < w->next_poll && (w->next_due == 0 || now < w->next_due))
-		return;
-	claim_room(w, now, run, ahead);
-}
-
-/*
- * Whether a running job's start or progress is for the next turn to tell.
- * A start is told at once, not saved up for company: until the database
- * has it running, a worker that dies gives the job back with its attempt
- * not counted, and a job that kills its worker would never run out of
- * attempts.
- */
-static bool
-report_due(const struct slot *s, int64_t now)
-{
-	return s->busy && !s->lost && (!s->told || progress_due(s, now));
-}
-
-/* Sends a turn, if there is anything to say or to claim. */
-static void
-turn_send(struct worker *w, int64_t now)
-{
-	struct turn *tn = &w->turn;
-	struct turn_args t;
-	int run, ahead;
-
-	if (w->conn == NULL || tn->busy)
-		return;
-	claim_want(w, now, &run, &ahead);
-	tn->nrunning = 0;
-	for (int i = 0; i < w->o->concurrency; i++)
-		tn->nrunning += report_due(&w->slots[i], now);
-	if (w->nout == 0 && tn->nrunning == 0 && run + ahead == 0)
-		return;
-
-	memset(&t, 0, sizeof t);
-	for (size_t i = 0; i < w->nout; i++)
-		put_outcome(&t, &w->out[i], now);
-	tn->running = pgjq_xgrow(tn->running, &tn->running_cap, tn->nrunning, sizeof *tn->running);
-	tn->nrunning = 0;
-	for (int i = 0; i < w->o->concurrency; i++) {
-		struct slot *s = &w->slots[i];
-		bool progress;
-
-		if (!report_due(s, now))
-			continue;
-		progress = progress_due(s, now);
-		put_report(&t, s->id, s->attempt, "running", now - s->started, NULL, NULL, false, 0,
-		    progress, s->progress, s->message);
-		s->progress_in_turn = progress;
-		s->progress_seq_sent = s->progress_seq;
-		tn->running[tn->nrunning++] = s->id;
-	}
-	turn_args_finish(w, &t, run, ahead);
-	if (!PQsendQueryParams(w->conn, turn_sql, P_COUNT, NULL, t.params, NULL, NULL, 0)) {
-		turn_args_free(&t);
-		db_lost(w, PQerrorMessage(w->conn));
-		return;
-	}
-	turn_args_free(&t);
-	/* Consumed; a slot that frees while the turn is under way says so again. */
-	if (run + ahead > 0)
-		w->wake = false;
-	tn->busy = true;
-	tn->sent = now;
-	tn->nout = w->nout;
-	tn->run = run;
-	tn->ahead = ahead;
-}
-
-/* Orders the local queue: jobs the database counts as running first, then by priority, then by age. */
-static int
-ahead_cmp(const void *pa, const void *pb)
-{
-	const struct ahead *a = pa, *b = pb;
-
-	if (a->told != b->told)
-		return a->told ? -1 : 1;
-	if (a->priority != b->priority)
-		return a->priority < b->priority ? -1 : 1;
-	return a->id < b->id ? -1 : a->id > b->id;
-}
-
-/* A claimed job, row of turn()'s answer, joins the local queue. */
-static void
-ahead_add(struct worker *w, PGresult *res, int row)
-{
-	struct ahead *a;
-
-	w->ahead = pgjq_xgrow(w->ahead, &w->ahead_cap, w->nahead + 1, sizeof *w->ahead);
-	a = &w->ahead[w->nahead++];
-	a->id = strtoll(PQgetvalue(res, row, TURN_ID), NULL, 10);
-	snprintf(a->queue, sizeof a->queue, "%s", PQgetvalue(res, row, TURN_QUEUE));
-	a->payload = pgjq_xstrdup(PQgetvalue(res, row, TURN_PAYLOAD));
-	a->attempt = atoi(PQgetvalue(res, row, TURN_ATTEMPT));
-	a->max_attempts = atoi(PQgetvalue(res, row, TURN_MAX_ATTEMPTS));
-	a->priority = atoi(PQgetvalue(res, row, TURN_PRIORITY));
-	/* (seconds, from the claim) */
-	a->limit_us = PQgetisnull(res, row, TURN_TIMEOUT) ? -1 :
-	    (int64_t)(strtod(PQgetvalue(res, row, TURN_TIMEOUT), NULL) * 1e6);
-	a->told = strcmp(PQgetvalue(res, row, TURN_STATE), "running") == 0;
-	a->lease_end = w->turn.sent + w->o->lease_us;
-}
-
-/* The database no longer has the slot's job as ours: stop its handler, record nothing. */
-static void
-abandon_slot(struct worker *w, struct slot *s, int64_t now)
-{
-	if (s->lost)
-		return;
-	s->lost = true;
-	event(w, "lost", s, s->id, "cancelled, or taken over, before its start was recorded; "
-	    "stopping its handler");
-	if (s->http) {
-		pgjq_http_abort(w->http, s);
-		s->exited = now;
-	} else {
-		stop_handler(w, s, now);
-	}
-}
-
-static const char *
-state_at(PGresult *res, int row)
-{
-	return PQgetisnull(res, row, TURN_STATE) ? NULL : PQgetvalue(res, row, TURN_STATE);
-}
-
-/* What a turn's answer says: how its reports went, what it claimed, when work is due next. */
-static void
-turn_done(struct worker *w, PGresult *res, int64_t now)
-{
-	struct turn *tn = &w->turn;
-	int rows = PQntuples(res), row = 0, got = 0;
-	bool ahead_added = false;
-
-	for (size_t i = 0; i < tn->nout && row < rows; i++, row++)
-		tell(w, &w->out[i], state_at(res, row));
-	drop_outcomes(w, tn->nout);
-	for (size_t i = 0; i < tn->nrunning && row < rows; i++, row++) {
-		struct slot *s = slot_of(w, tn->running[i]);
-
-		if (s == NULL)
-			continue; /* finished meanwhile: its outcome says the rest */
-		if (s->progress_in_turn) {
-			s->progress_in_turn = false;
-			s->progress_sent = now;
-			if (s->progress_seq == s->progress_seq_sent)
-				s->progress_dirty = false;
-		}
-		if (state_at(res, row) != NULL)
-			s->told = true;
-		else
-			abandon_slot(w, s, now);
-	}
-	w->demand = w->started;
-	w->started = 0;
-	for (; row < rows; row++) {
-		if (strcmp(PQgetvalue(res, row, TURN_STATE), "due") == 0) {
-			/* Sleep until the next scheduled job is due, if that is sooner than the poll. */
-			w->next_due = 0;
-			if (!PQgetisnull(res, row, TURN_TIMEOUT)) {
-				double secs = strtod(PQgetvalue(res, row, TURN_TIMEOUT), NULL);
-
-				w->next_due = now + (secs > 0 ? (int64_t)(secs * 1e6) + 1000 : 0);
-				if (w->next_due <= now)
-					w->wake = true;
-			}
-			continue;
-		}
-		ahead_add(w, res, row);
-		ahead_added = true;
-		got++;
-	}
-	if (ahead_added)
-		qsort(w->ahead, w->nahead, sizeof *w->ahead, ahead_cmp);
-	w->turned = true;
-	if (tn->run + tn->ahead == 0)
-		return;
-	w->claimed += got;
-	w->next_poll = now + w->o->poll_us;
-	w->empty = got == 0;
-	if (got == tn->run + tn->ahead)
-		w->wake = true; /* a full batch: there may be more */
-}
-
-/*
- * A turn refused with the connection fine: one outcome the database will
- * not take (say, a result jsonb rejects) must not hold back the others.
- * Each goes on its own, synchronously (this is rare); the claim and the
- * running reports go with the next turn.
- */
-static void
-record_singly(struct worker *w, int64_t now)
-{
-	size_t done = 0;
-
-	while (done < w->turn.nout && w->conn != NULL) {
-		struct turn_args t;
-		PGresult *res;
-
-		memset(&t, 0, sizeof t);
-		put_outcome(&t, &w->out[done], now);
-		turn_args_finish(w, &t, 0, 0);
-		res = q(w, "cannot record an outcome", turn_sql, P_COUNT, t.params);
-		turn_args_free(&t);
-		if (res == NULL && w->conn == NULL)
-			break; /* kept for after the reconnect */
-		if (res != NULL) {
-			tell(w, &w->out[done], state_at(res, 0));
-			PQclear(res);
-		}
-		done++;
-	}
-	drop_outcomes(w, done);
-}
-
-/* The longest wait for a turn's answer before the database is taken for lost. */
-static bool
-turn_overdue(const struct worker *w, int64_t now, int64_t *at)
-{
-	int64_t since = w->turn.sent, wait = w->o->lease_us > STATEMENT_WAIT_MIN_US ?
-	    w->o->lease_us : STATEMENT_WAIT_MIN_US;
-
-	if (w->stopping == 2) {
-		since = since > w->grace_end ? since : w->grace_end;
-		wait = STOP_WAIT_US;
-	}
-	if (at != NULL)
-		*at = since + wait;
-	return now >= since + wait;
-}
-
-/* Reads the turn's answer, if it has come (read_notifies has consumed the input). */
-static void
-turn_read(struct worker *w, int64_t now)
-{
-	PGresult *res, *kept = NULL;
-
-	if (!w->turn.busy || w->conn == NULL)
-		return;
-	if (PQisBusy(w->conn)) {
-		/*
-		 * A database silent for a whole lease (a link down, a server
-		 * that froze) has let our jobs go anyway: drop the connection
-		 * and find it again, rather than wait for the kernel to give up.
-		 */
-		if (turn_overdue(w, now, NULL))
-			db_lost(w, w->stopping == 2 ? "stopping at once" : "no answer within the lease");
-		return;
-	}
-	while ((res = PQgetResult(w->conn)) != NULL) {
-		if (kept != NULL && !pgjq_ok(kept)) {
-			PQclear(res);
-			continue;
-		}
-		PQclear(kept);
-		kept = res;
-	}
-	w->turn.busy = false;
-	if (kept != NULL && pgjq_ok(kept)) {
-		turn_done(w, kept, now);
-		PQclear(kept);
-		return;
-	}
-	for (int i = 0; i < w->o->concurrency; i++)
-		w->slots[i].progress_in_turn = false;
-	if (kept == NULL || PQstatus(w->conn) == CONNECTION_BAD ||
-	    pgjq_failure_status(w->conn, kept) == PGJQ_EX_TEMPFAIL) {
-		db_lost(w, kept != NULL ? pgjq_failure_message(w->conn, kept) : PQerrorMessage(w->conn));
-	} else {
-		pgjq_warn("%s: %s", w->turn.nout > 0 ? "cannot record outcomes" : "cannot claim jobs",
-		    pgjq_failure_message(w->conn, kept));
-		record_singly(w, now);
-	}
-	PQclear(kept);
-}
-
-/* A job of the local queue goes back unstarted (the caller takes it out of the queue). */
-static void
-release_one(struct worker *w, struct ahead *a)
-{
-	struct outcome *o = push_outcome(w);
-
-	o->kind = OUT_RELEASED;
-	o->id = a->id;
-	memcpy(o->queue, a->queue, sizeof o->queue);
-	o->attempt = a->attempt;
-	o->max_attempts = a->max_attempts;
-	free(a->payload);
-	a->payload = NULL;
-}
-
-/* Stopping: the local queue goes back at once, attempts untouched. */
-static void
-release_ahead(struct worker *w)
-{
-	if (w->nahead == 0)
-		return;
-	pgjq_warn("putting back %zu claimed job%s that had not started", w->nahead,
-	    w->nahead == 1 ? "" : "s");
-	for (size_t i = 0; i < w->nahead; i++)
-		release_one(w, &w->ahead[i]);
-	w->nahead = 0;
-}
-
-/* Hands the local queue's best jobs to the free slots. */
-static void
-feed_slots(struct worker *w, int64_t now)
-{
-	size_t taken = 0;
-
-	/* Cut off, a job of the local queue may be another's by now: none starts. */
-	if (w->stopping || w->conn == NULL)
-		return;
-	for (int i = 0; i < w->o->concurrency && taken < w->nahead; i++) {
-		struct ahead *a = &w->ahead[taken];
-
-		if (!slot_free(w, i, now))
-			continue;
-		taken++;
-		/*
-		 * Unrenewed for a whole lease (the database silent, not yet
-		 * given up on), it may be another worker's now: not to start.
-		 */
-		if (a->lease_end <= now) {
-			release_one(w, a);
-			i--;
-			continue;
-		}
-		start_job(w, &w->slots[i], a, now);
-		w->started++;
-	}
-	if (taken == 0)
-		return;
-	memmove(w->ahead, w->ahead + taken, (w->nahead - taken) * sizeof *w->ahead);
-	w->nahead -= taken;
-}
-
-/* -------------------------------------------------------------- loop */
-
-static void
-on_signals(struct worker *w, int64_t now)
-{
-	unsigned char sig[64];
-	ssize_t n;
-
-	while ((n = read(sigpipe_fds[0], sig, sizeof sig)) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
-			if (sig[i] == SIGCHLD) {
-				reap_children(w, now);
-				continue;
-			}
-			if (w->stopping == 0) {
-				char grace[32];
-
-				pgjq_format_duration(w->o->grace_us, grace, sizeof grace);
-				pgjq_warn("%s: no more claims; %d running job%s may finish within %s "
-				    "(a second signal stops them now)", strsignal(sig[i]), w->busy,
-				    w->busy == 1 ? "" : "s", grace);
-				w->stopping = 1;
-				w->grace_end = now + w->o->grace_us;
-			} else if (w->stopping == 1) {
-				pgjq_warn("%s again: stopping the running jobs now", strsignal(sig[i]));
-				w->stopping = 2;
-				w->grace_end = now;
-			}
-		}
-	}
-}
-
-/* After the grace period: stop what still runs and put it back. */
-static void
-end_grace(struct worker *w, int64_t now)
-{
-	for (int i = 0; i < w->o->concurrency; i++) {
-		struct slot *s = &w->slots[i];
-
-		/* One whose handler is already gone has its outcome: keep it. */
-		if (!s->busy || s->released || s->exited != 0)
-			continue;
-		s->released = true;
-		if (s->http) {
-			pgjq_http_abort(w->http, s);
-			s->exited = now;
-		} else if (s->piped && w->stopping == 2) {
-			pgjq_pipe_kill(&pipe_of(w, s)->p, SIGKILL);
-			pipe_of(w, s)->kill_at = INT64_MAX;
-			pipe_of(w, s)->stopped = true;
-		} else if (w->stopping == 2) {
-			pgjq_handler_kill(&s->h, SIGKILL);
-			s->kill_at = INT64_MAX;
-		} else {
-			stop_handler(w, s, now);
-		}
-	}
-}
-
-static int64_t
-next_wakeup(struct worker *w, int64_t now)
-{
-	int64_t t = now + 60 * INT64_C(1000000);
-
-#define SOONER(x) do { if ((x) != 0 && (x) < t) t = (x); } while (0)
-	if (w->conn == NULL) {
-		SOONER(w->reconnect_at);
-	} else {
-		SOONER(w->next_renew);
-		SOONER(w->next_reap);
-		if (!w->stopping)
-			SOONER(w->next_prune);
-		int run, ahead;
-
-		claim_room(w, now, &run, &ahead);
-		if (w->turn.busy) {
-			int64_t at;
-
-			turn_overdue(w, now, &at);
-			SOONER(at);
-		} else if (w->nout > 0) {
-			t = now;
-		} else if (!w->stopping && run + ahead > 0) {
-			SOONER(w->next_poll);
-			SOONER(w->next_due);
-			if (w->wake)
-				t = now;
-		}
-	}
-	/* (Once past, end_grace has done its work: no reason to spin until the handlers are gone.) */
-	if (w->stopping == 1 && w->grace_end > now)
-		SOONER(w->grace_end);
-	if (w->http != NULL)
-		SOONER(pgjq_http_due(w->http));
-	for (int i = 0; i < w->o->concurrency; i++) {
-		struct slot *s = &w->slots[i];
-
-		if (!s->busy)
-			continue;
-		if (s->exited == 0) {
-			SOONER(s->deadline);
-			if (s->kill_at != INT64_MAX)
-				SOONER(s->kill_at);
-			if (s->progress_dirty && !w->turn.busy)
-				SOONER(s->progress_sent + PROGRESS_EVERY_US);
-			if (!s->told && !s->lost && !w->turn.busy && w->conn != NULL)
-				t = now;
-		} else {
-			SOONER(s->exited + LEFTOVER_US);
-		}
-	}
-	/* The work is done, the handlers not yet told: tell them now. */
-	if (w->pipes != NULL && w->closing_at == 0 && work_done(w))
-		t = now;
-	for (int i = 0; w->pipes != NULL && i < w->o->concurrency; i++) {
-		struct piped *pp = &w->pipes[i];
-
-		if (pp->p.pid != 0 && pp->kill_at != INT64_MAX)
-			SOONER(pp->kill_at);
-		if (pp->exited != 0 && !pgjq_pipe_gone(&pp->p))
-			SOONER(pp->exited + LEFTOVER_US);
-		if (pp->restart_at > now)
-			SOONER(pp->restart_at);
-		/* Idle, and told that no more jobs come: SIGTERM when the wind-down runs out. */
-		if (pp->p.pid != 0 && pp->kill_at == 0 && w->closing_at != 0 && !w->stopping)
-			SOONER(w->closing_at + w->o->grace_us);
-	}
-#undef SOONER
-	return t < now ? now : t;
 }
 
 static void
@@ -2034,24 +72,66 @@ setup_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* What the signals that came say: SIGCHLD reaps, a stop signal stops. */
+static void
+on_signals(struct worker *w, int64_t now)
+{
+	unsigned char sig[64];
+	ssize_t n;
+
+	while ((n = read(sigpipe_fds[0], sig, sizeof sig)) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (sig[i] == SIGCHLD) {
+				wk_reap_children(w, now);
+				continue;
+			}
+			if (w->stopping == WK_RUNNING) {
+				char grace[32];
+
+				pgjq_format_duration(w->o->grace_us, grace, sizeof grace);
+				pgjq_warn("%s: no more claims; %d running job%s may finish within %s "
+				    "(a second signal stops them now)", strsignal(sig[i]), w->busy,
+				    w->busy == 1 ? "" : "s", grace);
+				w->stopping = WK_FINISHING;
+				w->grace_end = now + w->o->grace_us;
+			} else if (w->stopping == WK_FINISHING) {
+				pgjq_warn("%s again: stopping the running jobs now", strsignal(sig[i]));
+				w->stopping = WK_STOP_NOW;
+				w->grace_end = now;
+			}
+		}
+	}
+}
+
+/* Stopping: the local queue goes back, and once the grace is over, what still runs is stopped. */
+static void
+on_stopping(struct worker *w, int64_t now)
+{
+	if (now >= w->grace_end)
+		wk_slots_end_grace(w, now);
+	wk_ahead_release_all(w);
+}
+
+/* -------------------------------------------------------------- loop */
+
 /* No job runs and none will be claimed: time to go, once the --pipe handlers have gone. */
-static bool
-work_done(struct worker *w)
+bool
+wk_work_done(struct worker *w)
 {
 	if (w->busy > 0 || w->nahead > 0 || w->turn.busy)
 		return false;
 	if (w->nout > 0)
-		return w->stopping == 2 && w->conn == NULL; /* nothing more we can do */
-	if (w->stopping)
+		return w->stopping == WK_STOP_NOW && w->conn == NULL; /* nothing more we can do */
+	if (w->stopping != WK_RUNNING)
 		return true;
 	/* A backlog of old jobs is worth finishing: cron-run workers may be the only ones. */
-	if (w->conn != NULL && w->next_prune != 0 && w->next_prune <= now_us())
+	if (w->conn != NULL && w->next_prune != 0 && w->next_prune <= pgjq_now_us())
 		return false;
 	if (w->o->max_jobs > 0 && w->claimed >= w->o->max_jobs)
 		return true;
 	/* Draining, a retry due within a poll period still counts as work. */
 	return w->o->drain && w->empty && !w->wake && w->conn != NULL &&
-	    (w->next_due == 0 || w->next_due > now_us() + w->o->poll_us);
+	    (w->next_due == 0 || w->next_due > pgjq_now_us() + w->o->poll_us);
 }
 
 static bool
@@ -2059,176 +139,214 @@ finished(struct worker *w)
 {
 	/* Once it has begun, the handlers' wind-down is seen through. */
 	if (w->closing_at != 0)
-		return w->busy == 0 && w->nahead == 0 && !w->turn.busy && !pipes_alive(w) &&
-		    (w->nout == 0 || (w->stopping == 2 && w->conn == NULL));
-	return work_done(w) && !pipes_alive(w);
+		return w->busy == 0 && w->nahead == 0 && !w->turn.busy && !wk_pipes_alive(w) &&
+		    (w->nout == 0 || (w->stopping == WK_STOP_NOW && w->conn == NULL));
+	return wk_work_done(w) && !wk_pipes_alive(w);
+}
+
+/* When the loop must run again at the latest: the soonest of every timer. */
+static int64_t
+next_wakeup(struct worker *w, int64_t now)
+{
+	int64_t t = now + 60 * INT64_C(1000000);
+
+#define SOONER(x) do { if ((x) != 0 && (x) < t) t = (x); } while (0)
+	if (w->conn == NULL) {
+		SOONER(w->reconnect_at);
+	} else {
+		SOONER(w->next_renew);
+		SOONER(w->next_reap);
+		if (w->stopping == WK_RUNNING)
+			SOONER(w->next_prune);
+		int run, ahead;
+
+		wk_turn_claim_room(w, now, &run, &ahead);
+		if (w->turn.busy) {
+			int64_t at;
+
+			wk_turn_overdue(w, now, &at);
+			SOONER(at);
+		} else if (w->nout > 0) {
+			t = now;
+		} else if (w->stopping == WK_RUNNING && run + ahead > 0) {
+			SOONER(w->next_poll);
+			SOONER(w->next_due);
+			if (w->wake)
+				t = now;
+		}
+	}
+	/*
+	 * (Once past, wk_slots_end_grace has done its work: no reason to spin
+	 * until the handlers are gone.)
+	 */
+	if (w->stopping == WK_FINISHING && w->grace_end > now)
+		SOONER(w->grace_end);
+	if (w->http != NULL)
+		SOONER(pgjq_http_due(w->http));
+	for (int i = 0; i < w->o->concurrency; i++) {
+		struct slot *s = &w->slots[i];
+
+		if (!s->busy)
+			continue;
+		if (s->exited == 0) {
+			SOONER(s->deadline);
+			if (s->kill_at != INT64_MAX)
+				SOONER(s->kill_at);
+			if (s->progress_dirty && !w->turn.busy)
+				SOONER(s->progress_sent + WK_PROGRESS_EVERY_US);
+			if (!s->told && !s->lost && !w->turn.busy && w->conn != NULL)
+				t = now;
+		} else {
+			SOONER(s->exited + WK_LEFTOVER_US);
+		}
+	}
+	/* The work is done, the handlers not yet told: tell them now. */
+	if (w->pipes != NULL && w->closing_at == 0 && wk_work_done(w))
+		t = now;
+	for (int i = 0; w->pipes != NULL && i < w->o->concurrency; i++) {
+		struct piped *pp = &w->pipes[i];
+
+		if (pp->p.pid != 0 && pp->kill_at != INT64_MAX)
+			SOONER(pp->kill_at);
+		if (pp->exited != 0 && !pgjq_pipe_gone(&pp->p))
+			SOONER(pp->exited + WK_LEFTOVER_US);
+		if (pp->restart_at > now)
+			SOONER(pp->restart_at);
+		/* Idle, and told that no more jobs come: SIGTERM when the wind-down runs out. */
+		if (pp->p.pid != 0 && pp->kill_at == 0 && w->closing_at != 0 && w->stopping == WK_RUNNING)
+			SOONER(w->closing_at + w->o->grace_us);
+	}
+#undef SOONER
+	return t < now ? now : t;
+}
+
+/*
+ * Sleeps in poll(2) until an fd is ready or the next timer is due, then
+ * does the I/O that is ready.
+ */
+static void
+poll_io(struct worker *w, struct pollfd *pfd)
+{
+	int64_t wake_at;
+	int n = 0, timeout, http_first = 0, pipes_first;
+
+	pfd[n++] = (struct pollfd){.fd = sigpipe_fds[0], .events = POLLIN};
+	if (w->conn != NULL)
+		pfd[n++] = (struct pollfd){.fd = PQsocket(w->conn), .events = POLLIN};
+	n += wk_slots_pollfds(w, pfd + n);
+	pipes_first = n;
+	n += wk_pipes_pollfds(w, pfd + n);
+	if (w->http != NULL) {
+		http_first = n;
+		n += pgjq_http_pollfds(w->http, pfd + n, w->o->concurrency * 2 + 16);
+	}
+	wake_at = next_wakeup(w, pgjq_now_us());
+	timeout = (int)((wake_at - pgjq_now_us() + 999) / 1000);
+	/* The turn's lines in a few writes, not one each; and none waits while we sleep. */
+	pgjq_diag_flush();
+	if (poll(pfd, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
+		pgjq_die(PGJQ_EX_SOFTWARE, "poll: %s", strerror(errno));
+	if (w->http != NULL)
+		wk_http_io(w, pfd + http_first, n - http_first);
+	wk_pipes_io(w, pfd + pipes_first);
+	wk_slots_io(w, pfd, n);
+}
+
+static void
+worker_init(struct worker *w, const struct pgjq_worker_opts *o)
+{
+	struct pgjq_buf queues = {0};
+
+	w->o = o;
+	w->slots = pgjq_xcalloc((size_t)o->concurrency, sizeof *w->slots);
+	pgjq_buf_putc(&queues, '{');
+	for (size_t i = 0; i < o->nqueues; i++)
+		pgjq_buf_printf(&queues, "%s%s", i ? "," : "", o->queues[i]);
+	pgjq_buf_putc(&queues, '}');
+	w->queues = queues.data;
+	w->chan_new = pgjq_xasprintf("%s_new", o->schema);
+	w->chan_cancel = pgjq_xasprintf("%s_cancel", o->schema);
+	w->chan_progress = pgjq_xasprintf("%s_progress", o->schema);
+	srand((unsigned)getpid() ^ (unsigned)pgjq_now_us());
+	if (o->http_url != NULL)
+		w->http = pgjq_http_new(o->http_url);
+	if (o->pipe) {
+		w->pipes = pgjq_xcalloc((size_t)o->concurrency, sizeof *w->pipes);
+		for (int i = 0; i < o->concurrency; i++)
+			pgjq_pipe_init(&w->pipes[i].p);
+	}
+}
+
+static void
+worker_free(struct worker *w)
+{
+	wk_outcomes_drop(w, w->nout);
+	free(w->out);
+	for (size_t i = 0; i < w->nahead; i++)
+		free(w->ahead[i].payload);
+	free(w->ahead);
+	free(w->turn.running);
+	for (int i = 0; w->pipes != NULL && i < w->o->concurrency; i++) {
+		/* finished() waited for every handler to go; this only makes sure. */
+		pgjq_pipe_kill(&w->pipes[i].p, SIGKILL);
+		pgjq_pipe_free(&w->pipes[i].p);
+	}
+	free(w->pipes);
+	free(w->slots);
+	free(w->queues);
+	free(w->chan_new);
+	free(w->chan_cancel);
+	free(w->chan_progress);
+	pgjq_http_free(w->http);
+	PQfinish(w->conn);
 }
 
 int
 pgjq_worker_run(const struct pgjq_worker_opts *o)
 {
 	struct worker w = {0};
-	struct pgjq_buf queues = {0};
 	struct pollfd *pfd;
 	int status = PGJQ_EX_OK;
 
-	w.o = o;
-	w.slots = pgjq_xcalloc((size_t)o->concurrency, sizeof *w.slots);
+	worker_init(&w, o);
 	/* Per slot: four pipes, or about two sockets when speaking HTTP. */
 	pfd = pgjq_xcalloc((size_t)o->concurrency * 4 + 2 + 16, sizeof *pfd);
-	pgjq_buf_putc(&queues, '{');
-	for (size_t i = 0; i < o->nqueues; i++)
-		pgjq_buf_printf(&queues, "%s%s", i ? "," : "", o->queues[i]);
-	pgjq_buf_putc(&queues, '}');
-	w.queues = queues.data;
-	w.chan_new = pgjq_xasprintf("%s_new", o->schema);
-	w.chan_cancel = pgjq_xasprintf("%s_cancel", o->schema);
-	w.chan_progress = pgjq_xasprintf("%s_progress", o->schema);
-	srand((unsigned)getpid() ^ (unsigned)now_us());
-	if (o->http_url != NULL)
-		w.http = pgjq_http_new(o->http_url);
-	if (o->pipe) {
-		w.pipes = pgjq_xcalloc((size_t)o->concurrency, sizeof *w.pipes);
-		for (int i = 0; i < o->concurrency; i++)
-			pgjq_pipe_init(&w.pipes[i].p);
-	}
 	setup_signals();
 
-	if (!db_connect(&w, true)) {
+	if (!wk_db_connect(&w, true)) {
 		status = PGJQ_EX_UNAVAILABLE;
 		goto out;
 	}
 	w.wake = true;
 
 	while (!finished(&w)) {
-		int64_t now = now_us(), wake_at;
-		int n = 0, timeout, http_first = 0;
+		int64_t now = pgjq_now_us();
 
 		on_signals(&w, now);
-		if (w.stopping && now >= w.grace_end)
-			end_grace(&w, now);
-		if (w.stopping)
-			release_ahead(&w);
-		maybe_reconnect(&w, now);
-		read_notifies(&w);
-		turn_read(&w, now);
-		check_slots(&w, now);
+		if (w.stopping != WK_RUNNING)
+			on_stopping(&w, now);
+		/* What the database said: */
+		wk_db_reconnect(&w, now);
+		wk_db_read_notifies(&w);
+		wk_turn_read(&w, now);
+		/* the handlers, and jobs for the free slots: */
+		wk_slots_check(&w, now);
 		if (w.pipes != NULL)
-			tend_pipes(&w, now);
-		feed_slots(&w, now);
-		/*
-		 * The housekeeping statements wait for their answers, so they go
-		 * between turns; after a reconnect only once a turn has recorded
-		 * the outcomes kept meanwhile, before reap_expired may take their
-		 * jobs over.
-		 */
-		if (w.conn != NULL && !w.turn.busy && (w.turned || w.nout == 0)) {
-			if (w.conn != NULL && now >= w.next_renew && w.id != 0)
-				renew_leases(&w, now);
-			if (w.conn != NULL && now >= w.next_reap)
-				reap_expired(&w, now);
-			if (w.conn != NULL && now >= w.next_prune && !w.stopping)
-				prune_history(&w, now);
-		}
-		turn_send(&w, now_us());
+			wk_pipes_tend(&w, now);
+		wk_ahead_feed_slots(&w, now);
+		/* what to tell the database: */
+		wk_upkeep(&w, now);
+		wk_turn_send(&w, pgjq_now_us());
 		if (finished(&w))
 			break;
-
-		pfd[n++] = (struct pollfd){.fd = sigpipe_fds[0], .events = POLLIN};
-		if (w.conn != NULL)
-			pfd[n++] = (struct pollfd){.fd = PQsocket(w.conn), .events = POLLIN};
-		for (int i = 0; i < o->concurrency; i++)
-			if (w.slots[i].busy)
-				n += pgjq_handler_pollfds(&w.slots[i].h, pfd + n);
-		for (int i = 0; w.pipes != NULL && i < o->concurrency; i++) {
-			w.pipes[i].pfd_at = n;
-			w.pipes[i].npfd = pgjq_pipe_pollfds(&w.pipes[i].p, pfd + n);
-			n += w.pipes[i].npfd;
-		}
-		if (w.http != NULL) {
-			http_first = n;
-			n += pgjq_http_pollfds(w.http, pfd + n, o->concurrency * 2 + 16);
-		}
-		wake_at = next_wakeup(&w, now_us());
-		timeout = (int)((wake_at - now_us() + 999) / 1000);
-		/* The turn's lines in a few writes, not one each; and none waits while we sleep. */
-		pgjq_diag_flush();
-		if (poll(pfd, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
-			pgjq_die(PGJQ_EX_SOFTWARE, "poll: %s", strerror(errno));
-		if (w.http != NULL) {
-			struct pgjq_http_result r;
-
-			pgjq_http_io(w.http, pfd + http_first, n - http_first, now_us());
-			while (pgjq_http_next_done(w.http, &r)) {
-				struct slot *s = r.owner;
-
-				s->reply = r;
-				s->exited = now_us();
-			}
-		}
-		if (w.pipes != NULL) {
-			struct pipe_call c = {&w, 0, now_us()};
-
-			for (c.slot = 0; c.slot < o->concurrency; c.slot++) {
-				struct piped *pp = &w.pipes[c.slot];
-
-				if (pp->npfd > 0)
-					pgjq_pipe_io(&pp->p, pfd + pp->pfd_at, pp->npfd, on_pipe_msg, on_pipe_err, &c);
-			}
-		}
-		for (int i = 0; i < o->concurrency; i++) {
-			struct slot *s = &w.slots[i];
-			struct pollfd sp[4];
-			int k;
-
-			if (!s->busy)
-				continue;
-			/* Match this slot's fds against what poll reported. */
-			k = pgjq_handler_pollfds(&s->h, sp);
-			for (int j = 0; j < k; j++)
-				for (int m = 0; m < n; m++)
-					if (pfd[m].fd == sp[j].fd)
-						sp[j].revents = pfd[m].revents;
-			pgjq_handler_io(&s->h, sp, k, on_line, s);
-		}
+		poll_io(&w, pfd);
 	}
 	if (w.nout > 0)
 		pgjq_warn("%zu outcome%s could not be recorded; their leases will expire and the jobs "
 		    "will run again", w.nout, w.nout == 1 ? "" : "s");
-	if (w.conn != NULL && w.id != 0) {
-		char worker_id[32];
-		const char *params[] = {worker_id};
-		PGresult *res;
-
-		snprintf(worker_id, sizeof worker_id, "%" PRId64, w.id);
-		res = q(&w, "cannot unregister", "SELECT unregister_worker($1)", 1, params);
-		if (res != NULL)
-			PQclear(res);
-	}
+	wk_db_unregister(&w);
 out:
-	for (size_t i = 0; i < w.nout; i++) {
-		free(w.out[i].result);
-		free(w.out[i].error);
-		free(w.out[i].message);
-	}
-	free(w.out);
-	for (size_t i = 0; i < w.nahead; i++)
-		free(w.ahead[i].payload);
-	free(w.ahead);
-	free(w.turn.running);
-	for (int i = 0; w.pipes != NULL && i < o->concurrency; i++) {
-		/* finished() waited for every handler to go; this only makes sure. */
-		pgjq_pipe_kill(&w.pipes[i].p, SIGKILL);
-		pgjq_pipe_free(&w.pipes[i].p);
-	}
-	free(w.pipes);
-	free(w.slots);
+	worker_free(&w);
 	free(pfd);
-	free(w.queues);
-	free(w.chan_new);
-	free(w.chan_cancel);
-	free(w.chan_progress);
-	pgjq_http_free(w.http);
-	PQfinish(w.conn);
 	return status;
 }

@@ -1,0 +1,356 @@
+/*
+ * worker_int: what the modules of jq-worker's event loop share, and
+ * nothing outside the worker sees.
+ *
+ * One thread drives everything, so the modules share one struct worker
+ * rather than pass messages: each keeps to its own part of it (the
+ * connection, the slots, the --pipe handlers, the local queue, the
+ * outcomes, the turn) and calls the others through the wk_ functions
+ * below, named apart from the public pgjq_ ones.  Not installed, and not
+ * for bin/: worker.h is the tools' view of the worker.
+ */
+#ifndef PGJQ_WORKER_INT_H
+#define PGJQ_WORKER_INT_H
+
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <libpq-fe.h>
+
+#include "handler.h"
+#include "http.h"
+#include "job.h"
+#include "pipe.h"
+#include "worker.h"
+
+/* How often progress of one job reaches the database, at most. */
+#define WK_PROGRESS_EVERY_US INT64_C(100000)
+/* How long a handler's leftovers may hold its pipes after it exited. */
+#define WK_LEFTOVER_US INT64_C(1000000)
+
+/* One of the N places a job runs in; all zero when free. */
+struct slot {
+	bool busy;                /* it holds a job */
+	int64_t id;               /* the job's */
+	char queue[PGJQ_QUEUE_MAX + 1];
+	int attempt, max_attempts;
+	char *payload;            /* JSON text, for the handler */
+	struct pgjq_handler h;    /* the exec handler's process and pipes (fds -1 for the others) */
+	int64_t started;          /* monotonic microseconds */
+	int64_t deadline;         /* run time limit; 0: none */
+	int64_t kill_at;          /* SIGKILL then; 0: not yet asked to stop */
+	int64_t exited;           /* when the process was reaped; 0: running */
+	int64_t limit_us;         /* its run time limit, the job's own or the worker's; 0: none */
+	bool timed_out, cancelled, released; /* why it was stopped (released: to be put back) */
+	bool progress_dirty;      /* progress or message not yet in the database */
+	int progress;             /* its last progress, 0-100, and message (NULL: none) */
+	char *message;
+	int64_t progress_sent;    /* when its progress last reached the database */
+	unsigned progress_seq;    /* bumped by each report, so an answer knows whether it had the last */
+	unsigned progress_seq_sent; /* progress_seq as the last turn was sent */
+	bool progress_in_turn;    /* the turn under way carries this job's progress */
+	bool bad_progress_said;   /* a bad progress line was warned about: once is enough */
+	bool told;                /* the database has it running (claimed straight so, or a turn said so) */
+	bool lost;                /* the database says it is not ours: its outcome would change nothing */
+	bool http;                /* an HTTP request, not a process */
+	bool piped;               /* sent to the slot's --pipe handler, not a process of its own */
+	char *broke;              /* --pipe: the protocol error that stopped the handler, for the job's error */
+	bool resent;              /* --pipe: sent again, to a new handler: the first quit without reading it */
+	struct pgjq_http_result reply; /* --http: the server's answer, once done */
+};
+
+/* What became of a job: done, failed (perhaps to be retried), or put back unfinished. */
+enum outcome_kind { OUT_COMPLETED, OUT_FAILED, OUT_RELEASED };
+
+/* What a finished handler left to record; kept while the database is away. */
+struct outcome {
+	enum outcome_kind kind;
+	int64_t id;               /* the job's */
+	char queue[PGJQ_QUEUE_MAX + 1];
+	int attempt, max_attempts;
+	bool permanent;           /* failed: no retry can help */
+	int64_t retry_after_us;   /* the server's Retry-After; -1: use the backoff */
+	int64_t delay_us;         /* failed: when to retry, drawn once so a retried recording says the same */
+	char *result;             /* JSON text (completed) */
+	char *error;              /* why the attempt failed */
+	int64_t took_us;          /* its handler's run time */
+	int64_t started;          /* monotonic: when its handler got it; 0 never (released from the local queue) */
+	bool has_progress;        /* the job's last progress, not yet recorded, goes with it */
+	int progress;
+	char *message;            /* (NULL: none) */
+};
+
+/*
+ * With --pipe: a slot's long-lived handler.  It outlives the slot's jobs,
+ * so it is kept apart from them; a new one is started when the slot gets
+ * a job and has none.
+ */
+struct piped {
+	struct pgjq_pipe p;       /* the process, and the protocol spoken with it */
+	int64_t exited;           /* when the process was reaped; 0: running, or none */
+	int64_t kill_at;          /* SIGKILL then; 0: not asked to stop, INT64_MAX: sent */
+	int64_t restart_at;       /* no new process before then: the last ones died young */
+	int64_t restart_delay;    /* the wait after the last young death; 0: none */
+	pid_t pid;                /* the last process's, for messages once it is reaped */
+	bool stopped;             /* we stopped it (time limit, cancel, shutdown): its death is not its fault */
+	bool told;                /* its death was a job's error: nothing more to say */
+	int pfd_at, npfd;         /* where its fds are among the handlers' in this turn's poll set */
+};
+
+/*
+ * A job claimed ahead of a free slot: the worker's local queue.  The
+ * database has it 'claimed' (attempt not counted, not started), unless
+ * told: claimed straight into 'running' for a slot that was free.
+ */
+struct ahead {
+	int64_t id;               /* the job's, as claimed */
+	char queue[PGJQ_QUEUE_MAX + 1];
+	int attempt, max_attempts, priority;
+	int64_t limit_us;         /* its own run time limit; -1: none, the worker's applies */
+	char *payload;            /* JSON text; the slot's once it starts */
+	bool told;                /* the database has it running already */
+	int64_t lease_end;        /* monotonic, from the claim's or the renewal's sending: ours until then */
+};
+
+/* The statement of a turn under way (libpq's asynchronous API: the loop goes on meanwhile). */
+struct turn {
+	bool busy;                /* sent, and not yet answered */
+	int64_t sent;             /* monotonic */
+	size_t nout;              /* it records w->out[0 .. nout) */
+	int64_t *running;         /* then reports of these running jobs, in order */
+	size_t nrunning, running_cap;
+	int run, ahead;           /* the jobs it claims: to start now, and for the local queue */
+};
+
+/* How far the worker has gone in stopping. */
+enum wk_stopping {
+	WK_RUNNING,               /* claiming and running jobs */
+	WK_FINISHING,             /* a stop signal: no more claims; running jobs may finish within grace */
+	WK_STOP_NOW,              /* a second signal: handlers killed now, no reconnect, short waits */
+};
+
+/* jq-worker, all of it: one per run, passed to everything. */
+struct worker {
+	const struct pgjq_worker_opts *o;
+	PGconn *conn;             /* NULL while the database is lost */
+	int64_t id;               /* our row in workers */
+	char *queues;             /* the queues as an array literal */
+	char *chan_new, *chan_cancel, *chan_progress; /* channels: new work, cancels, progress */
+	int64_t reconnect_at, reconnect_delay; /* the next try, and the wait before it, growing */
+	bool said_down;           /* the loss is in the log already */
+
+	struct slot *slots;       /* o->concurrency of them */
+	int busy;                 /* the slots that hold a job */
+	struct outcome *out;      /* outcomes not yet recorded, oldest first */
+	size_t nout, out_cap;
+	struct pgjq_http *http;   /* with --http */
+	struct piped *pipes;      /* with --pipe: slot i's handler is pipes[i] */
+	int64_t closing_at;       /* --pipe: when idle handlers were told no more jobs come; 0: not yet */
+
+	struct ahead *ahead;      /* the local queue, best first */
+	size_t nahead, ahead_cap;
+	long started;             /* jobs handed to handlers since the last turn's answer */
+	long demand;              /* ... and from the one before to it: what to claim ahead */
+	struct turn turn;
+	bool turned;              /* a turn has been answered since (re)connecting */
+
+	bool wake;                /* there may be ready jobs: claim when a slot is free */
+	bool empty;               /* the last claim found nothing */
+	int64_t next_poll;        /* claim then even without a notice */
+	int64_t next_due;         /* the next scheduled job is due then; 0: none known */
+	int64_t next_renew, next_reap, next_prune; /* the upkeep's timers */
+	long claimed;             /* jobs claimed since the start, for --max-jobs */
+	enum wk_stopping stopping;
+	int64_t grace_end;        /* when the jobs still running after a stop signal are stopped */
+};
+
+/* worker.c: the loop */
+
+/*
+ * Set by a second stop signal while a statement waits for the database:
+ * the loop that would read the signal is waiting on it.  (wk_db_exec
+ * clears it first: a signal the loop has seen is in w->stopping.)
+ */
+extern volatile sig_atomic_t wk_stop_now;
+
+/* No job runs and none will be claimed: time to go, once the --pipe handlers have gone. */
+bool wk_work_done(struct worker *w);
+
+/* worker_db.c: the connection */
+
+/* How long a statement's answer, or a turn's, may take before the database is taken for lost. */
+int64_t wk_db_wait_us(const struct worker *w);
+
+/* The connection is lost (why: libpq's message): drop it, and reconnect later. */
+void wk_db_lost(struct worker *w, const char *why);
+
+/*
+ * Runs a statement; NULL if it failed.  A lost connection is handled here
+ * (the caller just stops); other errors are reported with context.
+ */
+PGresult *wk_db_exec(struct worker *w, const char *context, const char *sql, int n,
+    const char *const *params);
+
+/* (Re)connects: LISTEN, and register the first time.  False if not (yet). */
+bool wk_db_connect(struct worker *w, bool first);
+
+/* Reconnects, if the connection is lost and the time has come to try again. */
+void wk_db_reconnect(struct worker *w, int64_t now);
+
+/* Reads the NOTIFYs that arrived: new work, or a cancel for one of ours. */
+void wk_db_read_notifies(struct worker *w);
+
+/* The worker's row goes, and with it any claim of ours the database still holds. */
+void wk_db_unregister(struct worker *w);
+
+/* worker_upkeep.c: leases, reaping, retention */
+
+/* Renewal, reaping and retention, each when its time has come, between turns. */
+void wk_upkeep(struct worker *w, int64_t now);
+
+/* worker_turn.c: a turn, the one statement that records, reports and claims */
+
+/* Sends a turn, if there is anything to say or to claim. */
+void wk_turn_send(struct worker *w, int64_t now);
+
+/* Reads the turn's answer, if it has come (wk_db_read_notifies has consumed the input). */
+void wk_turn_read(struct worker *w, int64_t now);
+
+/*
+ * How many jobs a claim could take now: run for the free slots that the
+ * local queue cannot fill, ahead to top the local queue up.
+ */
+void wk_turn_claim_room(struct worker *w, int64_t now, int *run, int *ahead);
+
+/* Whether the turn under way waited too long for its answer; *at (unless NULL): when it will have. */
+bool wk_turn_overdue(const struct worker *w, int64_t now, int64_t *at);
+
+/* worker_ahead.c: the local queue */
+
+/* How many jobs the local queue should hold: two turns' worth of what the slots took in the last. */
+int wk_ahead_target(const struct worker *w);
+
+/* Puts the local queue in order, after a claim added to it. */
+void wk_ahead_sort(struct worker *w);
+
+/* Hands the local queue's best jobs to the free slots. */
+void wk_ahead_feed_slots(struct worker *w, int64_t now);
+
+/* A notice says job id was cancelled: if it is in the local queue and not yet running, it leaves. */
+void wk_ahead_cancelled(struct worker *w, int64_t id);
+
+/* Stopping, or reconnected: the local queue goes back at once, attempts untouched. */
+void wk_ahead_release_all(struct worker *w);
+
+/* worker_slot.c: a job in a slot, from its start to its outcome */
+
+/* The slot that runs job id, or NULL. */
+struct slot *wk_slot_of(struct worker *w, int64_t id);
+
+/* Whether slot i may take a job now. */
+bool wk_slot_ready(struct worker *w, int i, int64_t now);
+
+/* How many slots may take a job now. */
+int wk_slots_ready(struct worker *w, int64_t now);
+
+/* Gives a job of the local queue (which hands over its payload) to slot s. */
+void wk_slot_start(struct worker *w, struct slot *s, struct ahead *a, int64_t now);
+
+/* Whether the next turn sends the running job's progress: it changed, and long enough ago. */
+bool wk_slot_progress_due(const struct slot *s, int64_t now);
+
+/* Adds the busy slots' handler fds to pfd; returns how many. */
+int wk_slots_pollfds(struct worker *w, struct pollfd *pfd);
+
+/* Does the handlers' I/O that poll reported in pfd[0 .. n). */
+void wk_slots_io(struct worker *w, const struct pollfd *pfd, int n);
+
+/* Does the HTTP I/O that poll reported in pfd[0 .. n); a finished request's reply goes to its slot. */
+void wk_http_io(struct worker *w, const struct pollfd *pfd, int n);
+
+/* Asked to cancel the slot's job: its handler is stopped, or its request abandoned. */
+void wk_slot_cancel(struct worker *w, struct slot *s, int64_t now);
+
+/* The database no longer has the slot's job as ours: stop its handler, record nothing. */
+void wk_slot_abandon(struct worker *w, struct slot *s, int64_t now);
+
+/* After the grace period: stop what still runs and put it back. */
+void wk_slots_end_grace(struct worker *w, int64_t now);
+
+/* Reaps the children that exited: the slots' handlers and the --pipe ones. */
+void wk_reap_children(struct worker *w, int64_t now);
+
+/* Time limits, kills overdue, and the outcome of each job whose handler is gone. */
+void wk_slots_check(struct worker *w, int64_t now);
+
+/* The slot's job has its outcome: the slot is free for another. */
+void wk_slot_vacate(struct worker *w, struct slot *s);
+
+/* worker_pipe.c: --pipe handlers, one per slot */
+
+/* The handler of slot s. */
+struct piped *wk_pipe_of(struct worker *w, const struct slot *s);
+
+/*
+ * Stops a handler: SIGTERM, and SIGKILL --kill-after later; its answers
+ * are not believed from now on.  blame: its own fault (it broke the
+ * protocol), which counts as dying young.
+ */
+void wk_pipe_stop(struct worker *w, struct piped *pp, int64_t now, bool blame);
+
+/* Whether slot i's handler may take a job: it is ready, or there is none and one may start. */
+bool wk_pipe_ready(struct worker *w, int i, int64_t now);
+
+/* Gives the slot's job to its handler, started first if it has none. */
+void wk_pipe_start_job(struct worker *w, struct slot *s, int64_t now);
+
+/* The handler is gone without answering for the slot's job: the job's outcome says why. */
+void wk_pipe_finish_job(struct worker *w, struct slot *s, int64_t now);
+
+/*
+ * The handler quit cleanly just as the slot's job came, most likely
+ * without reading it: the job goes to a new handler, once.  False if not.
+ */
+bool wk_pipe_resend(struct worker *w, struct slot *s, int64_t now);
+
+/*
+ * The handlers' lives apart from any one job: kills overdue, the dead
+ * cleared away, and once no more jobs come, the idle told to go.
+ */
+void wk_pipes_tend(struct worker *w, int64_t now);
+
+/* True while any handler runs or has output left to read. */
+bool wk_pipes_alive(const struct worker *w);
+
+/* Adds the handlers' fds that need watching to pfd; returns how many. */
+int wk_pipes_pollfds(struct worker *w, struct pollfd *pfd);
+
+/* Does the I/O that poll reported on the fds wk_pipes_pollfds added to pfd. */
+void wk_pipes_io(struct worker *w, const struct pollfd *pfd);
+
+/* worker_outcome.c: outcomes, kept until recorded */
+
+/* A new outcome, zeroed, at the end of w->out. */
+struct outcome *wk_outcome_new(struct worker *w);
+
+/* The slot's job has its outcome (result and error are the outcome's now), unless it is lost to us. */
+void wk_outcome_add(struct worker *w, struct slot *s, enum outcome_kind kind, bool permanent,
+    char *result, char *error, int64_t now);
+
+/* Says what recording an outcome did: state is the job's new state; NULL, the lease was lost. */
+void wk_outcome_say(struct worker *w, const struct outcome *o, const char *state);
+
+/* Forgets the first n outcomes: they are recorded (or refused for good). */
+void wk_outcomes_drop(struct worker *w, size_t n);
+
+/* worker_event.c: job event lines */
+
+/* One line per job event on stderr (s: the slot that runs it, or NULL); fmt: the detail, or NULL. */
+void wk_event(struct worker *w, const char *what, const struct slot *s, int64_t id,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#endif

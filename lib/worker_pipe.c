@@ -1,0 +1,397 @@
+/*
+ * worker_pipe: with --pipe, each slot's long-lived handler.  The process
+ * outlives the jobs it takes, so its life is kept here, apart from theirs:
+ * started when its slot gets a job and has none, restarted ever more
+ * slowly when it keeps dying before its first answer, told there is no
+ * more work with EOF, and stopped at the end.  lib/pipe.c speaks the
+ * protocol; this is what the worker makes of what it hears.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "diag.h"
+#include "duration.h"
+#include "handler.h"
+#include "job.h"
+#include "listen.h"
+#include "pipe.h"
+#include "worker_int.h"
+#include "xalloc.h"
+
+/* The wait before restarting a --pipe handler that keeps dying before its first answer. */
+#define RESTART_MIN_US INT64_C(100000)
+#define RESTART_MAX_US INT64_C(10000000)
+
+struct piped *
+wk_pipe_of(struct worker *w, const struct slot *s)
+{
+	return &w->pipes[s - w->slots];
+}
+
+/*
+ * Stops a --pipe handler: SIGTERM to its group, SIGKILL --kill-after
+ * later.  Whatever it writes on stdout from now on is not believed, so
+ * an answer it sends while dying changes nothing.  Unless it is to blame
+ * (it broke the protocol), its death does not count as dying young.
+ */
+void
+wk_pipe_stop(struct worker *w, struct piped *pp, int64_t now, bool blame)
+{
+	if (!blame)
+		pp->stopped = true;
+	if (pp->kill_at != 0) {
+		pp->p.deaf = true;
+		return;
+	}
+	pgjq_pipe_kill(&pp->p, SIGTERM);
+	if (pp->p.pid != 0)
+		pp->kill_at = now + w->o->kill_after_us;
+}
+
+/* Starts a slot's --pipe handler; false (errno set) if there is no process. */
+static bool
+start_pipe(struct worker *w, struct piped *pp)
+{
+	/* No job's variables: it will see many jobs. */
+	struct pgjq_handler_env env = {.database_url = w->o->conninfo, .schema = w->o->schema};
+
+	if (pgjq_pipe_start(&pp->p, w->o->argv, &env) < 0)
+		return false;
+	pp->pid = pp->p.pid;
+	pp->exited = pp->kill_at = 0;
+	pp->stopped = pp->told = false;
+	return true;
+}
+
+/* Gives the slot's job to its --pipe handler, started first if it has none. */
+void
+wk_pipe_start_job(struct worker *w, struct slot *s, int64_t now)
+{
+	struct piped *pp = wk_pipe_of(w, s);
+
+	s->piped = true;
+	s->h.in_fd = s->h.out_fd = s->h.err_fd = s->h.progress_fd = -1;
+	if (pp->p.pid == 0 && !start_pipe(w, pp)) {
+		/* No process at all (fork failed): the attempt fails, the job is retried. */
+		pp->p.exec_errno = errno;
+		pp->pid = 0;
+		pp->exited = now;
+		return;
+	}
+	pgjq_pipe_send(&pp->p, s->id, s->queue, s->attempt, s->max_attempts, s->payload,
+	    strlen(s->payload));
+}
+
+/* The slot's --pipe handler is gone without answering for the job: why. */
+void
+wk_pipe_finish_job(struct worker *w, struct slot *s, int64_t now)
+{
+	struct piped *pp = wk_pipe_of(w, s);
+	int st = pp->p.status;
+	char raw[PGJQ_ERROR_TAIL + 1], why[256], limit[32], *tail, *error;
+
+	pp->told = true;
+	if (s->released) {
+		wk_outcome_add(w, s, OUT_RELEASED, false, NULL, NULL, now);
+		return;
+	}
+	if (s->broke != NULL) {
+		/* Its stderr is in the log already; the error says what was wrong. */
+		wk_outcome_add(w, s, OUT_FAILED, false, NULL, s->broke, now);
+		s->broke = NULL;
+		return;
+	}
+	if (pp->p.exec_errno != 0) {
+		snprintf(why, sizeof why, "cannot run %s: %s", w->o->argv[0], strerror(pp->p.exec_errno));
+		wk_outcome_add(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup(why), now);
+		return;
+	}
+	if (s->cancelled) {
+		snprintf(why, sizeof why, "cancelled");
+	} else if (s->timed_out) {
+		pgjq_format_duration(s->limit_us, limit, sizeof limit);
+		snprintf(why, sizeof why, "timed out after %s", limit);
+	} else if (WIFSIGNALED(st)) {
+		snprintf(why, sizeof why, "the handler was killed by signal %d (%s) before answering",
+		    WTERMSIG(st), strsignal(WTERMSIG(st)));
+	} else {
+		snprintf(why, sizeof why, "the handler exited with status %d before answering",
+		    WEXITSTATUS(st));
+	}
+	pgjq_pipe_error_tail(&pp->p, raw, sizeof raw);
+	tail = pgjq_text_clean(raw, strlen(raw));
+	error = *tail ? pgjq_xasprintf("%s: %s", why, tail) : pgjq_xstrdup(why);
+	free(tail);
+	wk_outcome_add(w, s, OUT_FAILED, false, NULL, error, now);
+}
+
+/* What a --pipe handler's callbacks need. */
+struct pipe_call {
+	struct worker *w;
+	int slot;
+	int64_t now;
+};
+
+/* An answer: the job's outcome, and the handler, still alive, is free for the next. */
+static void
+pipe_answered(struct worker *w, struct slot *s, const struct pgjq_pipe_msg *m, int64_t now)
+{
+	struct piped *pp = wk_pipe_of(w, s);
+	char *result, *error, raw[PGJQ_ERROR_TAIL + 1];
+
+	pp->restart_delay = 0;
+	if (m->kind == PGJQ_PIPE_COMPLETED) {
+		result = pgjq_xmalloc(m->len + 1);
+		memcpy(result, m->text, m->len);
+		result[m->len] = '\0';
+		wk_outcome_add(w, s, OUT_COMPLETED, false, result, NULL, now);
+	} else {
+		if (m->text != NULL && *m->text) {
+			/* Kept as long as an exec handler's stderr tail; jansson made it UTF-8 already. */
+			size_t len = strlen(m->text);
+
+			error = len <= PGJQ_ERROR_TAIL ? pgjq_xstrdup(m->text) :
+			    pgjq_text_clean(m->text, PGJQ_ERROR_TAIL);
+		} else {
+			char *tail;
+
+			pgjq_pipe_error_tail(&pp->p, raw, sizeof raw);
+			tail = pgjq_text_clean(raw, strlen(raw));
+			error = *tail ? pgjq_xasprintf("failed: %s", tail) : pgjq_xstrdup("failed");
+			free(tail);
+		}
+		wk_outcome_add(w, s, OUT_FAILED, !m->retry, NULL, error, now);
+	}
+	wk_slot_vacate(w, s);
+}
+
+static void
+on_pipe_msg(void *ctx, const struct pgjq_pipe_msg *m)
+{
+	struct pipe_call *c = ctx;
+	struct worker *w = c->w;
+	struct slot *s = &w->slots[c->slot];
+	struct piped *pp = &w->pipes[c->slot];
+
+	switch (m->kind) {
+	case PGJQ_PIPE_COMPLETED:
+	case PGJQ_PIPE_FAILED:
+		pipe_answered(w, s, m, c->now);
+		break;
+	case PGJQ_PIPE_PROGRESS:
+		free(s->message);
+		s->message = m->text != NULL && *m->text ? pgjq_xstrdup(m->text) : NULL;
+		s->progress = m->progress;
+		s->progress_dirty = true;
+		s->progress_seq++;
+		break;
+	case PGJQ_PIPE_BAD_PROGRESS:
+		if (!s->bad_progress_said)
+			pgjq_warn("job %" PRId64 ": ignoring a progress line: %s", s->id, m->text);
+		s->bad_progress_said = true;
+		break;
+	case PGJQ_PIPE_BAD:
+		if (s->busy) {
+			pgjq_warn("slot %d (pid %ld): job %" PRId64 ": bad line from the handler: %s; stopping it",
+			    c->slot + 1, (long)pp->pid, s->id, m->text);
+			free(s->broke);
+			s->broke = pgjq_xasprintf("bad line from the handler: %s", m->text);
+		} else {
+			pgjq_warn("slot %d (pid %ld): bad line from the handler between jobs: %s; stopping it",
+			    c->slot + 1, (long)pp->pid, m->text);
+		}
+		wk_pipe_stop(w, pp, c->now, true);
+		break;
+	}
+}
+
+/* Stderr passes through, each line named by its job, or its slot between jobs. */
+static void
+on_pipe_err(void *ctx, const char *line)
+{
+	struct pipe_call *c = ctx;
+	struct slot *s = &c->w->slots[c->slot];
+
+	if (s->busy)
+		pgjq_warn("job %" PRId64 ": %s", s->id, line);
+	else
+		pgjq_warn("slot %d (pid %ld): %s", c->slot + 1, (long)c->w->pipes[c->slot].pid, line);
+}
+
+/*
+ * A --pipe handler exited of its own accord, with status 0 and not a word
+ * since its job was sent: it most likely quit between jobs just as the
+ * job came, and never read it.  That job goes to a new handler, once.
+ */
+bool
+wk_pipe_resend(struct worker *w, struct slot *s, int64_t now)
+{
+	struct piped *pp = wk_pipe_of(w, s);
+	int st = pp->p.status;
+
+	if (s->resent || s->timed_out || s->cancelled || s->released || s->broke != NULL ||
+	    pp->stopped || pp->p.spoke || pp->p.exec_errno != 0 ||
+	    !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return false;
+	if (w->stopping != WK_RUNNING) {
+		/* No new handlers now: back to the queue with it, its attempt not counted. */
+		s->released = true;
+		return false;
+	}
+	s->resent = true;
+	pgjq_pipe_reset(&pp->p);
+	pp->exited = 0;
+	wk_pipe_start_job(w, s, now);
+	return true;
+}
+
+/* Whether slot i's --pipe handler may take a job: it is ready, or there is none and one may start. */
+bool
+wk_pipe_ready(struct worker *w, int i, int64_t now)
+{
+	struct piped *pp = &w->pipes[i];
+
+	if (w->closing_at != 0 || pp->exited != 0)
+		return false;
+	if (pp->p.pid == 0)
+		return now >= pp->restart_at;
+	return pgjq_pipe_ready(&pp->p);
+}
+
+/* A --pipe handler is gone and its slot idle: say what needs saying, and clear the way for the next. */
+static void
+clear_dead_pipe(struct worker *w, int i, int64_t now)
+{
+	struct piped *pp = &w->pipes[i];
+	int st = pp->p.status;
+	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	char when[32];
+
+	if (pp->kill_at == 0 && !pp->stopped && !pp->told && !clean) {
+		if (WIFSIGNALED(st))
+			pgjq_warn("slot %d (pid %ld): the handler was killed by signal %d (%s) between jobs",
+			    i + 1, (long)pp->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
+		else
+			pgjq_warn("slot %d (pid %ld): the handler exited with status %d between jobs",
+			    i + 1, (long)pp->pid, WEXITSTATUS(st));
+	}
+	/*
+	 * One that never answered a job and was not stopped by us died young:
+	 * it may fail at start-up every time, so the next waits, longer and
+	 * longer, and fewer attempts are spent on it.
+	 */
+	if (pp->p.answered == 0 && !pp->stopped && w->closing_at == 0) {
+		if (pp->restart_delay > 0) {
+			pgjq_format_duration(pp->restart_delay, when, sizeof when);
+			pgjq_warn("slot %d: the handler keeps dying before it answers a job; starting "
+			    "the next in %s", i + 1, when);
+			pp->restart_at = now + pp->restart_delay;
+		}
+		pp->restart_delay = pp->restart_delay == 0 ? RESTART_MIN_US :
+		    pp->restart_delay * 2 > RESTART_MAX_US ? RESTART_MAX_US : pp->restart_delay * 2;
+	} else if (pp->p.answered > 0) {
+		pp->restart_delay = 0;
+	}
+	pgjq_pipe_reset(&pp->p);
+	pp->exited = pp->kill_at = 0;
+	pp->stopped = pp->told = false;
+	w->wake = true;
+}
+
+/*
+ * The --pipe handlers' lives apart from any one job: SIGKILL for those
+ * that outstay a stop, clearing away the dead, and once no more jobs will
+ * come, EOF on stdin for the idle, then SIGTERM when the grace period
+ * (or a second signal) says so.
+ */
+void
+wk_pipes_tend(struct worker *w, int64_t now)
+{
+	int64_t deadline;
+
+	if (w->closing_at == 0 && (w->stopping != WK_RUNNING || wk_work_done(w)))
+		w->closing_at = now;
+	deadline = w->stopping != WK_RUNNING ? w->grace_end : w->closing_at + w->o->grace_us;
+	for (int i = 0; i < w->o->concurrency; i++) {
+		struct piped *pp = &w->pipes[i];
+
+		if (pp->p.pid != 0 && pp->kill_at != 0 && now >= pp->kill_at) {
+			pgjq_pipe_kill(&pp->p, SIGKILL);
+			pp->kill_at = INT64_MAX;
+		}
+		/* A grandchild that left the group may hold the pipes: stop waiting for it. */
+		if (pp->exited != 0 && !pgjq_pipe_gone(&pp->p) && now - pp->exited >= WK_LEFTOVER_US)
+			pgjq_pipe_close(&pp->p);
+		if (w->slots[i].busy)
+			continue;
+		if (pp->exited != 0 && pgjq_pipe_gone(&pp->p)) {
+			clear_dead_pipe(w, i, now);
+			continue;
+		}
+		if (pp->p.pid == 0)
+			continue;
+		if (w->closing_at == 0) {
+			/* Alive but unable to take a job (it closed its stdin): it would hold the slot for ever. */
+			if (!pgjq_pipe_ready(&pp->p) && pp->kill_at == 0)
+				wk_pipe_stop(w, pp, now, true);
+			continue;
+		}
+		pgjq_pipe_close_stdin(&pp->p);
+		if (w->stopping == WK_STOP_NOW && pp->kill_at != INT64_MAX) {
+			pgjq_pipe_kill(&pp->p, SIGKILL);
+			pp->kill_at = INT64_MAX;
+		} else if (now >= deadline) {
+			wk_pipe_stop(w, pp, now, false);
+		}
+	}
+}
+
+bool
+wk_pipes_alive(const struct worker *w)
+{
+	if (w->pipes == NULL)
+		return false;
+	for (int i = 0; i < w->o->concurrency; i++)
+		if (w->pipes[i].p.pid != 0 || !pgjq_pipe_gone(&w->pipes[i].p))
+			return true;
+	return false;
+}
+
+/* Adds the handlers' fds that need watching to pfd; returns how many. */
+int
+wk_pipes_pollfds(struct worker *w, struct pollfd *pfd)
+{
+	int n = 0;
+
+	for (int i = 0; w->pipes != NULL && i < w->o->concurrency; i++) {
+		w->pipes[i].pfd_at = n;
+		w->pipes[i].npfd = pgjq_pipe_pollfds(&w->pipes[i].p, pfd + n);
+		n += w->pipes[i].npfd;
+	}
+	return n;
+}
+
+/* Does the I/O that poll reported on the fds wk_pipes_pollfds added to pfd. */
+void
+wk_pipes_io(struct worker *w, const struct pollfd *pfd)
+{
+	struct pipe_call c = {w, 0, 0};
+
+	if (w->pipes == NULL)
+		return;
+	c.now = pgjq_now_us();
+	for (c.slot = 0; c.slot < w->o->concurrency; c.slot++) {
+		struct piped *pp = &w->pipes[c.slot];
+
+		if (pp->npfd > 0)
+			pgjq_pipe_io(&pp->p, pfd + pp->pfd_at, pp->npfd, on_pipe_msg, on_pipe_err, &c);
+	}
+}
