@@ -290,6 +290,8 @@ worker_free(struct worker *w)
 		/* finished() waited for every handler to go; this only makes sure. */
 		pgjq_pipe_kill(&w->pipes[i].p, SIGKILL);
 		pgjq_pipe_free(&w->pipes[i].p);
+		for (int k = 0; k < w->pipes[i].nqueued; k++)
+			free(w->pipes[i].queued[k].payload);
 	}
 	free(w->pipes);
 	free(w->slots);

@@ -14,6 +14,7 @@
 
 #include "diag.h"
 #include "worker_int.h"
+#include "xalloc.h"
 
 /* The local queue's entry for job id, or NULL. */
 static struct ahead *
@@ -119,7 +120,16 @@ wk_ahead_release_all(struct worker *w)
 	w->nahead = 0;
 }
 
-/* Hands the local queue's best jobs to the free slots. */
+/* Adds job a (whose payload it takes) to the local queue; wk_ahead_sort puts it in its place. */
+void
+wk_ahead_put(struct worker *w, struct ahead *a)
+{
+	w->ahead = pgjq_xgrow(w->ahead, &w->ahead_cap, w->nahead + 1, sizeof *w->ahead);
+	w->ahead[w->nahead++] = *a;
+	a->payload = NULL;
+}
+
+/* Hands the local queue's best jobs to the free slots, then to quick --pipe handlers' stdin. */
 void
 wk_ahead_feed_slots(struct worker *w, int64_t now)
 {
@@ -145,6 +155,21 @@ wk_ahead_feed_slots(struct worker *w, int64_t now)
 		}
 		wk_slot_start(w, &w->slots[i], a, now);
 		w->started++;
+	}
+	for (int i = 0; w->pipes != NULL && i < w->o->concurrency && taken < w->nahead; i++) {
+		int room = wk_pipe_room(w, i);
+
+		while (room > 0 && taken < w->nahead) {
+			struct ahead *a = &w->ahead[taken++];
+
+			if (a->lease_end <= now) {
+				release_one(w, a);
+				continue;
+			}
+			wk_pipe_queue_job(w, i, a);
+			w->started++;
+			room--;
+		}
 	}
 	if (taken == 0)
 		return;

@@ -60,6 +60,7 @@ struct slot {
 	bool piped;               /* sent to the slot's --pipe handler, not a process of its own */
 	char *broke;              /* --pipe: the protocol error that stopped the handler, for the job's error */
 	bool resent;              /* --pipe: sent again, to a new handler: the first quit without reading it */
+	bool sent_ahead;          /* --pipe: it was in its handler's stdin already, sent behind the last job */
 	struct pgjq_http_result reply; /* --http: the server's answer, once done */
 };
 
@@ -85,6 +86,22 @@ struct outcome {
 };
 
 /*
+ * A job claimed ahead of a free slot: the worker's local queue.  The
+ * database has it 'claimed' (attempt not counted, not started), unless
+ * told: claimed straight into 'running' for a slot that was free.
+ */
+struct ahead {
+	int64_t id;               /* the job's, as claimed */
+	char queue[PGJQ_QUEUE_MAX + 1];
+	int attempt, max_attempts, priority;
+	int64_t limit_us;         /* its own run time limit; -1: none, the worker's applies */
+	char *payload;            /* JSON text; the slot's once it starts */
+	bool told;                /* the database has it running already */
+	bool sent;                /* --pipe: in a handler's stdin already */
+	int64_t lease_end;        /* monotonic, from the claim's or the renewal's sending: ours until then */
+};
+
+/*
  * With --pipe: a slot's long-lived handler.  It outlives the slot's jobs,
  * so it is kept apart from them; a new one is started when the slot gets
  * a job and has none.
@@ -99,22 +116,16 @@ struct piped {
 	bool stopped;             /* we stopped it (time limit, cancel, shutdown): its death is not its fault */
 	bool told;                /* its death was a job's error: nothing more to say */
 	int pfd_at, npfd;         /* where its fds are among the handlers' in this turn's poll set */
+	/*
+	 * Jobs sent behind the slot's, waiting in the handler's stdin, in
+	 * order: the next starts the moment the slot's is answered.  Only a
+	 * handler whose jobs are quick gets them (avg_us).
+	 */
+	struct ahead queued[PGJQ_PIPE_DEPTH_MAX - 1];
+	int nqueued;
+	int64_t avg_us;           /* how long its jobs took, smoothed; 0: none answered yet */
 };
 
-/*
- * A job claimed ahead of a free slot: the worker's local queue.  The
- * database has it 'claimed' (attempt not counted, not started), unless
- * told: claimed straight into 'running' for a slot that was free.
- */
-struct ahead {
-	int64_t id;               /* the job's, as claimed */
-	char queue[PGJQ_QUEUE_MAX + 1];
-	int attempt, max_attempts, priority;
-	int64_t limit_us;         /* its own run time limit; -1: none, the worker's applies */
-	char *payload;            /* JSON text; the slot's once it starts */
-	bool told;                /* the database has it running already */
-	int64_t lease_end;        /* monotonic, from the claim's or the renewal's sending: ours until then */
-};
 
 /* The statement of a turn under way (libpq's asynchronous API: the loop goes on meanwhile). */
 struct turn {
@@ -237,6 +248,9 @@ int wk_ahead_target(const struct worker *w);
 /* Puts the local queue in order, after a claim added to it. */
 void wk_ahead_sort(struct worker *w);
 
+/* Adds job a (whose payload it takes) to the local queue, to be sorted. */
+void wk_ahead_put(struct worker *w, struct ahead *a);
+
 /* Hands the local queue's best jobs to the free slots. */
 void wk_ahead_feed_slots(struct worker *w, int64_t now);
 
@@ -304,6 +318,15 @@ void wk_pipe_stop(struct worker *w, struct piped *pp, int64_t now, bool blame);
 
 /* Whether slot i's handler may take a job: it is ready, or there is none and one may start. */
 bool wk_pipe_ready(struct worker *w, int i, int64_t now);
+
+/* How many more jobs slot i's handler may be sent behind the one it works on. */
+int wk_pipe_room(struct worker *w, int i);
+
+/* Sends job a (whose payload it takes) to slot i's handler, behind the one it works on. */
+void wk_pipe_queue_job(struct worker *w, int i, struct ahead *a);
+
+/* The jobs sent behind the slot's to a handler that will not answer them go back to the local queue. */
+void wk_pipe_unqueue(struct worker *w, struct piped *pp);
 
 /* Gives the slot's job to its handler, started first if it has none. */
 void wk_pipe_start_job(struct worker *w, struct slot *s, int64_t now);

@@ -26,6 +26,16 @@
 #include "worker_int.h"
 #include "xalloc.h"
 
+/*
+ * A handler whose jobs take less than this is sent more behind the one
+ * it works on, so that it reads the next when it answers, with no round
+ * trip through the worker in between (the round trips, two context
+ * switches a job, were most of a fast worker's time); as many as it does
+ * in about PIPE_QUEUE_US.  A slow one gets one at a time: a job waiting
+ * in its stdin could have run on another slot.
+ */
+#define PIPE_FAST_US INT64_C(1000)
+#define PIPE_QUEUE_US INT64_C(2000)
 /* The wait before restarting a --pipe handler that keeps dying before its first answer. */
 #define RESTART_MIN_US INT64_C(100000)
 #define RESTART_MAX_US INT64_C(10000000)
@@ -86,8 +96,106 @@ wk_pipe_start_job(struct worker *w, struct slot *s, int64_t now)
 		pp->exited = now;
 		return;
 	}
+	if (s->sent_ahead)
+		return; /* in its stdin already */
 	pgjq_pipe_send(&pp->p, s->id, s->queue, s->attempt, s->max_attempts, s->payload,
 	    strlen(s->payload));
+}
+
+int
+wk_pipe_room(struct worker *w, int i)
+{
+	struct piped *pp = &w->pipes[i];
+	const struct slot *s = &w->slots[i];
+	int64_t depth;
+
+	if (!s->busy || s->lost || s->timed_out || s->cancelled || s->released || s->broke != NULL ||
+	    pp->avg_us == 0 || pp->avg_us >= PIPE_FAST_US)
+		return 0;
+	depth = 1 + PIPE_QUEUE_US / (pp->avg_us > 0 ? pp->avg_us : 1);
+	if (depth > PGJQ_PIPE_DEPTH_MAX)
+		depth = PGJQ_PIPE_DEPTH_MAX;
+	if (!pgjq_pipe_can_queue(&pp->p, (int)depth))
+		return 0;
+	return (int)depth - 1 - pp->p.nqueued;
+}
+
+void
+wk_pipe_queue_job(struct worker *w, int i, struct ahead *a)
+{
+	struct piped *pp = &w->pipes[i];
+
+	pgjq_pipe_send(&pp->p, a->id, a->queue, a->attempt, a->max_attempts, a->payload,
+	    strlen(a->payload));
+	a->sent = true;
+	pp->queued[pp->nqueued++] = *a;
+	a->payload = NULL;
+}
+
+void
+wk_pipe_unqueue(struct worker *w, struct piped *pp)
+{
+	int64_t ids[PGJQ_PIPE_DEPTH_MAX];
+
+	pgjq_pipe_unqueue(&pp->p, ids, PGJQ_PIPE_DEPTH_MAX);
+	if (pp->nqueued == 0)
+		return;
+	/* Never begun, as far as anyone can tell: back to the local queue, which may start them elsewhere. */
+	for (int i = 0; i < pp->nqueued; i++) {
+		pp->queued[i].sent = false;
+		wk_ahead_put(w, &pp->queued[i]);
+	}
+	pp->nqueued = 0;
+	wk_ahead_sort(w);
+}
+
+/* The job the handler takes next, sent behind the one just answered, goes into the slot. */
+static void
+start_queued(struct worker *w, struct slot *s, int64_t now)
+{
+	struct piped *pp = wk_pipe_of(w, s);
+	struct ahead a;
+
+	if (pp->nqueued == 0 || s->busy)
+		return;
+	a = pp->queued[0];
+	memmove(pp->queued, pp->queued + 1, (size_t)(pp->nqueued - 1) * sizeof *pp->queued);
+	pp->nqueued--;
+	wk_slot_start(w, s, &a, now);
+	w->started++;
+}
+
+/* An answer about a job waiting behind the slot's: a handler that works on several at once. */
+static void
+answered_queued(struct worker *w, struct piped *pp, const struct pgjq_pipe_msg *m, int64_t now)
+{
+	struct slot tmp;
+	int at = -1;
+
+	for (int i = 0; i < pp->nqueued && at < 0; i++)
+		if (pp->queued[i].id == m->id)
+			at = i;
+	if (at < 0)
+		return;
+	memset(&tmp, 0, sizeof tmp);
+	tmp.id = pp->queued[at].id;
+	memcpy(tmp.queue, pp->queued[at].queue, sizeof tmp.queue);
+	tmp.attempt = pp->queued[at].attempt;
+	tmp.max_attempts = pp->queued[at].max_attempts;
+	tmp.started = now;
+	free(pp->queued[at].payload);
+	memmove(pp->queued + at, pp->queued + at + 1, (size_t)(pp->nqueued - at - 1) * sizeof *pp->queued);
+	pp->nqueued--;
+	if (m->kind == PGJQ_PIPE_COMPLETED) {
+		char *result = pgjq_xmalloc(m->len + 1);
+
+		memcpy(result, m->text, m->len);
+		result[m->len] = '\0';
+		wk_outcome_add(w, &tmp, OUT_COMPLETED, false, result, NULL, now);
+	} else {
+		wk_outcome_add(w, &tmp, OUT_FAILED, !m->retry, NULL,
+		    pgjq_xstrdup(m->text != NULL && *m->text ? m->text : "failed"), now);
+	}
 }
 
 /* The slot's --pipe handler is gone without answering for the job: why. */
@@ -148,6 +256,7 @@ pipe_answered(struct worker *w, struct slot *s, const struct pgjq_pipe_msg *m, i
 	char *result, *error, raw[PGJQ_ERROR_TAIL + 1];
 
 	pp->restart_delay = 0;
+	pp->avg_us = pp->avg_us == 0 ? now - s->started + 1 : (pp->avg_us * 7 + (now - s->started)) / 8 + 1;
 	if (m->kind == PGJQ_PIPE_COMPLETED) {
 		result = pgjq_xmalloc(m->len + 1);
 		memcpy(result, m->text, m->len);
@@ -171,6 +280,7 @@ pipe_answered(struct worker *w, struct slot *s, const struct pgjq_pipe_msg *m, i
 		wk_outcome_add(w, s, OUT_FAILED, !m->retry, NULL, error, now);
 	}
 	wk_slot_vacate(w, s);
+	start_queued(w, s, now);
 }
 
 static void
@@ -184,9 +294,14 @@ on_pipe_msg(void *ctx, const struct pgjq_pipe_msg *m)
 	switch (m->kind) {
 	case PGJQ_PIPE_COMPLETED:
 	case PGJQ_PIPE_FAILED:
-		pipe_answered(w, s, m, c->now);
+		if (s->busy && m->id == s->id)
+			pipe_answered(w, s, m, c->now);
+		else
+			answered_queued(w, pp, m, c->now);
 		break;
 	case PGJQ_PIPE_PROGRESS:
+		if (!s->busy || m->id != s->id)
+			break; /* about a job waiting behind: it is not running as far as anyone knows */
 		free(s->message);
 		s->message = m->text != NULL && *m->text ? pgjq_xstrdup(m->text) : NULL;
 		s->progress = m->progress;

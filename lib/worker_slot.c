@@ -74,6 +74,7 @@ wk_slot_start(struct worker *w, struct slot *s, struct ahead *a, int64_t now)
 	s->attempt = a->attempt;
 	s->max_attempts = a->max_attempts;
 	s->told = a->told;
+	s->sent_ahead = a->sent;
 	/* Its attempt, run time and limit count from now, not from the claim. */
 	s->started = now;
 	/* The job's own limit wins over the worker's. */
@@ -447,6 +448,7 @@ wk_slots_check(struct worker *w, int64_t now)
 			struct piped *pp = wk_pipe_of(w, s);
 
 			if (pgjq_pipe_gone(&pp->p)) {
+				wk_pipe_unqueue(w, pp);
 				if (!wk_pipe_resend(w, s, now))
 					finish_slot(w, s, now);
 				continue;

@@ -247,6 +247,7 @@ ahead_add(struct worker *w, PGresult *res, int row)
 	/* (seconds, from the claim) */
 	a->limit_us = PQgetisnull(res, row, TURN_TIMEOUT) ? -1 :
 	    (int64_t)(strtod(PQgetvalue(res, row, TURN_TIMEOUT), NULL) * 1e6);
+	a->sent = false;
 	a->told = strcmp(PQgetvalue(res, row, TURN_STATE), "running") == 0;
 	a->lease_end = w->turn.sent + w->o->lease_us;
 }

@@ -26,7 +26,8 @@
 static char *
 ids_literal(const struct worker *w)
 {
-	int64_t *ids = pgjq_xcalloc((size_t)w->o->concurrency + w->nout + w->nahead + 1, sizeof *ids);
+	int64_t *ids = pgjq_xcalloc((size_t)w->o->concurrency * PGJQ_PIPE_DEPTH_MAX + w->nout + w->nahead + 1,
+	    sizeof *ids);
 	size_t n = 0;
 	char *literal;
 
@@ -38,6 +39,10 @@ ids_literal(const struct worker *w)
 		ids[n++] = w->out[i].id;
 	for (size_t i = 0; i < w->nahead; i++)
 		ids[n++] = w->ahead[i].id;
+	/* Sent behind a --pipe handler's job, waiting in its stdin. */
+	for (int i = 0; w->pipes != NULL && i < w->o->concurrency; i++)
+		for (int k = 0; k < w->pipes[i].nqueued; k++)
+			ids[n++] = w->pipes[i].queued[k].id;
 	literal = pgjq_id_array(ids, n);
 	free(ids);
 	return literal;
@@ -65,6 +70,9 @@ renew_leases(struct worker *w, int64_t now)
 		return;
 	for (size_t i = 0; i < w->nahead; i++)
 		w->ahead[i].lease_end = now + w->o->lease_us;
+	for (int i = 0; w->pipes != NULL && i < w->o->concurrency; i++)
+		for (int k = 0; k < w->pipes[i].nqueued; k++)
+			w->pipes[i].queued[k].lease_end = now + w->o->lease_us;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct slot *s;
 
