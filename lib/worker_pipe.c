@@ -96,8 +96,9 @@ wk_pipe_start_job(struct worker *w, struct slot *s, int64_t now)
 		pp->exited = now;
 		return;
 	}
-	if (s->sent_ahead)
-		return; /* in its stdin already */
+	/* In its stdin already, unless that handler is gone and this is another (a resend). */
+	if (s->sent_ahead && pp->p.job == s->id)
+		return;
 	pgjq_pipe_send(&pp->p, s->id, s->queue, s->attempt, s->max_attempts, s->payload,
 	    strlen(s->payload));
 }

@@ -133,6 +133,28 @@ is "$(sort -u "$RECORD" | wc -l | tr -d ' ')" 600 "none ran twice"
 share=$(sql "select min(n) from (select count(*) n from history where queue = 'fair' group by worker) s")
 ok "each worker ran at least a quarter of them (the smaller share: $share)" test "$share" -ge 150
 
+# A quick --pipe handler is sent the next jobs before it answers: it
+# finds several in one read.  One that quits with jobs still waiting in
+# its stdin loses none of them, and one that answers out of order is
+# understood.
+quick=$top_builddir/tests/quickpipe
+enqueue_n quick 2000 > /dev/null
+exits 0 "2000 jobs through 2 quick --pipe handlers" env LOG="$T/reads" jq-worker -q quick -c 2 --pipe --drain --quiet -- "$quick"
+is "$(count "queue = 'quick' and state = 'completed' and attempts = 1 and result::text = id::text")" 2000 \
+	"all completed at their first attempt, each answer taken for its own job"
+ok "the handlers found several jobs in one read ($(sort -n "$T/reads" | tail -1) at most)" \
+	test "$(sort -n "$T/reads" | tail -1)" -gt 1
+enqueue_n quit 1000 > /dev/null
+exits 0 "handlers that quit after 37 answers, jobs still in their stdin" \
+	env QUIT_AFTER=37 jq-worker -q quit -c 2 --pipe --drain --quiet -- "$quick"
+is "$(count "queue = 'quit' and state = 'completed' and attempts = 1")" 1000 \
+	"every job completed, at its first attempt"
+enqueue_n rev 1000 > /dev/null
+exits 0 "handlers that answer each read's jobs last first" \
+	env REVERSE=1 jq-worker -q rev -c 2 --pipe --drain --quiet -- "$quick"
+is "$(count "queue = 'rev' and state = 'completed' and attempts = 1 and result::text = id::text")" 1000 \
+	"every job completed once, with its own answer"
+
 # --prefetch 0: nothing is claimed ahead.
 enqueue_n none 6 > /dev/null
 NAP=37.3 jq-worker -q none -c 2 --prefetch 0 --grace 0 --kill-after 100ms -- "$h/record" 2> "$T/none.err" &
