@@ -134,7 +134,7 @@ main(int argc, char **argv)
 			limit_given = true;
 			break;
 		case OPT_STATE:
-			if (pgjq_state_parse(optarg) < 0 && strcmp(optarg, "claimed") != 0)
+			if (!pgjq_state_known(optarg))
 				pgjq_usage_error(&common, "--state: unknown state '%s'", optarg);
 			state = optarg;
 			break;

@@ -28,6 +28,12 @@ pgjq_state_parse(const char *name)
 }
 
 bool
+pgjq_state_known(const char *name)
+{
+	return pgjq_state_parse(name) >= 0 || strcmp(name, "claimed") == 0;
+}
+
+bool
 pgjq_queue_valid(const char *name, size_t len)
 {
 	if (len == 0 || len > PGJQ_QUEUE_MAX)

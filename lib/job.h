@@ -30,6 +30,13 @@ const char *pgjq_state_name(enum pgjq_state s);
 /* Returns -1 for an unknown name. */
 int pgjq_state_parse(const char *name);
 
+/*
+ * Whether name is a state a job can be in: one of enum pgjq_state, or
+ * 'claimed' (in a worker's local queue), which has no place there
+ * because every figure counts it as queued.
+ */
+bool pgjq_state_known(const char *name);
+
 /* The rule, for error messages. */
 #define PGJQ_QUEUE_RULE "1 to 64 characters from A-Z a-z 0-9 _ . - :"
 

@@ -42,6 +42,10 @@ c=$(sql "select id from jobs where queue = 'look' and state = 'claimed' order by
 run jq-status "$c"
 like "$(cat "$T/out")" "^job $c  queue look  claimed  attempt 0 of 3" "jq-status shows it claimed, not running"
 unlike "$(cat "$T/out")" "^started" "with no start"
+exits 0 "jq-status --state claimed lists the claimed jobs" jq-status -q look --state claimed --json
+is "$(jget -r .id < "$T/out" | sort -n | tr '\n' ' ')" \
+	"$(sql "select id from jobs where queue = 'look' and state = 'claimed' order by id" | tr '\n' ' ')" \
+	"exactly those"
 run jq-stats -q look --json
 like "$(cat "$T/out")" "\"queued\": *$((12 - 2))" "jq-stats counts claimed jobs as queued"
 
