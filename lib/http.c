@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "curl_dl.h"
 #include "diag.h"
 #include "duration.h"
 #include "handler.h"
@@ -172,7 +173,7 @@ on_header(char *p, size_t size, size_t n, void *userp)
 				secs = (long)(PGJQ_DURATION_MAX_US / 1000000);
 			x->retry_after_us = (int64_t)secs * 1000000;
 		} else {
-			time_t when = curl_getdate(v, NULL);
+			time_t when = pgjq_curl.getdate(v, NULL);
 
 			if (when > 0) {
 				time_t now = time(NULL);
@@ -190,30 +191,34 @@ on_header(char *p, size_t size, size_t n, void *userp)
 struct pgjq_http *
 pgjq_http_new(const char *url)
 {
-	struct pgjq_http *h = pgjq_xcalloc(1, sizeof *h);
+	struct pgjq_http *h;
 	size_t off, len;
+	char why[256];
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (!pgjq_curl_load(why, sizeof why))
+		pgjq_die(PGJQ_EX_UNAVAILABLE, "an HTTP handler needs libcurl: %s", why);
+	h = pgjq_xcalloc(1, sizeof *h);
+	if (pgjq_curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		pgjq_die(PGJQ_EX_SOFTWARE, "cannot initialise libcurl");
-	h->multi = curl_multi_init();
+	h->multi = pgjq_curl.multi_init();
 	if (h->multi == NULL)
 		pgjq_die(PGJQ_EX_SOFTWARE, "cannot initialise libcurl");
 	h->url = pgjq_xstrdup(url);
 	/* libcurl's errors end up in logs and in jobs everyone may read: kept from them. */
 	if (password_span(url, &off, &len)) {
 		int n;
-		char *dec = curl_easy_unescape(NULL, url + off, (int)len, &n);
+		char *dec = pgjq_curl.easy_unescape(NULL, url + off, (int)len, &n);
 
 		h->secret[0] = pgjq_xasprintf("%.*s", (int)len, url + off);
 		if (dec != NULL) {
 			h->secret[1] = pgjq_xasprintf("%.*s", n, dec);
-			curl_free(dec);
+			pgjq_curl.free(dec);
 		}
 	}
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	pgjq_curl.multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	pgjq_curl.multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	pgjq_curl.multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	pgjq_curl.multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	return h;
 }
 
@@ -226,9 +231,9 @@ xfer_free(struct pgjq_http *h, struct xfer *x)
 		;
 	if (*pp == x)
 		*pp = x->next;
-	curl_multi_remove_handle(h->multi, x->easy);
-	curl_easy_cleanup(x->easy);
-	curl_slist_free_all(x->headers);
+	pgjq_curl.multi_remove_handle(h->multi, x->easy);
+	pgjq_curl.easy_cleanup(x->easy);
+	pgjq_curl.slist_free_all(x->headers);
 	pgjq_buf_free(&x->body);
 	free(x);
 }
@@ -240,8 +245,8 @@ pgjq_http_free(struct pgjq_http *h)
 		return;
 	while (h->xfers != NULL)
 		xfer_free(h, h->xfers);
-	curl_multi_cleanup(h->multi);
-	curl_global_cleanup();
+	pgjq_curl.multi_cleanup(h->multi);
+	pgjq_curl.global_cleanup();
 	free(h->socks);
 	free(h->url);
 	free(h->secret[0]);
@@ -261,7 +266,7 @@ header(struct curl_slist *list, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	return curl_slist_append(list, line);
+	return pgjq_curl.slist_append(list, line);
 }
 
 void
@@ -271,7 +276,7 @@ pgjq_http_start(struct pgjq_http *h, const struct pgjq_http_job *job, void *owne
 
 	x->owner = owner;
 	x->retry_after_us = -1;
-	x->easy = curl_easy_init();
+	x->easy = pgjq_curl.easy_init();
 	if (x->easy == NULL)
 		pgjq_die(PGJQ_EX_SOFTWARE, "cannot initialise libcurl");
 	x->headers = header(x->headers, "Content-Type: application/json");
@@ -281,25 +286,25 @@ pgjq_http_start(struct pgjq_http *h, const struct pgjq_http_job *job, void *owne
 	x->headers = header(x->headers, "Jq-Max-Attempts: %d", job->max_attempts);
 	/* No "Expect: 100-continue" round trip for large payloads. */
 	x->headers = header(x->headers, "Expect:");
-	curl_easy_setopt(x->easy, CURLOPT_URL, h->url);
-	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
-	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, job->payload);
-	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(job->payload));
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->error);
-	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_URL, h->url);
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_POSTFIELDS, job->payload);
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(job->payload));
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->error);
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	pgjq_curl.easy_setopt(x->easy, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
 	if (job->timeout_us > 0)
-		curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)(job->timeout_us / 1000));
+		pgjq_curl.easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)(job->timeout_us / 1000));
 	x->next = h->xfers;
 	h->xfers = x;
-	curl_multi_add_handle(h->multi, x->easy);
+	pgjq_curl.multi_add_handle(h->multi, x->easy);
 }
 
 void
@@ -339,11 +344,11 @@ pgjq_http_io(struct pgjq_http *h, const struct pollfd *pfd, int n, int64_t now_u
 			ev |= CURL_CSELECT_OUT;
 		if (pfd[i].revents & (POLLERR | POLLNVAL))
 			ev |= CURL_CSELECT_ERR;
-		curl_multi_socket_action(h->multi, pfd[i].fd, ev, &running);
+		pgjq_curl.multi_socket_action(h->multi, pfd[i].fd, ev, &running);
 	}
 	if (h->due != 0 && now_us >= h->due) {
 		h->due = 0;
-		curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		pgjq_curl.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
 }
 
@@ -359,18 +364,18 @@ pgjq_http_next_done(struct pgjq_http *h, struct pgjq_http_result *r)
 	CURLMsg *m;
 	int left;
 
-	while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+	while ((m = pgjq_curl.multi_info_read(h->multi, &left)) != NULL) {
 		struct xfer *x;
 
 		if (m->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		pgjq_curl.easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 		memset(r, 0, sizeof *r);
 		r->owner = x->owner;
 		r->curl_code = (int)m->data.result;
-		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r->status);
+		pgjq_curl.easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r->status);
 		snprintf(r->error, sizeof r->error, "%s",
-		    *x->error ? x->error : curl_easy_strerror(m->data.result));
+		    *x->error ? x->error : pgjq_curl.easy_strerror(m->data.result));
 		scrub(r->error, h->secret[0]);
 		scrub(r->error, h->secret[1]);
 		r->body = x->body;

@@ -64,4 +64,18 @@ i=0; while [ $i -lt 300 ]; do echo "{\"i\":$i}"; i=$((i + 1)); done | jq-enqueue
 exits 0 "300 jobs through 16 concurrent requests" work -q many -c 16 --http "$url/ok"
 is "$(sql "select count(*) from history where queue = 'many' and state = 'completed' and (result->>'i') is not null")" 300 \
 	"all 300 completed with their own payload echoed"
+# libcurl (and the TLS libraries it brings) is loaded by an HTTP worker
+# only: an exec worker never maps it.
+maps_libcurl() { grep -c 'libcurl' "/proc/$1/maps"; }
+jq-worker -q idle-http --http "$url/ok" 2> /dev/null &
+hw=$!
+jq-worker -q idle-exec -- true 2> /dev/null &
+ew=$!
+at_exit "kill $hw $ew 2>/dev/null"
+wait_for "both workers register" 10 has_worker idle-http 1
+wait_for "both workers register" 10 has_worker idle-exec 1
+ok "an --http worker has loaded libcurl" test "$(maps_libcurl $hw)" -gt 0
+is "$(maps_libcurl $ew)" 0 "an exec worker has not"
+kill $hw $ew
+
 done_testing
