@@ -1,6 +1,8 @@
 /* jq-enqueue: read JSON payloads, insert them as jobs, print their ids. */
 #include "config.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,14 +47,43 @@ static const struct option longopts[] = {
 	{NULL, 0, NULL, 0},
 };
 
+/* SIGINT or SIGTERM, once one came: the run ends, saying what it did. */
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+/* No SA_RESTART: a wait for input on stdin ends at the signal. */
+static void
+catch_stop_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* A reader that went away is a write error to report, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
 static int
 enqueue_args(struct pgjq_enqueuer *e, int argc, char **argv)
 {
 	int status;
 
-	for (int i = 0; i < argc; i++)
+	for (int i = 0; i < argc; i++) {
+		if (stop_signal)
+			return pgjq_enqueuer_interrupt(e, stop_signal);
 		if ((status = pgjq_enqueuer_add(e, argv[i], strlen(argv[i]), i + 1)) != 0)
 			return status;
+	}
+	if (stop_signal)
+		return pgjq_enqueuer_interrupt(e, stop_signal);
 	return pgjq_enqueuer_finish(e);
 }
 
@@ -66,12 +97,19 @@ enqueue_stdin(struct pgjq_enqueuer *e, bool envelope, bool batching)
 	enum pgjq_jsonstream_status r;
 	int status = 0;
 
+	pgjq_jsonstream_stop_on(js, &stop_signal);
 	for (;;) {
+		if (stop_signal) {
+			status = pgjq_enqueuer_interrupt(e, stop_signal);
+			break;
+		}
 		/* Before waiting on a quiet pipe, let the values already read run. */
 		if (batching && !pgjq_jsonstream_ready(js) &&
 		    (status = pgjq_enqueuer_idle(e)) != 0)
 			break;
 		r = pgjq_jsonstream_next(js, &v);
+		if (r == PGJQ_JS_STOPPED)
+			continue;
 		if (r == PGJQ_JS_EOF) {
 			status = pgjq_enqueuer_finish(e);
 			break;
@@ -158,6 +196,7 @@ main(int argc, char **argv)
 	opts.after = after;
 	opts.n_after = n_after;
 
+	catch_stop_signals();
 	conn = pgjq_connect(pgjq_conninfo(common.conninfo), common.schema);
 	e = pgjq_enqueuer_new(conn, &opts, argc > 0 ? PGJQ_SOURCE_ARGS : PGJQ_SOURCE_STDIN,
 	    stdout, &status);
@@ -171,6 +210,6 @@ main(int argc, char **argv)
 	PQfinish(conn);
 	free(after);
 	if (status == 0 && (fflush(stdout) != 0 || ferror(stdout)))
-		pgjq_die(PGJQ_EX_SOFTWARE, "cannot write the job ids: %s", "write error");
+		pgjq_die(PGJQ_EX_IOERR, "cannot write the job ids: %s", strerror(errno));
 	return status;
 }

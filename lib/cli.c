@@ -1,9 +1,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "db.h"
@@ -15,12 +17,38 @@
 /* -d's argument, copied before argv loses its password. */
 static char *db_copy;
 
+/*
+ * Opens /dev/null on each of fds 0-2 that is closed, so that no
+ * connection or pipe opened later takes its number: ids written to a
+ * "stdout" that is really the database socket would corrupt the session.
+ * Returns whether stdout was closed.
+ */
+static bool
+fill_closed_std_fds(void)
+{
+	bool stdout_closed = false;
+
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* The lowest free number is fd itself: those below it are open by now. */
+		if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			_exit(PGJQ_EX_SOFTWARE);
+		if (fd == 1)
+			stdout_closed = true;
+	}
+	return stdout_closed;
+}
+
 void
 pgjq_common_init(struct pgjq_common *c, const char *argv0, void (*usage)(FILE *))
 {
-	const char *schema = getenv("JQ_SCHEMA");
+	const char *schema;
 
 	pgjq_set_progname(argv0);
+	if (fill_closed_std_fds())
+		pgjq_die(PGJQ_EX_IOERR, "stdout is closed: nowhere to write (use >/dev/null to discard)");
+	schema = getenv("JQ_SCHEMA");
 	memset(c, 0, sizeof *c);
 	c->schema = schema != NULL && *schema != '\0' ? schema : "jq";
 	c->queue = PGJQ_DEFAULT_QUEUE;

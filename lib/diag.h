@@ -16,6 +16,7 @@ enum pgjq_exit {
 	PGJQ_EX_NOJOB = 66,       /* no such job */
 	PGJQ_EX_UNAVAILABLE = 69, /* database unreachable or unusable */
 	PGJQ_EX_SOFTWARE = 70,    /* internal error */
+	PGJQ_EX_IOERR = 74,       /* stdout is closed or full */
 	PGJQ_EX_TEMPFAIL = 75,    /* try again later */
 };
 

@@ -1,7 +1,9 @@
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,7 @@ struct pgjq_enqueuer {
 	int64_t now_us;         /* now() of the open transaction */
 	bool prepared;
 	long committed;         /* values committed so far */
+	long last_line;         /* of the last value added */
 	bool copy_pending;      /* a COPY was ended but its result not yet read */
 	size_t copy_first;      /* its first row's index in sent */
 	size_t copy_rows;
@@ -101,7 +104,8 @@ first_uncommitted_line(const struct pgjq_enqueuer *e, long failing_line)
 	return failing_line;
 }
 
-static void print_sent(struct pgjq_enqueuer *e);
+static bool print_sent(struct pgjq_enqueuer *e);
+static int write_failed(struct pgjq_enqueuer *e, long printed, long upto);
 
 /* The server may have committed before the connection broke: say so. */
 static int
@@ -149,8 +153,11 @@ settle_own_copy(struct pgjq_enqueuer *e)
 	while ((res = PQgetResult(e->conn)) != NULL)
 		PQclear(res);
 	if (in) {
-		e->committed += (long)e->nsent;
-		print_sent(e);
+		long n = (long)e->nsent, upto = n > 0 ? e->sent[n - 1].line : e->last_line;
+
+		e->committed += n;
+		if (!print_sent(e))
+			write_failed(e, n, upto);
 	}
 	return true;
 }
@@ -462,6 +469,7 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 	if (e->failed)
 		return PGJQ_EX_SOFTWARE;
 
+	e->last_line = line;
 	j.queue = e->opts.queue;
 	j.priority = e->opts.priority;
 	j.max_attempts = e->opts.max_attempts;
@@ -804,7 +812,11 @@ flush(struct pgjq_enqueuer *e, bool last)
 		}
 	}
 	if (!e->in_txn) {
-		if (last && nfast == e->npending && !timed) {
+		/*
+		 * Not for a whole run: its ids are printed before its COMMIT, so
+		 * that a failed write can still take every value back.
+		 */
+		if (last && e->opts.batch > 0 && nfast == e->npending && !timed) {
 			e->copy_commits = true;
 		} else {
 			if ((status = simple(e, "BEGIN", e->pending[0].line, "cannot begin")) != 0)
@@ -837,7 +849,8 @@ flush(struct pgjq_enqueuer *e, bool last)
 	return 0;
 }
 
-static void
+/* Prints the ids of the values sent; false if they could not all be written. */
+static bool
 print_sent(struct pgjq_enqueuer *e)
 {
 	for (size_t i = 0; i < e->nsent; i++) {
@@ -863,12 +876,39 @@ print_sent(struct pgjq_enqueuer *e)
 		free(s->queue);
 	}
 	e->nsent = 0;
-	fflush(e->out);
+	return fflush(e->out) == 0 && !ferror(e->out);
+}
+
+/*
+ * Says that stdout failed, and what that left.  A whole run is taken
+ * back.  With --batch, every batch up to the value on line upto is in,
+ * and the ids of the last (printed values) may not have been written.
+ */
+static int
+write_failed(struct pgjq_enqueuer *e, long printed, long upto)
+{
+	int err = errno;
+
+	if (e->failed)
+		return PGJQ_EX_IOERR;
+	e->failed = true;
+	if (e->opts.batch == 0) {
+		pgjq_warn("cannot write the job ids: %s: nothing was enqueued", strerror(err));
+	} else {
+		char where[64];
+
+		place(e, upto, where, sizeof where);
+		pgjq_warn("cannot write the job ids: %s: %ld values were enqueued, up to %s; "
+		    "the ids of the last %ld of them may be missing from the output; "
+		    "nothing after that line was", strerror(err), e->committed, where, printed);
+	}
+	return PGJQ_EX_IOERR;
 }
 
 static int
 commit(struct pgjq_enqueuer *e)
 {
+	long n = (long)e->nsent;
 	PGresult *res;
 	int status;
 
@@ -881,8 +921,16 @@ commit(struct pgjq_enqueuer *e)
 			return 0;
 		if ((status = collect_copy(e)) != 0)
 			return status;
+		/*
+		 * A whole run prints its ids first: if they cannot be written,
+		 * closing the connection takes every value back.
+		 */
+		if (e->opts.batch == 0 && !print_sent(e))
+			return write_failed(e, 0, 0);
 		res = pgjq_exec(e->conn, "COMMIT", 0, NULL);
 		if (!pgjq_ok(res)) {
+			if (e->opts.batch == 0)
+				pgjq_warn("the ids printed were not enqueued");
 			if (PQstatus(e->conn) == CONNECTION_BAD)
 				return lost_while_committing(e, res);
 			return db_fail(e, res, first_uncommitted_line(e, 0), "cannot commit");
@@ -890,8 +938,13 @@ commit(struct pgjq_enqueuer *e)
 		PQclear(res);
 		e->in_txn = false;
 	}
-	e->committed += (long)e->nsent;
-	print_sent(e);
+	e->committed += n;
+	if (e->nsent > 0) {
+		long upto = e->sent[e->nsent - 1].line;
+
+		if (!print_sent(e))
+			return write_failed(e, n, upto);
+	}
 	return 0;
 }
 
@@ -917,6 +970,39 @@ pgjq_enqueuer_finish(struct pgjq_enqueuer *e)
 	if ((status = flush(e, true)) != 0)
 		return status;
 	return commit(e);
+}
+
+int
+pgjq_enqueuer_interrupt(struct pgjq_enqueuer *e, int sig)
+{
+	int status = 128 + sig;
+	const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+	char where[64];
+	long first;
+
+	if (e->failed)
+		return status;
+	/* A batch already committing on its own is in: its ids are printed. */
+	if (!settle_own_copy(e))
+		return status;
+	e->failed = true;
+	first = first_uncommitted_line(e, 0);
+	if (first > 0) {
+		/* Sent in a transaction not committed: closing the connection takes it back. */
+		place(e, first, where, sizeof where);
+		if (e->committed > 0)
+			pgjq_warn("interrupted by %s: %ld values were enqueued; %s and what follows were not",
+			    name, e->committed, where);
+		else
+			pgjq_warn("interrupted by %s: nothing was enqueued", name);
+	} else if (e->last_line > 0) {
+		place(e, e->last_line, where, sizeof where);
+		pgjq_warn("interrupted by %s: %ld values were enqueued, up to %s; nothing after it was",
+		    name, e->committed, where);
+	} else {
+		pgjq_warn("interrupted by %s: nothing was enqueued", name);
+	}
+	return status;
 }
 
 void

@@ -69,6 +69,14 @@ int pgjq_enqueuer_fail(struct pgjq_enqueuer *e, int status, long line, const cha
 /* Commits what is left and prints the remaining ids.  Returns an exit status. */
 int pgjq_enqueuer_finish(struct pgjq_enqueuer *e);
 
+/*
+ * Ends the run for a signal: a batch already committing is waited for
+ * and its ids printed; what was sent and not committed is left to roll
+ * back when the connection closes.  Says on stderr how many values were
+ * enqueued and the first that was not.  Returns 128 + sig.
+ */
+int pgjq_enqueuer_interrupt(struct pgjq_enqueuer *e, int sig);
+
 void pgjq_enqueuer_free(struct pgjq_enqueuer *e);
 
 /* Values sent per COPY when not batching: big enough to amortise round trips. */

@@ -19,9 +19,17 @@ struct pgjq_jsonstream {
 	size_t pos;      /* first byte not yet returned */
 	long line;       /* line number at pos */
 	bool eof;
+	bool stopped;    /* a read was interrupted with *stop set */
+	const volatile sig_atomic_t *stop;
 	long errline;
 	char err[256];
 };
+
+void
+pgjq_jsonstream_stop_on(struct pgjq_jsonstream *js, const volatile sig_atomic_t *stop)
+{
+	js->stop = stop;
+}
 
 struct pgjq_jsonstream *
 pgjq_jsonstream_open(int fd, size_t max_value)
@@ -85,7 +93,13 @@ refill(struct pgjq_jsonstream *js, size_t keep, size_t *shift)
 		js->buf = pgjq_xgrow(js->buf, &js->cap, js->cap * 2, 1);
 	do
 		n = read(js->fd, js->buf + js->len, js->cap - js->len - 1);
-	while (n < 0 && errno == EINTR);
+	while (n < 0 && errno == EINTR && !(js->stop != NULL && *js->stop));
+	if (n < 0 && errno == EINTR) {
+		js->stopped = true;
+		snprintf(js->err, sizeof js->err, "interrupted");
+		js->errline = js->line;
+		return -1;
+	}
 	if (n < 0) {
 		snprintf(js->err, sizeof js->err, "read error: %s", strerror(errno));
 		js->errline = js->line;
@@ -147,7 +161,7 @@ pgjq_jsonstream_next(struct pgjq_jsonstream *js, struct pgjq_jsontext *out)
 	char first;
 
 	if (!skip_space(js))
-		return PGJQ_JS_ERROR;
+		return js->stopped ? PGJQ_JS_STOPPED : PGJQ_JS_ERROR;
 	if (js->pos >= js->len)
 		return PGJQ_JS_EOF;
 
@@ -207,7 +221,7 @@ pgjq_jsonstream_next(struct pgjq_jsonstream *js, struct pgjq_jsontext *out)
 		}
 		r = refill(js, start, &shift);
 		if (r < 0)
-			return PGJQ_JS_ERROR;
+			return js->stopped ? PGJQ_JS_STOPPED : PGJQ_JS_ERROR;
 		i -= shift;
 		start -= shift;
 		if (r == 0) {

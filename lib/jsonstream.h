@@ -12,6 +12,7 @@
 #ifndef PGJQ_JSONSTREAM_H
 #define PGJQ_JSONSTREAM_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -29,11 +30,19 @@ enum pgjq_jsonstream_status {
 	PGJQ_JS_VALUE,
 	PGJQ_JS_EOF,
 	PGJQ_JS_ERROR,
+	PGJQ_JS_STOPPED,  /* a wait for input was interrupted by a signal that set *stop */
 };
 
 /* max_value: the longest value accepted, in bytes. */
 struct pgjq_jsonstream *pgjq_jsonstream_open(int fd, size_t max_value);
 void pgjq_jsonstream_close(struct pgjq_jsonstream *js);
+
+/*
+ * A signal that interrupts a wait for input ends it with PGJQ_JS_STOPPED
+ * if *stop is then true (the handler sets it; install it without
+ * SA_RESTART); other interruptions are waited through.
+ */
+void pgjq_jsonstream_stop_on(struct pgjq_jsonstream *js, const volatile sig_atomic_t *stop);
 
 /*
  * The next value's text.  On PGJQ_JS_ERROR, pgjq_jsonstream_error() says

@@ -514,7 +514,7 @@ static void
 write_stdout(struct pgjq_buf *b)
 {
 	if ((b->len > 0 && fwrite(b->data, 1, b->len, stdout) != b->len) || fflush(stdout) != 0)
-		pgjq_die(PGJQ_EX_SOFTWARE, "cannot write the output");
+		pgjq_die(PGJQ_EX_IOERR, "cannot write the output");
 	pgjq_buf_reset(b);
 }
 
