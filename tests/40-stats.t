@@ -7,6 +7,7 @@
 pg_start
 
 # A fresh schema: no queue at all, only the schema's line.
+jq-enqueue -q x --delay 1s 1 > /dev/null && sql "truncate jobs" > /dev/null   # the schema, empty
 exits 0 "jq-stats on an empty schema exits 0" jq-stats --json
 is "$(jget -r .type < "$T/out" | tr '\n' ' ')" "database " "--json: only the schema's object when there is no queue"
 ok "the table on an empty schema" jq-stats
@@ -193,14 +194,14 @@ else
 fi
 
 # ------------------------------------------------------ --watch, no tty
-run timeout --preserve-status -s INT 4 jq-stats --watch 1 --json -q mail
+run signal_after 4 INT jq-stats --watch 1 --json -q mail
 is "$RC" 0 "--watch ends on SIGINT with status 0"
 cp "$T/out" "$T/watch.json"
 n=$(grep -c '"type":"database"' "$T/watch.json")
 ok "it read more than once ($n times)" test "$n" -ge 3
 is "$(grep -F '"type":"database"' "$T/watch.json" | jget .at | sort -u | wc -l | tr -d ' ')" "$n" "each reading its own time"
 is "$(grep -F '"type":"queue"' "$T/watch.json" | jget -r .queue | sort -u)" "mail" "each reading the queues asked for"
-run timeout --preserve-status -s TERM 2.5 jq-stats --watch 1 -q mail
+run signal_after 2.5 TERM jq-stats --watch 1 -q mail
 is "$RC" 0 "and on SIGTERM"
 is "$(grep -c '^every 1s: [0-9-]* [0-9:]*$' "$T/out")" "$(grep -c '^live workers' "$T/out")" \
 	"the table is printed in full each time, under a first line"

@@ -314,6 +314,21 @@ run() {
 	return $RC
 }
 
+# signal_after SECONDS SIGNAL COMMAND...: runs COMMAND, sends it SIGNAL
+# after SECONDS, and returns its status.  Not timeout(1): it follows the
+# signal with SIGCONT to the whole process group, and a SIGCONT that lands
+# while LeakSanitizer is attaching to the exiting tool (its leak check
+# at exit) discards the attach's SIGSTOP, hanging both for ever.
+signal_after() {
+	_t_secs=$1 _t_sig=$2
+	shift 2
+	"$@" &
+	_t_pid=$!
+	sleep "$_t_secs"
+	kill -"$_t_sig" "$_t_pid" 2> /dev/null
+	wait "$_t_pid"
+}
+
 wait_for() {
 	_t_wdesc=$1
 	# Whole seconds; a fraction rounds up.
