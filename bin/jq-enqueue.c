@@ -13,6 +13,7 @@
 #include "enqueue.h"
 #include "job.h"
 #include "jsonstream.h"
+#include "schema.h"
 
 enum {
 	OPT_AFTER = PGJQ_OPT_TOOL,
@@ -197,6 +198,7 @@ main(int argc, char **argv)
 	opts.n_after = n_after;
 
 	catch_stop_signals();
+	pgjq_schema_allow_create();
 	conn = pgjq_connect(pgjq_conninfo(common.conninfo), common.schema);
 	e = pgjq_enqueuer_new(conn, &opts, argc > 0 ? PGJQ_SOURCE_ARGS : PGJQ_SOURCE_STDIN,
 	    stdout, &status);

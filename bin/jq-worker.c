@@ -10,6 +10,7 @@
 #include "diag.h"
 #include "http.h"
 #include "job.h"
+#include "schema.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -213,6 +214,7 @@ main(int argc, char **argv)
 	o.argv = argc > 0 ? argv : NULL;
 	/* A write(2) per job event line is a flood at thousands of jobs a second. */
 	pgjq_diag_buffer();
+	pgjq_schema_allow_create();
 	status = pgjq_worker_run(&o);
 	free(queues);
 	free(http_url);

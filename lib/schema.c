@@ -14,6 +14,21 @@
 /* First key of the advisory lock that serialises migrations ("pjq"). */
 #define MIGRATION_LOCK_CLASS "7367281"
 
+static bool may_create;
+
+void
+pgjq_schema_allow_create(void)
+{
+	may_create = true;
+}
+
+/* PostgreSQL keeps the pg_ prefix for itself; information_schema is the standard's. */
+static bool
+is_system_schema(const char *schema)
+{
+	return strncmp(schema, "pg_", 3) == 0 || strcmp(schema, "information_schema") == 0;
+}
+
 static int
 latest_version(void)
 {
@@ -211,6 +226,10 @@ pgjq_schema_ensure(PGconn *conn, const char *schema)
 		pgjq_warn("schema name must be 1 to %d bytes of UTF-8 text", PGJQ_SCHEMA_NAME_MAX);
 		return PGJQ_EX_USAGE;
 	}
+	if (is_system_schema(schema)) {
+		pgjq_warn("schema %s is a system schema: pgjq's tables do not go there", schema);
+		return PGJQ_EX_USAGE;
+	}
 	/* pg_catalog first so nothing can shadow a built-in; pg_temp last so no temporary table can shadow ours. */
 	if ((status = set_search_path(conn, schema, "pg_catalog, %I, pg_temp", false)) != 0)
 		return status;
@@ -233,6 +252,12 @@ pgjq_schema_ensure(PGconn *conn, const char *schema)
 	}
 	if (version == latest_version())
 		return 0;
+	if (version == 0 && !may_create) {
+		/* A tool that only reads or steers: a misspelt --schema is an error, not a new schema. */
+		pgjq_warn("schema %s has no pgjq tables (is the name right? jq-enqueue and jq-worker "
+		    "create them)", schema);
+		return PGJQ_EX_UNAVAILABLE;
+	}
 	return migrate(conn, schema);
 }
 

@@ -23,6 +23,14 @@ extern const struct pgjq_migration pgjq_migrations[];
 #define PGJQ_SCHEMA_NAME_MAX 58
 
 /*
+ * Lets pgjq_schema_ensure create the schema and its tables when they are
+ * missing: for the tools that put jobs in or take them out (jq-enqueue,
+ * jq-worker).  The others only read or steer, and a schema name they are
+ * given that has no tables is a mistake to report.
+ */
+void pgjq_schema_allow_create(void);
+
+/*
  * Points search_path at the schema and brings it up to date.  Returns 0,
  * or an exit status after printing why.
  */

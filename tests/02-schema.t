@@ -83,4 +83,23 @@ sql "create role lowly login" >/dev/null
 exits 69 "a role without CREATE gets 69 when the schema is missing" \
 	jq-enqueue -d "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=lowly" --schema "${s}_nope" '{}'
 like "$(cat "$T/err")" "cannot be created" "and is told to ask for the schema"
+
+# Tools that only read or steer never create a schema; none uses a system one.
+for tool in "jq-status 1" "jq-stats" "jq-retry 1" "jq-cancel 1"; do
+	exits 69 "${tool%% *} with a misspelt schema exits 69" $tool --schema "${s}_typo"
+	like "$(cat "$T/err")" "schema ${s}_typo has no pgjq tables" "naming the schema"
+done
+is "$(sql "select count(*) from pg_namespace where nspname = '${s}_typo'")" 0 "and none of them created it"
+sql "create schema \"${s}_bare\"" > /dev/null
+exits 69 "nor tables in an existing schema without them" jq-stats --schema "${s}_bare"
+is "$(sql "select count(*) from pg_tables where schemaname = '${s}_bare'")" 0 "which stays empty"
+for sys in information_schema pg_catalog pg_toast pg_temp_1 pg_mine; do
+	exits 64 "--schema $sys: a system schema is a usage error" jq-enqueue --schema $sys '{}'
+	like "$(cat "$T/err")" "schema $sys is a system schema" "saying so"
+done
+is "$(sql "select count(*) from pg_class where relname in ('jobs', 'schema_version')
+            and relnamespace in (select oid from pg_namespace
+                                  where nspname like 'pg\\_%' or nspname = 'information_schema')")" 0 \
+	"no pgjq table went into a system schema"
+is "$(sql "select count(*) from pg_namespace where nspname = 'pg_mine'")" 0 "and none was made"
 done_testing

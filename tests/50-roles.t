@@ -23,7 +23,7 @@ h=$top_srcdir/tests/handlers
 # The recommended setup: an ordinary role owns the schema (the roles'
 # functions run with its rights, so not a superuser) and applies roles.sql.
 sql "create role boss login createrole; grant create on database $PGDATABASE to boss" > /dev/null
-exits 0 "the owner creates the schema by running a tool" as boss jq-status --limit 1
+exits 0 "the owner creates the schema by running a tool" as boss jq-worker --drain -q none -- true
 exits 0 "the owner applies roles.sql" psql -X -q -d "$(url boss)" -v schema=jq -1 -f "$roles"
 is "$(cat "$T/err")" "" "without a warning, since the owner is no superuser"
 is "$(sql "select string_agg(rolname || ':' || rolcanlogin, ' ' order by rolname) from pg_roles where rolname like 'jq\\_%'")" \
@@ -160,10 +160,14 @@ is "$(sql "select string_agg(p.proname, ' ' order by p.proname) from pg_proc p
 	"exactly the functions the roles call to change jobs run as the owner (finish_and_claim twice: versions 6 and 8)"
 
 exits 69 "a missing schema: exit 69" as olga jq-status --schema nothere 1
-like "$(cat "$T/err")" "schema nothere: does not exist and cannot be created" "says so"
+like "$(cat "$T/err")" "schema nothere has no pgjq tables" "says so, naming it"
+is "$(sql "select count(*) from pg_namespace where nspname = 'nothere'")" 0 "and does not create it"
+exits 69 "a missing schema for a producer: exit 69" as alice jq-enqueue --schema nothere '{}'
+like "$(cat "$T/err")" "schema nothere: does not exist and cannot be created" \
+	"it may not create it, and says so"
 
 # A second queue system in the same database has roles of its own.
-exits 0 "the owner makes a second schema" as boss jq-status --schema jq2 --limit 1
+exits 0 "the owner makes a second schema" as boss jq-worker --schema jq2 --drain -- true
 exits 0 "and its roles" psql -X -q -d "$(url boss)" -v schema=jq2 -1 -f "$roles"
 exits 69 "jq's producer may not enqueue into jq2" as alice jq-enqueue --schema jq2 '{}'
 fails "roles.sql refuses a schema that does not exist" psql -X -q -d "$(url boss)" -v schema=nothere -1 -f "$roles"
