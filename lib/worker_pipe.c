@@ -208,7 +208,8 @@ wk_pipe_finish_job(struct worker *w, struct slot *s, int64_t now)
 	char raw[PGJQ_ERROR_TAIL + 1], why[256], limit[32], *tail, *error;
 
 	pp->told = true;
-	if (s->released) {
+	/* A cancel wins over putting the job back: released, it would run again. */
+	if (s->released && !s->cancelled) {
 		wk_outcome_add(w, s, OUT_RELEASED, false, NULL, NULL, now);
 		return;
 	}

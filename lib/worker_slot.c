@@ -349,10 +349,11 @@ finish_http(struct worker *w, struct slot *s, int64_t now)
 	body = pgjq_text_clean(r->body.data ? r->body.data : "",
 	    r->body.len < PGJQ_ERROR_TAIL ? r->body.len : PGJQ_ERROR_TAIL);
 	body[strcspn(body, "\r\n")] = '\0';
-	if (s->released) {
-		wk_outcome_add(w, s, OUT_RELEASED, false, NULL, NULL, now);
-	} else if (s->cancelled) {
+	/* A cancel wins over putting the job back: released, it would run again. */
+	if (s->cancelled) {
 		wk_outcome_add(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup("cancelled"), now);
+	} else if (s->released) {
+		wk_outcome_add(w, s, OUT_RELEASED, false, NULL, NULL, now);
 	} else if (r->curl_code == CURLE_OPERATION_TIMEDOUT) {
 		pgjq_format_duration(s->limit_us, limit, sizeof limit);
 		wk_outcome_add(w, s, OUT_FAILED, false, NULL, pgjq_xasprintf("timed out after %s", limit), now);
@@ -404,7 +405,7 @@ finish_slot(struct worker *w, struct slot *s, int64_t now)
 		finish_http(w, s, now);
 	} else if (s->piped) {
 		wk_pipe_finish_job(w, s, now);
-	} else if (s->released) {
+	} else if (s->released && !s->cancelled) {
 		wk_outcome_add(w, s, OUT_RELEASED, false, NULL, NULL, now);
 	} else if (s->h.exec_errno != 0) {
 		snprintf(why, sizeof why, "cannot run %s: %s", w->o->argv[0], strerror(s->h.exec_errno));

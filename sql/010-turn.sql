@@ -277,7 +277,7 @@ BEGIN
 		  FROM (SELECT b.id, b.priority, b.run_at
 		          FROM (SELECT DISTINCT unnest(p_queues)) q(name),
 		               LATERAL (SELECT x.id, x.priority, x.run_at FROM jobs x
-		                         WHERE x.state = 'queued' AND x.queue = q.name
+		                         WHERE x.state = 'queued' AND x.queue = q.name AND NOT x.cancel
 		                         ORDER BY x.priority, x.run_at, x.id
 		                         LIMIT p_run + p_ahead
 		                         FOR UPDATE SKIP LOCKED) b
@@ -289,7 +289,7 @@ BEGIN
 		       attempts = j.attempts + CASE WHEN c.rank <= p_run THEN 1 ELSE 0 END,
 		       worker = p_worker, lease_until = now() + p_lease,
 		       started_at = CASE WHEN c.rank <= p_run THEN now() END,
-		       progress = NULL, message = NULL, cancel = false
+		       progress = NULL, message = NULL
 		  FROM unnest(v_ids) WITH ORDINALITY AS c(id, rank)
 		 WHERE j.id = c.id
 		RETURNING j.id, j.queue, j.payload,
@@ -325,17 +325,29 @@ BEGIN
 END
 $$;
 
--- As version 3's: a claimed job goes back too, its attempts untouched.
+-- As version 3's: a claimed job goes back too, its attempts untouched;
+-- and a job whose cancel was asked is cancelled, not put back.
 CREATE OR REPLACE FUNCTION release_unknown(p_worker bigint, p_ids bigint[])
 RETURNS TABLE (queue text)
-LANGUAGE sql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+	v_id bigint;
+BEGIN
+	FOR v_id IN SELECT j.id FROM jobs j
+	             WHERE j.state IN ('running', 'claimed') AND j.lease_until IS NOT NULL
+	               AND j.worker = p_worker AND j.id <> ALL (p_ids) AND j.cancel
+	             FOR UPDATE LOOP
+		PERFORM finish_job(v_id, 'cancelled', NULL, NULL, 'cancelled; its worker lost track of it');
+	END LOOP;
+	RETURN QUERY
 	UPDATE jobs j SET state = 'queued',
 	                  attempts = greatest(j.attempts - CASE WHEN j.state = 'running' THEN 1 ELSE 0 END, 0),
 	                  worker = NULL, lease_until = NULL, started_at = NULL, progress = NULL,
 	                  message = NULL
 	 WHERE j.state IN ('running', 'claimed') AND j.lease_until IS NOT NULL AND j.worker = p_worker
 	   AND j.id <> ALL (p_ids)
-	RETURNING j.queue
+	RETURNING j.queue;
+END
 $$;
 
 -- As version 3's: a claimed job whose lease ran out was never started,
@@ -478,4 +490,16 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT SET jit = off AS $$
 	  LEFT JOIN live l ON l.queue = n.queue
 	  LEFT JOIN recent r ON r.queue = n.queue
 	 ORDER BY n.ord, n.queue
+$$;
+
+-- Versions before this one put a job back unfinished with its cancel
+-- asked (a worker's grace ending while its handler was being cancelled),
+-- and the next claim ran it again.  No path does now, and no claim takes
+-- such a job: those left are cancelled here.
+DO $$
+BEGIN
+	PERFORM finish_job(j.id, 'cancelled', NULL, NULL, 'cancelled')
+	   FROM jobs j
+	  WHERE j.state IN ('queued', 'scheduled') AND j.cancel;
+END
 $$;
