@@ -18,12 +18,39 @@
 #include "diag.h"
 #include "worker_int.h"
 
+/*
+ * A handler's stderr in an error spans lines (a traceback, say): in the
+ * plain log they are written \n, so that each event stays one line for
+ * grep and syslog.  Other control characters but tabs become '?'.
+ */
+#define DETAIL_MAX 2048
+
+static void
+one_line(char *text, size_t size)
+{
+	char out[DETAIL_MAX];
+	size_t o = 0;
+
+	for (const char *p = text; *p != '\0' && o + 3 < sizeof out; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '\n' || c == '\r') {
+			out[o++] = '\\';
+			out[o++] = c == '\n' ? 'n' : 'r';
+		} else {
+			out[o++] = c < 0x20 && c != '\t' ? '?' : (char)c;
+		}
+	}
+	out[o] = '\0';
+	snprintf(text, size, "%s", out);
+}
+
 /* One line per job event on stderr: for people, or JSON with --json. */
 void
 wk_event(struct worker *w, const char *what, const struct slot *s, int64_t id,
     const char *fmt, ...)
 {
-	char detail[2048] = "";
+	char detail[DETAIL_MAX] = "";
 	va_list ap;
 
 	/* --quiet: routine events are no news, and at 30,000 jobs a second they are a flood. */
@@ -51,6 +78,7 @@ wk_event(struct worker *w, const char *what, const struct slot *s, int64_t id,
 		free(line);
 		json_decref(o);
 	} else {
+		one_line(detail, sizeof detail);
 		pgjq_warn("job %" PRId64 "%s%s%s %s%s%s", id, s ? " (" : "", s ? s->queue : "",
 		    s ? ")" : "", what, *detail ? ": " : "", detail);
 	}

@@ -53,6 +53,7 @@ is "$(job "$wt" "error")" "timed out after 200ms" "and is named in the error"
 # Misbehaving handlers.
 flood=$(b flood); orphan=$(b orphan); noisy=$(b noisy)
 exits 0 "floods, orphans and noise do not stop the worker" work -q b -c 3 --max-jobs 100 -- "$h/behave"
+cp "$T/err" "$T/b.err"
 is "$(job "$flood" "state || ' ' || length(result #>> '{}')")" "completed 1048576" \
 	"a flood of stdout is capped at 1 MiB and kept as a string"
 like "$(cat "$T/err")" "job $flood: its output passed 1048576 bytes" "and the cap is said"
@@ -63,6 +64,9 @@ is "$(pgrep -f 'sleep 61' | wc -l | tr -d ' ')" 0 "and its child is killed with 
 is "$(job "$noisy" "state")" failed "a handler flooding stderr fails normally"
 ok "its error keeps only the tail of stderr" test "$(job "$noisy" "length(error)")" -le 2100
 like "$(job "$noisy" error)" "line 1999 of noise$" "the last line is in it"
+is "$(grep -c "job $noisy failed" "$T/b.err")" 3 "the worker's log has each failure in one line"
+like "$(grep "job $noisy failed" "$T/b.err")" 'of noise\\nline [0-9]+ of noise' \
+	"the handler's lines kept apart by \\n"
 
 # Progress on fd 3.
 p=$(b progress); c3=$(b close3)
