@@ -267,7 +267,11 @@ pgjq_json_parse(const char *text, size_t len, size_t flags, long first_line,
 
 	v = json_loadb(text, len, flags | JSON_DECODE_ANY, &jerr);
 	if (v == NULL) {
-		snprintf(why, whysize, "%s", jerr.text);
+		/* jansson's own words name its flag; the user needs the reason. */
+		if (json_error_code(&jerr) == json_error_null_character)
+			snprintf(why, whysize, "\\u0000 in a string, which PostgreSQL's jsonb cannot store");
+		else
+			snprintf(why, whysize, "%s", jerr.text);
 		*errline = first_line + (jerr.line > 0 ? jerr.line - 1 : 0);
 	}
 	return v;
