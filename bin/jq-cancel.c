@@ -11,6 +11,9 @@
 #include "job.h"
 #include "steer.h"
 
+static const char options_help[] =
+	    "      --json               a JSON object per job\n";
+
 static void
 usage(FILE *f)
 {
@@ -66,6 +69,7 @@ main(int argc, char **argv)
 	int opt, status;
 
 	pgjq_common_init(&common, argv[0], usage);
+	common.options = options_help;
 	while ((opt = getopt_long(argc, argv, "d:hV", longopts, NULL)) != -1) {
 		if (opt == 'q')
 			pgjq_usage_error(&common, "-q: give the ids of the jobs to cancel");

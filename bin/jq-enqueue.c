@@ -25,6 +25,19 @@ enum {
 	OPT_TIMEOUT,
 };
 
+static const char options_help[] =
+	    "  -q, --queue queue        the queue (default: default)\n"
+	    "  -p, --priority n         lower runs first (default 0)\n"
+	    "  -e, --envelope           each value is {\"payload\": ..., \"queue\": ..., ...}\n"
+	    "      --after id[,id...]   run only once these jobs have completed\n"
+	    "      --at time            run at this time (anything timestamptz accepts)\n"
+	    "      --delay duration     run after this long (250ms, 30s, 5m, 2h, 1d)\n"
+	    "      --batch n            commit every n values, not all at once\n"
+	    "      --key key            enqueue nothing while a job with this key is unfinished\n"
+	    "      --max-attempts n     attempts before the job fails for good (default 3)\n"
+	    "      --timeout duration   time limit of each attempt\n"
+	    "      --json               print a JSON object per job, not its id\n";
+
 static void
 usage(FILE *f)
 {
@@ -141,6 +154,7 @@ main(int argc, char **argv)
 	int opt, status;
 
 	pgjq_common_init(&common, argv[0], usage);
+	common.options = options_help;
 	while ((opt = getopt_long(argc, argv, "d:ehp:q:V", longopts, NULL)) != -1) {
 		if (pgjq_common_option(&common, opt, optarg))
 			continue;

@@ -15,6 +15,12 @@ enum {
 	OPT_FAILED = PGJQ_OPT_TOOL,
 };
 
+static const char options_help[] =
+	    "  -q, --queue queue        with --failed: this queue's failed jobs\n"
+	    "      --failed             retry the failed jobs (of -q's queue)\n"
+	    "  -n, --dry-run            say what would be retried, change nothing\n"
+	    "      --json               a JSON object per job\n";
+
 static void
 usage(FILE *f)
 {
@@ -91,6 +97,7 @@ main(int argc, char **argv)
 	int opt, status;
 
 	pgjq_common_init(&common, argv[0], usage);
+	common.options = options_help;
 	while ((opt = getopt_long(argc, argv, "d:hnq:V", longopts, NULL)) != -1) {
 		if (pgjq_common_option(&common, opt, optarg))
 			continue;

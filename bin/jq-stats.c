@@ -17,6 +17,12 @@ enum {
 /* Refreshing faster than this would only load the database. */
 #define WATCH_MIN_US 100000
 
+static const char options_help[] =
+	    "  -q, --queue queue        this queue only\n"
+	    "      --json               JSON objects, one per line\n"
+	    "      --prometheus         Prometheus' text format\n"
+	    "      --watch seconds      again every so many seconds\n";
+
 static void
 usage(FILE *f)
 {
@@ -43,6 +49,7 @@ main(int argc, char **argv)
 	int opt, status;
 
 	pgjq_common_init(&common, argv[0], usage);
+	common.options = options_help;
 	while ((opt = getopt_long(argc, argv, "d:hq:V", longopts, NULL)) != -1) {
 		if (pgjq_common_option(&common, opt, optarg)) {
 			/* -q may be given again for more queues: keep each once, in order. */

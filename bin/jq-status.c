@@ -20,6 +20,14 @@ enum {
 
 #define DEFAULT_LIMIT 20
 
+static const char options_help[] =
+	    "  -q, --queue queue        list this queue's jobs\n"
+	    "      --state state        list the jobs in this state\n"
+	    "      --limit n            list at most n jobs\n"
+	    "  -w, --wait               wait until the jobs are finished; exit 1 if one failed\n"
+	    "  -f, --follow             live progress of the jobs until they finish\n"
+	    "      --json               a JSON object per job\n";
+
 static void
 usage(FILE *f)
 {
@@ -119,6 +127,7 @@ main(int argc, char **argv)
 	int opt, status;
 
 	pgjq_common_init(&common, argv[0], usage);
+	common.options = options_help;
 	while ((opt = getopt_long(argc, argv, "d:fhq:Vw", longopts, NULL)) != -1) {
 		if (pgjq_common_option(&common, opt, optarg))
 			continue;

@@ -33,6 +33,27 @@ enum {
 	OPT_TIMEOUT,
 };
 
+static const char options_help[] =
+	    "  -q, --queue queue        a queue to take jobs from; repeat for more\n"
+	    "  -c, --concurrency n      jobs at once (default 1)\n"
+	    "      --pipe               one long-lived handler per slot, a job per line\n"
+	    "      --http url           POST each payload to url instead of running a command\n"
+	    "      --timeout duration   time limit of jobs that have none of their own\n"
+	    "      --lease duration     how long a job stays this worker's without renewal\n"
+	    "      --grace duration     on SIGTERM, how long running jobs may finish\n"
+	    "      --kill-after duration  after SIGTERM to a handler, when to SIGKILL it\n"
+	    "      --backoff duration   first retry delay, doubling (with --backoff-max)\n"
+	    "      --backoff-max duration  longest retry delay\n"
+	    "      --prefetch n         jobs claimed ahead at most (0: none)\n"
+	    "      --drain              exit once the queues are empty\n"
+	    "      --max-jobs n         exit after n jobs\n"
+	    "      --poll duration      how often to look for jobs without a notification\n"
+	    "      --poll-only          never listen for notifications\n"
+	    "      --keep-completed duration  how long completed jobs stay in history\n"
+	    "      --keep-failed duration     how long failed and cancelled ones stay\n"
+	    "      --quiet              report failures and warnings only\n"
+	    "      --json               report job events as JSON lines\n";
+
 static void
 usage(FILE *f)
 {
@@ -111,6 +132,7 @@ main(int argc, char **argv)
 	int opt, status;
 
 	pgjq_common_init(&common, argv[0], usage);
+	common.options = options_help;
 	/* "+": options end at the command, whose own options are its business. */
 	while ((opt = getopt_long(argc, argv, "+c:d:hq:V", longopts, NULL)) != -1) {
 		if (opt == 'q') {

@@ -84,7 +84,15 @@ pgjq_common_option(struct pgjq_common *c, int opt, const char *arg)
 		pgjq_conninfo_hide((char *)arg);
 		return true;
 	case 'h':
+		/* The synopsis, then every option in a few words; the manual says the rest. */
 		c->usage(stdout);
+		printf("\n%s"
+		    "  -d, --db conninfo        the database (else JQ_DATABASE_URL, else libpq's defaults)\n"
+		    "      --schema name        where the tables are (else JQ_SCHEMA, else jq)\n"
+		    "  -h, --help               this help\n"
+		    "  -V, --version            the version\n"
+		    "\nSee the manual page, %s(1).\n",
+		    c->options != NULL ? c->options : "", pgjq_progname());
 		exit(PGJQ_EX_OK);
 	case 'q':
 		if (!pgjq_queue_valid(arg, strlen(arg)))

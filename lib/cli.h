@@ -33,6 +33,7 @@ struct pgjq_common {
 	bool queue_given;
 	bool json;
 	void (*usage)(FILE *);
+	const char *options;  /* -h: the tool's own options, a line each; NULL: none */
 };
 
 void pgjq_common_init(struct pgjq_common *c, const char *argv0, void (*usage)(FILE *));

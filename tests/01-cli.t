@@ -24,11 +24,21 @@ for t in $tools; do
 	if command -v mandoc >/dev/null 2>&1; then
 		syn=$(mandoc -Tascii -O width=200 "$page" | col -b |
 			sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' | tr -s ' \t\n' '   ' | sed 's/^ //;s/ $//')
-		use=$($t --help | sed 's/^usage: //' | tr -s ' \n' '  ' | sed 's/^ //;s/ $//')
+		use=$($t --help | sed '/^$/,$d' | sed 's/^usage: //' | tr -s ' \n' '  ' | sed 's/^ //;s/ $//')
 		is "$use" "$syn" "$t usage matches the SYNOPSIS of $t.1"
 	else
 		skip "mandoc is not installed"
 	fi
+done
+
+# -h lists every option the man page has, each with a few words.
+for t in $tools; do
+	$t -h > "$T/help"
+	missing=
+	for o in $(grep '^\.It Fl' "$top_srcdir/man/$t.1" | grep -o 'Fl -[a-z-]*' | sed 's/Fl /-/' | sort -u); do
+		grep -Eq -- "^  (-[a-zA-Z], )? *$o [a-z ]*[A-Za-z]" "$T/help" || missing="$missing $o"
+	done
+	is "$missing" "" "$t -h describes every option of $t.1"
 done
 
 # jq-enqueue's option values.
