@@ -156,6 +156,10 @@ main(int argc, char **argv)
 	pgjq_common_init(&common, argv[0], usage);
 	common.options = options_help;
 	while ((opt = getopt_long(argc, argv, "d:ehp:q:V", longopts, NULL)) != -1) {
+		/* Silently keeping the last -q would put jobs where nobody looks. */
+		if (opt == 'q' && common.queue_given)
+			pgjq_usage_error(&common, "-q: one queue per run (an envelope's \"queue\" picks "
+			    "another for its job)");
 		if (pgjq_common_option(&common, opt, optarg))
 			continue;
 		switch (opt) {

@@ -44,6 +44,8 @@ done
 # jq-enqueue's option values.
 e=jq-enqueue
 exits 64 "--batch 0 is a usage error" $e --batch 0 1
+exits 64 "-q twice is a usage error, not the last one silently" $e -q a -q b 1
+like "$(cat "$T/err")" "one queue per run" "saying why"
 exits 64 "--batch x is a usage error" $e --batch x 1
 exits 64 "--delay 5x is a usage error" $e --delay 5x 1
 like "$(cat "$T/err")" "invalid duration '5x'" "the bad duration is named"
