@@ -369,6 +369,72 @@ pgjq_connect(const char *conninfo, const char *schema)
 	return conn;
 }
 
+/* The schema {S} stands for, as given and as quoted. */
+static char *sql_schema, *sql_ident;
+
+/* Expansions of constant SQL texts, found by the text's address. */
+static struct sql_cached {
+	const char *tmpl;
+	char *sql;
+} *sql_cache;
+static size_t sql_ncached, sql_cache_cap;
+
+void
+pgjq_sql_schema(PGconn *conn, const char *schema)
+{
+	char *ident;
+
+	if (sql_schema != NULL) {
+		/* The cached texts name the first schema: a second would be misplaced. */
+		if (strcmp(sql_schema, schema) != 0)
+			pgjq_die(PGJQ_EX_SOFTWARE, "schema %s after schema %s in one process", schema,
+			    sql_schema);
+		return;
+	}
+	ident = PQescapeIdentifier(conn, schema, strlen(schema));
+	if (ident == NULL)
+		pgjq_die(PGJQ_EX_SOFTWARE, "cannot quote schema name: %s", PQerrorMessage(conn));
+	sql_ident = pgjq_xstrdup(ident);
+	PQfreemem(ident);
+	sql_schema = pgjq_xstrdup(schema);
+}
+
+const char *
+pgjq_sql_schema_ident(void)
+{
+	return sql_ident;
+}
+
+char *
+pgjq_sql_expand(const char *tmpl)
+{
+	struct pgjq_buf b = {0};
+	const char *p = tmpl, *m;
+
+	if (sql_ident == NULL)
+		pgjq_die(PGJQ_EX_SOFTWARE, "SQL before the schema is known");
+	pgjq_buf_reserve(&b, strlen(tmpl) + 1);
+	while ((m = strstr(p, "{S}")) != NULL) {
+		pgjq_buf_append(&b, p, (size_t)(m - p));
+		pgjq_buf_printf(&b, "%s", sql_ident);
+		p = m + 3;
+	}
+	pgjq_buf_printf(&b, "%s", p);
+	return b.data;
+}
+
+const char *
+pgjq_sql(const char *tmpl)
+{
+	for (size_t i = 0; i < sql_ncached; i++)
+		if (sql_cache[i].tmpl == tmpl)
+			return sql_cache[i].sql;
+	sql_cache = pgjq_xgrow(sql_cache, &sql_cache_cap, sql_ncached + 1, sizeof *sql_cache);
+	sql_cache[sql_ncached].tmpl = tmpl;
+	sql_cache[sql_ncached].sql = pgjq_sql_expand(tmpl);
+	return sql_cache[sql_ncached++].sql;
+}
+
 PGresult *
 pgjq_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
 {

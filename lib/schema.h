@@ -23,8 +23,8 @@ extern const struct pgjq_migration pgjq_migrations[];
 #define PGJQ_SCHEMA_NAME_MAX 58
 
 /*
- * Points search_path at the schema and brings it up to date.  Returns 0,
- * or an exit status after printing why.
+ * Makes the schema the one pgjq_sql()'s {S} names, and brings it up to
+ * date.  Returns 0, or an exit status after printing why.
  */
 int pgjq_schema_ensure(PGconn *conn, const char *schema);
 

@@ -19,7 +19,7 @@
 	"           a.attempts, a.max_attempts, a.progress, a.message, a.error, a.result, " \
 	"           a.payload, a.key, a.after, a.worker, a.cancel, a.run_at, a.created_at, " \
 	"           a.started_at, a.finished_at) x)::text " \
-	"  FROM all_jobs a "
+	"  FROM {S}.all_jobs a "
 
 const char pgjq_status_by_id_sql[] = SELECT_JOB
 	"WHERE a.id = ANY ($1::bigint[]) ORDER BY array_position($1::bigint[], a.id)";

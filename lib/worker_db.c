@@ -144,7 +144,8 @@ wk_db_connect(struct worker *w, bool first)
 		snprintf(conc, sizeof conc, "%d", w->o->concurrency);
 		pgjq_format_interval(w->o->lease_us, lease, sizeof lease);
 		res = wk_db_exec(w, "cannot register",
-		    "SELECT register_worker($1, $2::text[], $3::integer, $4::interval)", 4, params);
+		    pgjq_sql("SELECT {S}.register_worker($1, $2::text[], $3::integer, $4::interval)"),
+		    4, params);
 		if (res == NULL)
 			return false;
 		w->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -230,7 +231,8 @@ wk_db_unregister(struct worker *w)
 	if (w->conn == NULL || w->id == 0)
 		return;
 	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
-	res = wk_db_exec(w, "cannot unregister", "SELECT unregister_worker($1)", 1, params);
+	res = wk_db_exec(w, "cannot unregister",
+	    pgjq_sql("SELECT {S}.unregister_worker($1)"), 1, params);
 	if (res != NULL)
 		PQclear(res);
 }
