@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "diag.h"
@@ -311,8 +313,9 @@ conninfo_error(const char *conninfo)
 	return msg;
 }
 
-PGconn *
-pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status)
+/* A connection as libpq makes it, with our defaults; NULL (after saying why unless quiet) if not. */
+static PGconn *
+connect_plain(const char *conninfo, bool quiet)
 {
 	/*
 	 * expand_dbname lets "dbname" carry a whole URI or conninfo string;
@@ -347,6 +350,17 @@ pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *stat
 			free(bad);
 		}
 		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+PGconn *
+pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status)
+{
+	PGconn *conn = connect_plain(conninfo, quiet);
+
+	if (conn == NULL) {
 		*status = PGJQ_EX_UNAVAILABLE;
 		return NULL;
 	}
@@ -356,6 +370,33 @@ pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *stat
 		return NULL;
 	}
 	return conn;
+}
+
+void
+pgjq_probe_token(char *buf, size_t size)
+{
+	static unsigned n;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(buf, size, "pgjq-probe %ld.%ld.%u", (long)getpid(), (long)ts.tv_nsec, ++n);
+}
+
+bool
+pgjq_probe_send(const char *conninfo, const char *channel, const char *token)
+{
+	const char *params[] = {channel, token};
+	PGconn *conn = connect_plain(conninfo, true);
+	PGresult *res;
+	bool ok;
+
+	if (conn == NULL)
+		return false;
+	res = pgjq_exec(conn, "SELECT pg_catalog.pg_notify($1, $2)", 2, params);
+	ok = pgjq_ok(res);
+	PQclear(res);
+	PQfinish(conn);
+	return ok;
 }
 
 PGconn *

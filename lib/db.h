@@ -54,6 +54,19 @@ const char *pgjq_sql(const char *tmpl);
 /* Like pgjq_sql(), for a text built at run time: a new string, freed by the caller. */
 char *pgjq_sql_expand(const char *tmpl);
 
+/*
+ * Whether notifications reach a LISTENing connection is only known by
+ * sending one from another connection and seeing it come: through a
+ * pooler in transaction mode, a NOTIFY of our own might run on the very
+ * server connection that LISTENs, and arrive, although nothing sent by
+ * others later would.  pgjq_probe_send() NOTIFYs channel with token from
+ * a short connection of its own; false if it could not (the listener
+ * finds out about a lost database by itself).
+ */
+#define PGJQ_PROBE_WAIT_US INT64_C(1000000)
+void pgjq_probe_token(char *buf, size_t size);
+bool pgjq_probe_send(const char *conninfo, const char *channel, const char *token);
+
 /* The connection string a tool was given, or NULL for libpq's defaults. */
 const char *pgjq_conninfo(const char *option);
 

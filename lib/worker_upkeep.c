@@ -67,6 +67,9 @@ renew_leases(struct worker *w, int64_t now)
 	    pgjq_sql("SELECT {S}.renew_leases($1, $2::bigint[], $3::interval)"), 3, params);
 	free(ids);
 	w->next_renew = now + w->o->lease_us / 3;
+	/* Deaf to cancel notices: a renewal is what finds them. */
+	if (w->deaf && w->o->poll_us < w->o->lease_us / 3)
+		w->next_renew = now + w->o->poll_us;
 	if (res == NULL)
 		return;
 	for (size_t i = 0; i < w->nahead; i++)
