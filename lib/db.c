@@ -372,31 +372,62 @@ pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *stat
 	return conn;
 }
 
-void
-pgjq_probe_token(char *buf, size_t size)
+static int64_t
+mono_us(void)
 {
-	static unsigned n;
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(buf, size, "pgjq-probe %ld.%ld.%u", (long)getpid(), (long)ts.tv_nsec, ++n);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 bool
-pgjq_probe_send(const char *conninfo, const char *channel, const char *token)
+pgjq_notifications_arrive(PGconn *conn, const char *conninfo, const char *channel)
 {
+	static unsigned count;
+	char token[64];
 	const char *params[] = {channel, token};
-	PGconn *conn = connect_plain(conninfo, true);
+	int64_t deadline;
+	PGconn *other;
 	PGresult *res;
-	bool ok;
+	bool sent;
 
-	if (conn == NULL)
-		return false;
-	res = pgjq_exec(conn, "SELECT pg_catalog.pg_notify($1, $2)", 2, params);
-	ok = pgjq_ok(res);
+	snprintf(token, sizeof token, "pgjq-probe %ld.%u", (long)getpid(), ++count);
+	if ((other = connect_plain(conninfo, true)) == NULL)
+		return true; /* cannot tell: the caller finds a lost database by itself */
+	res = pgjq_exec(other, "SELECT pg_catalog.pg_notify($1, $2)", 2, params);
+	sent = pgjq_ok(res);
 	PQclear(res);
-	PQfinish(conn);
-	return ok;
+	PQfinish(other);
+	if (!sent)
+		return true;
+	/*
+	 * Nothing is sent meanwhile: a pooler in transaction mode hands on
+	 * a notification, if at all, with the answer to the next statement,
+	 * and only one that comes to an idle connection shows that they
+	 * arrive.  Directly, it is on its way as the NOTIFY commits.
+	 */
+	deadline = mono_us() + PGJQ_PROBE_WAIT_US;
+	for (;;) {
+		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+		int64_t left = deadline - mono_us();
+		PGnotify *n;
+
+		if (!PQconsumeInput(conn))
+			return true;
+		while ((n = PQnotifies(conn)) != NULL) {
+			bool it = strcmp(n->relname, channel) == 0 && strcmp(n->extra, token) == 0;
+
+			/* Others are dropped: the callers read what they watch after this anyway. */
+			PQfreemem(n);
+			if (it)
+				return true;
+		}
+		if (left <= 0)
+			return false;
+		if (poll(&pfd, 1, (int)(left / 1000) + 1) < 0 && errno != EINTR)
+			return true;
+	}
 }
 
 PGconn *
@@ -480,15 +511,6 @@ PGresult *
 pgjq_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
 {
 	return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-}
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 PGresult *

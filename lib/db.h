@@ -55,17 +55,17 @@ const char *pgjq_sql(const char *tmpl);
 char *pgjq_sql_expand(const char *tmpl);
 
 /*
- * Whether notifications reach a LISTENing connection is only known by
- * sending one from another connection and seeing it come: through a
- * pooler in transaction mode, a NOTIFY of our own might run on the very
- * server connection that LISTENs, and arrive, although nothing sent by
- * others later would.  pgjq_probe_send() NOTIFYs channel with token from
- * a short connection of its own; false if it could not (the listener
- * finds out about a lost database by itself).
+ * Whether notifications reach conn, which LISTENs on channel and has
+ * nothing under way.  Only a NOTIFY sent from another connection tells:
+ * through a pooler in transaction mode one of conn's own might run on the
+ * very server connection that LISTENs, and arrive, although nothing sent
+ * by others later would.  So one is sent from a short connection of its
+ * own, and waited for PGJQ_PROBE_WAIT_US at most.  True when it cannot
+ * tell (the database away: the caller finds that out by itself).
+ * Other notifications that arrive meanwhile are dropped.
  */
 #define PGJQ_PROBE_WAIT_US INT64_C(1000000)
-void pgjq_probe_token(char *buf, size_t size);
-bool pgjq_probe_send(const char *conninfo, const char *channel, const char *token);
+bool pgjq_notifications_arrive(PGconn *conn, const char *conninfo, const char *channel);
 
 /* The connection string a tool was given, or NULL for libpq's defaults. */
 const char *pgjq_conninfo(const char *option);

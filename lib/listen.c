@@ -24,9 +24,7 @@ struct pgjq_listener {
 	PGnotify *pending;      /* taken from libpq, not yet handed out */
 	int64_t retry_at;       /* next reconnection attempt, while down */
 	int64_t retry_delay;
-	char probe[64];         /* the NOTIFY that tells notifications arrive, "" if none awaited */
-	int64_t probe_until;    /* ... and how long it is waited for */
-	bool deaf;              /* it did not come: poll */
+	bool deaf;              /* notifications do not arrive: poll */
 	bool said_deaf;
 };
 
@@ -103,41 +101,13 @@ connect_listen(struct pgjq_listener *l, bool first)
 		}
 		PQclear(res);
 	}
-	/*
-	 * The probe's answer is not waited for here: on a direct connection
-	 * it is there by the first wait, and while it is awaited the caller
-	 * reads what it watches as it would anyway.
-	 */
 	if (l->nchannels > 0) {
-		pgjq_probe_token(l->probe, sizeof l->probe);
-		l->probe_until = pgjq_now_us() + PGJQ_PROBE_WAIT_US;
-		if (!pgjq_probe_send(l->conninfo, l->channels[0], l->probe))
-			l->probe[0] = '\0';
+		l->deaf = !pgjq_notifications_arrive(l->conn, l->conninfo, l->channels[0]);
+		if (l->deaf && !l->said_deaf)
+			pgjq_warn("notifications do not arrive on this connection (a pooler in "
+			    "transaction mode?): polling every %llds", (long long)(DEAF_POLL_US / 1000000));
+		l->said_deaf |= l->deaf;
 	}
-	return true;
-}
-
-/* The probe did not come in time: from now on, wait for the time instead. */
-static void
-probe_missed(struct pgjq_listener *l)
-{
-	l->probe[0] = '\0';
-	l->deaf = true;
-	if (!l->said_deaf)
-		pgjq_warn("notifications do not arrive on this connection (a pooler in transaction "
-		    "mode?): polling every %llds", (long long)(DEAF_POLL_US / 1000000));
-	l->said_deaf = true;
-}
-
-/* Takes the probe out of the notifications received; true if n was it. */
-static bool
-probe_seen(struct pgjq_listener *l, const PGnotify *n)
-{
-	if (l->probe[0] == '\0' || strcmp(n->relname, l->channels[0]) != 0 ||
-	    strcmp(n->extra, l->probe) != 0)
-		return false;
-	l->probe[0] = '\0';
-	l->deaf = false;
 	return true;
 }
 
@@ -206,20 +176,10 @@ pgjq_listen_wait(struct pgjq_listener *l, int64_t timeout_us, int extra_fd)
 		if (l->conn == NULL && now >= l->retry_at && reconnect(l))
 			return PGJQ_LISTEN_RECONNECTED;
 		if (l->conn != NULL) {
-			while (l->pending == NULL && (l->pending = PQnotifies(l->conn)) != NULL &&
-			    probe_seen(l, l->pending)) {
-				PQfreemem(l->pending);
-				l->pending = NULL;
-			}
+			if (l->pending == NULL)
+				l->pending = PQnotifies(l->conn);
 			if (l->pending != NULL)
 				return PGJQ_LISTEN_NOTIFY;
-			if (l->probe[0] != '\0' && now >= l->probe_until) {
-				probe_missed(l);
-				/* What was waited for may have happened unheard. */
-				return PGJQ_LISTEN_TIMEOUT;
-			}
-			if (l->probe[0] != '\0' && (until < 0 || l->probe_until < until))
-				until = l->probe_until;
 			pfd[nfd].fd = PQsocket(l->conn);
 			pfd[nfd++].events = POLLIN;
 		} else if (until < 0 || l->retry_at < until) {
@@ -258,10 +218,6 @@ pgjq_listen_next(struct pgjq_listener *l, size_t *which)
 			n = PQnotifies(l->conn);
 		if (n == NULL)
 			return NULL;
-		if (probe_seen(l, n)) {
-			PQfreemem(n);
-			continue;
-		}
 		for (size_t i = 0; i < l->nchannels; i++) {
 			if (strcmp(n->relname, l->channels[i]) == 0) {
 				*which = i;

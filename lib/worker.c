@@ -154,8 +154,6 @@ next_wakeup(struct worker *w, int64_t now)
 	if (w->conn == NULL) {
 		SOONER(w->reconnect_at);
 	} else {
-		if (w->probe[0] != '\0')
-			SOONER(w->probe_until);
 		SOONER(w->next_renew);
 		SOONER(w->next_reap);
 		if (w->stopping == WK_RUNNING)

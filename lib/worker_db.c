@@ -134,12 +134,15 @@ wk_db_connect(struct worker *w, bool first)
 	PQsetnonblocking(w->conn, 0);
 	if (!w->o->poll_only && (!listen_on(w, w->chan_new) || !listen_on(w, w->chan_cancel)))
 		return false;
-	/* Not waited for: the first turn goes ahead meanwhile, as it would anyway. */
 	if (!w->o->poll_only) {
-		pgjq_probe_token(w->probe, sizeof w->probe);
-		w->probe_until = pgjq_now_us() + PGJQ_PROBE_WAIT_US;
-		if (!pgjq_probe_send(w->o->conninfo, w->chan_new, w->probe))
-			w->probe[0] = '\0';
+		char every[32];
+
+		w->deaf = !pgjq_notifications_arrive(w->conn, w->o->conninfo, w->chan_new);
+		pgjq_format_duration(w->o->poll_us, every, sizeof every);
+		if (w->deaf && !w->said_deaf)
+			pgjq_warn("notifications do not arrive on this connection (a pooler in "
+			    "transaction mode?): polling every %s", every);
+		w->said_deaf |= w->deaf;
 	}
 	if (first) {
 		char host[256] = "?", name[300], conc[16], lease[64];
@@ -204,11 +207,7 @@ wk_db_read_notifies(struct worker *w)
 		return;
 	}
 	while ((n = PQnotifies(w->conn)) != NULL) {
-		if (w->probe[0] != '\0' && strcmp(n->relname, w->chan_new) == 0 &&
-		    strcmp(n->extra, w->probe) == 0) {
-			w->probe[0] = '\0';
-			w->deaf = false;
-		} else if (strcmp(n->relname, w->chan_new) == 0) {
+		if (strcmp(n->relname, w->chan_new) == 0) {
 			for (size_t i = 0; i < w->o->nqueues; i++)
 				if (strcmp(n->extra, w->o->queues[i]) == 0)
 					w->wake = true;
@@ -228,20 +227,6 @@ wk_db_read_notifies(struct worker *w)
 				wk_ahead_cancelled(w, id);
 		}
 		PQfreemem(n);
-	}
-	if (w->probe[0] != '\0' && pgjq_now_us() >= w->probe_until) {
-		char every[32];
-
-		w->probe[0] = '\0';
-		w->deaf = true;
-		pgjq_format_duration(w->o->poll_us, every, sizeof every);
-		if (!w->said_deaf)
-			pgjq_warn("notifications do not arrive on this connection (a pooler in "
-			    "transaction mode?): polling every %s", every);
-		w->said_deaf = true;
-		/* Renewals, which find cancelled jobs, come as often as the poll now. */
-		if (w->next_renew > pgjq_now_us() + w->o->poll_us)
-			w->next_renew = pgjq_now_us() + w->o->poll_us;
 	}
 }
 

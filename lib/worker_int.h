@@ -153,8 +153,6 @@ struct worker {
 	char *chan_new, *chan_cancel, *chan_progress; /* channels: new work, cancels, progress */
 	int64_t reconnect_at, reconnect_delay; /* the next try, and the wait before it, growing */
 	bool said_down;           /* the loss is in the log already */
-	char probe[64];           /* the NOTIFY that tells notifications arrive; "": none awaited */
-	int64_t probe_until;      /* ... until then */
 	bool deaf;                /* it did not come: the poll and the renewals find new work and cancels */
 	bool said_deaf;
 
