@@ -815,7 +815,7 @@ flush(struct pgjq_enqueuer *e, bool last)
 	}
 	if (timed && !e->have_now) {
 		PGresult *res = pgjq_exec(e->conn,
-		    "SELECT (extract(epoch FROM now()) * 1000000)::int8", 0, NULL);
+		    "SELECT (extract(epoch FROM pg_catalog.now()) * 1000000)::int8", 0, NULL);
 
 		if (!pgjq_ok(res))
 			return db_fail(e, res, e->pending[0].line, "cannot read the time");

@@ -29,7 +29,7 @@ const char pgjq_stats_queues_sql[] =
 	"       run_p50, run_p95, run_p99, workers, slots "
 	"  FROM {S}.stats_queues($1::text[])";
 const char pgjq_stats_database_sql[] =
-	"SELECT to_json(at) #>> '{}', extract(epoch FROM at), workers, slots, "
+	"SELECT pg_catalog.to_json(at) #>> '{}', extract(epoch FROM at), workers, slots, "
 	"       jobs_live_tuples, jobs_dead_tuples, history_live_tuples, history_dead_tuples "
 	"  FROM {S}.stats_database($1::text[])";
 

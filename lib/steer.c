@@ -30,7 +30,7 @@ pgjq_steer_run(const char *conninfo, const char *schema, const struct pgjq_steer
 	params[1] = PQgetvalue(locked, 0, 0);
 	sql = pgjq_xasprintf(
 	    "SELECT u.id, %s.%s(u.id), u.id = ANY ($2::bigint[]) "
-	    "  FROM unnest($1::bigint[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n",
+	    "  FROM pg_catalog.unnest($1::bigint[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n",
 	    pgjq_sql_schema_ident(), s->function);
 	res = pgjq_exec_or_die(conn, sql, 2, params);
 	free(sql);
