@@ -477,8 +477,8 @@ pgjq_sql_schema_ident(void)
 	return sql_ident;
 }
 
-char *
-pgjq_sql_expand(const char *tmpl)
+static char *
+sql_expand(const char *tmpl)
 {
 	struct pgjq_buf b = {0};
 	const char *p = tmpl, *m;
@@ -503,7 +503,7 @@ pgjq_sql(const char *tmpl)
 			return sql_cache[i].sql;
 	sql_cache = pgjq_xgrow(sql_cache, &sql_cache_cap, sql_ncached + 1, sizeof *sql_cache);
 	sql_cache[sql_ncached].tmpl = tmpl;
-	sql_cache[sql_ncached].sql = pgjq_sql_expand(tmpl);
+	sql_cache[sql_ncached].sql = sql_expand(tmpl);
 	return sql_cache[sql_ncached++].sql;
 }
 

@@ -51,9 +51,6 @@ const char *pgjq_sql_schema_ident(void);
  */
 const char *pgjq_sql(const char *tmpl);
 
-/* Like pgjq_sql(), for a text built at run time: a new string, freed by the caller. */
-char *pgjq_sql_expand(const char *tmpl);
-
 /*
  * Whether notifications reach conn, which LISTENs on channel and has
  * nothing under way.  Only a NOTIFY sent from another connection tells:
