@@ -27,8 +27,8 @@ static const struct option longopts[] = {
 
 /* Locks the named jobs that are live, so none finishes meanwhile. */
 static const char lock_sql[] =
-	"SELECT coalesce(array_agg(l.id ORDER BY l.id), '{}')::text FROM ("
-	"  SELECT j.id FROM jobs j WHERE j.id = ANY ($1::bigint[])"
+	"SELECT coalesce(pg_catalog.array_agg(l.id ORDER BY l.id), '{}')::text FROM ("
+	"  SELECT j.id FROM {S}.jobs j WHERE j.id = ANY ($1::bigint[])"
 	"   ORDER BY j.id FOR UPDATE) l";
 
 static int

@@ -38,14 +38,14 @@ static const struct option longopts[] = {
 
 /* Locks the named jobs that may be retried. */
 static const char lock_ids_sql[] =
-	"SELECT coalesce(array_agg(l.id ORDER BY l.id), '{}')::text FROM ("
-	"  SELECT h.id FROM history h"
+	"SELECT coalesce(pg_catalog.array_agg(l.id ORDER BY l.id), '{}')::text FROM ("
+	"  SELECT h.id FROM {S}.history h"
 	"   WHERE h.id = ANY ($1::bigint[]) AND h.state IN ('failed', 'cancelled')"
 	"   ORDER BY h.id FOR UPDATE) l";
 /* Locks every failed job of a queue. */
 static const char lock_failed_sql[] =
-	"SELECT coalesce(array_agg(l.id ORDER BY l.id), '{}')::text FROM ("
-	"  SELECT h.id FROM history h"
+	"SELECT coalesce(pg_catalog.array_agg(l.id ORDER BY l.id), '{}')::text FROM ("
+	"  SELECT h.id FROM {S}.history h"
 	"   WHERE h.queue = $1 AND h.state = 'failed'"
 	"   ORDER BY h.id FOR UPDATE) l";
 

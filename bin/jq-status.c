@@ -59,7 +59,7 @@ show(PGconn *conn, const int64_t *ids, size_t n, bool json)
 {
 	char *array = pgjq_id_array(ids, n);
 	const char *params[] = {array};
-	PGresult *res = pgjq_exec_or_die(conn, pgjq_status_by_id_sql, 1, params);
+	PGresult *res = pgjq_exec_or_die(conn, pgjq_sql(pgjq_status_by_id_sql), 1, params);
 	struct pgjq_buf out = {0};
 	int width = pgjq_tty_width(STDOUT_FILENO), status = 0, row = 0;
 
@@ -97,7 +97,7 @@ list(PGconn *conn, const char *queue, const char *state, long limit, bool json)
 	struct pgjq_buf out = {0};
 
 	snprintf(lim, sizeof lim, "%ld", limit);
-	res = pgjq_exec_or_die(conn, pgjq_status_list_sql, 3, params);
+	res = pgjq_exec_or_die(conn, pgjq_sql(pgjq_status_list_sql), 3, params);
 	if (json) {
 		for (int i = 0; i < PQntuples(res); i++) {
 			struct pgjq_jobrow j;

@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "diag.h"
@@ -311,8 +313,9 @@ conninfo_error(const char *conninfo)
 	return msg;
 }
 
-PGconn *
-pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status)
+/* A connection as libpq makes it, with our defaults; NULL (after saying why unless quiet) if not. */
+static PGconn *
+connect_plain(const char *conninfo, bool quiet)
 {
 	/*
 	 * expand_dbname lets "dbname" carry a whole URI or conninfo string;
@@ -347,6 +350,17 @@ pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *stat
 			free(bad);
 		}
 		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+PGconn *
+pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status)
+{
+	PGconn *conn = connect_plain(conninfo, quiet);
+
+	if (conn == NULL) {
 		*status = PGJQ_EX_UNAVAILABLE;
 		return NULL;
 	}
@@ -356,6 +370,64 @@ pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *stat
 		return NULL;
 	}
 	return conn;
+}
+
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+bool
+pgjq_notifications_arrive(PGconn *conn, const char *conninfo, const char *channel)
+{
+	static unsigned count;
+	char token[64];
+	const char *params[] = {channel, token};
+	int64_t deadline;
+	PGconn *other;
+	PGresult *res;
+	bool sent;
+
+	snprintf(token, sizeof token, "pgjq-probe %ld.%u", (long)getpid(), ++count);
+	if ((other = connect_plain(conninfo, true)) == NULL)
+		return true; /* cannot tell: the caller finds a lost database by itself */
+	res = pgjq_exec(other, "SELECT pg_catalog.pg_notify($1, $2)", 2, params);
+	sent = pgjq_ok(res);
+	PQclear(res);
+	PQfinish(other);
+	if (!sent)
+		return true;
+	/*
+	 * Nothing is sent meanwhile: a pooler in transaction mode hands on
+	 * a notification, if at all, with the answer to the next statement,
+	 * and only one that comes to an idle connection shows that they
+	 * arrive.  Directly, it is on its way as the NOTIFY commits.
+	 */
+	deadline = mono_us() + PGJQ_PROBE_WAIT_US;
+	for (;;) {
+		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+		int64_t left = deadline - mono_us();
+		PGnotify *n;
+
+		if (!PQconsumeInput(conn))
+			return true;
+		while ((n = PQnotifies(conn)) != NULL) {
+			bool it = strcmp(n->relname, channel) == 0 && strcmp(n->extra, token) == 0;
+
+			/* Others are dropped: the callers read what they watch after this anyway. */
+			PQfreemem(n);
+			if (it)
+				return true;
+		}
+		if (left <= 0)
+			return false;
+		if (poll(&pfd, 1, (int)(left / 1000) + 1) < 0 && errno != EINTR)
+			return true;
+	}
 }
 
 PGconn *
@@ -369,19 +441,76 @@ pgjq_connect(const char *conninfo, const char *schema)
 	return conn;
 }
 
+/* The schema {S} stands for, as given and as quoted. */
+static char *sql_schema, *sql_ident;
+
+/* Expansions of constant SQL texts, found by the text's address. */
+static struct sql_cached {
+	const char *tmpl;
+	char *sql;
+} *sql_cache;
+static size_t sql_ncached, sql_cache_cap;
+
+void
+pgjq_sql_schema(PGconn *conn, const char *schema)
+{
+	char *ident;
+
+	if (sql_schema != NULL) {
+		/* The cached texts name the first schema: a second would be misplaced. */
+		if (strcmp(sql_schema, schema) != 0)
+			pgjq_die(PGJQ_EX_SOFTWARE, "schema %s after schema %s in one process", schema,
+			    sql_schema);
+		return;
+	}
+	ident = PQescapeIdentifier(conn, schema, strlen(schema));
+	if (ident == NULL)
+		pgjq_die(PGJQ_EX_SOFTWARE, "cannot quote schema name: %s", PQerrorMessage(conn));
+	sql_ident = pgjq_xstrdup(ident);
+	PQfreemem(ident);
+	sql_schema = pgjq_xstrdup(schema);
+}
+
+const char *
+pgjq_sql_schema_ident(void)
+{
+	return sql_ident;
+}
+
+static char *
+sql_expand(const char *tmpl)
+{
+	struct pgjq_buf b = {0};
+	const char *p = tmpl, *m;
+
+	if (sql_ident == NULL)
+		pgjq_die(PGJQ_EX_SOFTWARE, "SQL before the schema is known");
+	pgjq_buf_reserve(&b, strlen(tmpl) + 1);
+	while ((m = strstr(p, "{S}")) != NULL) {
+		pgjq_buf_append(&b, p, (size_t)(m - p));
+		pgjq_buf_printf(&b, "%s", sql_ident);
+		p = m + 3;
+	}
+	pgjq_buf_printf(&b, "%s", p);
+	return b.data;
+}
+
+const char *
+pgjq_sql(const char *tmpl)
+{
+	for (size_t i = 0; i < sql_ncached; i++)
+		if (sql_cache[i].tmpl == tmpl)
+			return sql_cache[i].sql;
+	sql_cache = pgjq_xgrow(sql_cache, &sql_cache_cap, sql_ncached + 1, sizeof *sql_cache);
+	sql_cache[sql_ncached].tmpl = tmpl;
+	sql_cache[sql_ncached].sql = sql_expand(tmpl);
+	return sql_cache[sql_ncached++].sql;
+}
+
 PGresult *
 pgjq_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
 {
 	return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-}
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 PGresult *

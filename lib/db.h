@@ -5,8 +5,13 @@
  * The connection string comes from -d, else JQ_DATABASE_URL, else libpq's
  * own defaults (PGHOST, PGSERVICE, ~/.pgpass ...), so every libpq feature
  * works unchanged.  Every connection names itself after the tool in
- * pg_stat_activity and gets a search_path that only pg_catalog and our
- * schema are on.
+ * pg_stat_activity.
+ *
+ * A connection keeps no session state (no search_path, no prepared
+ * statement, no session lock): through a pooler in transaction mode the
+ * next statement may run on a server connection another client used.  So
+ * every statement names our objects with their schema, written {S} in the
+ * SQL text and expanded by pgjq_sql() to the schema's quoted identifier.
  */
 #ifndef PGJQ_DB_H
 #define PGJQ_DB_H
@@ -18,8 +23,8 @@
 #include <libpq-fe.h>
 
 /*
- * Connects, sets the search path to the schema, and creates or upgrades
- * the schema if needed.  Dies with 69 if the database cannot be used.
+ * Connects, and creates or upgrades the schema if needed.  Dies with 69
+ * if the database cannot be used.
  */
 PGconn *pgjq_connect(const char *conninfo, const char *schema);
 
@@ -28,6 +33,36 @@ PGconn *pgjq_connect(const char *conninfo, const char *schema);
  * exiting; quiet: do not report an unreachable server (a retry loop).
  */
 PGconn *pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status);
+
+/*
+ * Makes schema the one {S} stands for, quoted as an identifier by libpq
+ * for conn's encoding.  A process uses one schema: pgjq_connect() sets it,
+ * and a second, different one is an internal error.
+ */
+void pgjq_sql_schema(PGconn *conn, const char *schema);
+
+/* The schema's quoted name, as {S} expands; NULL before pgjq_sql_schema(). */
+const char *pgjq_sql_schema_ident(void);
+
+/*
+ * The SQL text tmpl with each {S} replaced by the schema's quoted name.
+ * tmpl must be a constant (a literal, a static array): the expansion is
+ * kept for the life of the process, found again by its address.
+ */
+const char *pgjq_sql(const char *tmpl);
+
+/*
+ * Whether notifications reach conn, which LISTENs on channel and has
+ * nothing under way.  Only a NOTIFY sent from another connection tells:
+ * through a pooler in transaction mode one of conn's own might run on the
+ * very server connection that LISTENs, and arrive, although nothing sent
+ * by others later would.  So one is sent from a short connection of its
+ * own, and waited for PGJQ_PROBE_WAIT_US at most.  True when it cannot
+ * tell (the database away: the caller finds that out by itself).
+ * Other notifications that arrive meanwhile are dropped.
+ */
+#define PGJQ_PROBE_WAIT_US INT64_C(1000000)
+bool pgjq_notifications_arrive(PGconn *conn, const char *conninfo, const char *channel);
 
 /* The connection string a tool was given, or NULL for libpq's defaults. */
 const char *pgjq_conninfo(const char *option);

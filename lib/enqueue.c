@@ -66,7 +66,7 @@ struct pgjq_enqueuer {
 	bool copy_commits;      /* no BEGIN: the pending COPY is the transaction */
 	bool have_now;
 	int64_t now_us;         /* now() of the open transaction */
-	bool prepared;
+	char *seq;              /* the job id sequence's qualified name */
 	long committed;         /* values committed so far */
 	long last_line;         /* of the last value added */
 	bool copy_pending;      /* a COPY was ended but its result not yet read */
@@ -77,11 +77,11 @@ struct pgjq_enqueuer {
 };
 
 static const char copy_plain[] =
-    "COPY jobs (id, queue, priority, max_attempts, timeout, payload) FROM STDIN";
+    "COPY {S}.jobs (id, queue, priority, max_attempts, timeout, payload) FROM STDIN";
 static const char copy_timed[] =
-    "COPY jobs (id, state, run_at, queue, priority, max_attempts, timeout, payload) FROM STDIN";
+    "COPY {S}.jobs (id, state, run_at, queue, priority, max_attempts, timeout, payload) FROM STDIN";
 static const char enqueue_sql[] =
-    "SELECT id, state, is_new FROM enqueue_job($1::jsonb, $2, $3::integer, $4::interval, "
+    "SELECT id, state, is_new FROM {S}.enqueue_job($1::jsonb, $2, $3::integer, $4::interval, "
     "$5::timestamptz, $6::integer, $7::interval, $8, $9::bigint[])";
 
 static void
@@ -220,6 +220,7 @@ pgjq_enqueuer_new(PGconn *conn, const struct pgjq_enqueue_opts *opts,
 	struct pgjq_enqueuer *e = pgjq_xcalloc(1, sizeof *e);
 
 	e->conn = conn;
+	e->seq = pgjq_xasprintf("%s.job_id_seq", pgjq_sql_schema_ident());
 	e->opts = *opts;
 	e->source = source;
 	e->out = out;
@@ -621,14 +622,16 @@ static int
 copy_fast_rows(struct pgjq_enqueuer *e, size_t nfast, bool timed)
 {
 	char count[32], when[64];
-	const char *params[] = {count};
+	const char *params[] = {count, e->seq};
 	PGresult *res;
 	size_t row = 0;
 	int64_t cached_at = INT64_MIN;
 
 	snprintf(count, sizeof count, "%zu", nfast);
-	res = pgjq_exec(e->conn, "SELECT nextval('job_id_seq') FROM generate_series(1, $1::int)",
-	    1, params);
+	/* The sequence is named as a value: it is a regclass there, not SQL text. */
+	res = pgjq_exec(e->conn,
+	    "SELECT pg_catalog.nextval($2::regclass) FROM pg_catalog.generate_series(1, $1::int)",
+	    2, params);
 	if (!pgjq_ok(res))
 		return db_fail(e, res, e->pending[0].line, "cannot allocate job ids");
 	for (size_t i = 0; i < e->npending; i++) {
@@ -648,7 +651,7 @@ copy_fast_rows(struct pgjq_enqueuer *e, size_t nfast, bool timed)
 	}
 	PQclear(res);
 
-	res = pgjq_exec(e->conn, timed ? copy_timed : copy_plain, 0, NULL);
+	res = pgjq_exec(e->conn, pgjq_sql(timed ? copy_timed : copy_plain), 0, NULL);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 		return db_fail(e, res, e->pending[0].line, "cannot start COPY");
 	PQclear(res);
@@ -733,15 +736,12 @@ call_slow_rows(struct pgjq_enqueuer *e)
 
 		if (p->params == NULL)
 			continue;
-		if (!e->prepared) {
-			res = PQprepare(e->conn, "pgjq_enqueue_job", enqueue_sql, NPARAMS, NULL);
-			if (!pgjq_ok(res))
-				return db_fail(e, res, p->line, "cannot prepare");
-			PQclear(res);
-			e->prepared = true;
-		}
-		res = PQexecPrepared(e->conn, "pgjq_enqueue_job", NPARAMS,
-		    (const char *const *)p->params, NULL, NULL, 0);
+		/*
+		 * Unnamed, not prepared once by name: a named statement lives
+		 * in one server session, which a pooler in transaction mode
+		 * does not keep for us.
+		 */
+		res = pgjq_exec(e->conn, pgjq_sql(enqueue_sql), NPARAMS, (const char *const *)p->params);
 		if (!pgjq_ok(res))
 			return db_fail(e, res, p->line, "cannot enqueue");
 		e->sent = pgjq_xgrow(e->sent, &e->sent_cap, e->nsent + 1, sizeof *e->sent);
@@ -827,7 +827,7 @@ flush(struct pgjq_enqueuer *e, bool last)
 	}
 	if (timed && !e->have_now) {
 		PGresult *res = pgjq_exec(e->conn,
-		    "SELECT (extract(epoch FROM now()) * 1000000)::int8", 0, NULL);
+		    "SELECT (extract(epoch FROM pg_catalog.now()) * 1000000)::int8", 0, NULL);
 
 		if (!pgjq_ok(res))
 			return db_fail(e, res, e->pending[0].line, "cannot read the time");
@@ -1016,6 +1016,7 @@ pgjq_enqueuer_free(struct pgjq_enqueuer *e)
 	free(e->pending);
 	free(e->sent);
 	free(e->after_text);
+	free(e->seq);
 	pgjq_buf_free(&e->rowtext);
 	pgjq_buf_free(&e->copybuf);
 	free(e);

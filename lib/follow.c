@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "db.h"
 #include "diag.h"
 #include "follow.h"
 #include "job.h"
@@ -222,7 +223,7 @@ read_ids(struct follow *f, bool all, bool announce)
 	pgjq_buf_putc(&ids, '}');
 	if (ids.len > 2) {
 		params[0] = ids.data;
-		res = pgjq_listen_exec(f->l, pgjq_status_by_id_sql, 1, params);
+		res = pgjq_listen_exec(f->l, pgjq_sql(pgjq_status_by_id_sql), 1, params);
 		if (res != NULL) {
 			for (int i = 0; i < PQntuples(res); i++) {
 				struct pgjq_jobrow r;
@@ -245,7 +246,7 @@ static void
 read_queue(struct follow *f)
 {
 	const char *params[1] = {f->o->queue};
-	PGresult *res = pgjq_listen_exec(f->l, pgjq_status_running_sql, 1, params);
+	PGresult *res = pgjq_listen_exec(f->l, pgjq_sql(pgjq_status_running_sql), 1, params);
 	int64_t now = pgjq_now_us();
 
 	if (res == NULL)

@@ -24,7 +24,12 @@ struct pgjq_listener {
 	PGnotify *pending;      /* taken from libpq, not yet handed out */
 	int64_t retry_at;       /* next reconnection attempt, while down */
 	int64_t retry_delay;
+	bool deaf;              /* notifications do not arrive: poll */
+	bool said_deaf;
 };
+
+/* How often a listener that notifications do not reach reads again. */
+#define DEAF_POLL_US INT64_C(1000000)
 
 int64_t
 pgjq_now_us(void)
@@ -96,6 +101,13 @@ connect_listen(struct pgjq_listener *l, bool first)
 		}
 		PQclear(res);
 	}
+	if (l->nchannels > 0) {
+		l->deaf = !pgjq_notifications_arrive(l->conn, l->conninfo, l->channels[0]);
+		if (l->deaf && !l->said_deaf)
+			pgjq_warn("notifications do not arrive on this connection (a pooler in "
+			    "transaction mode?): polling every %llds", (long long)(DEAF_POLL_US / 1000000));
+		l->said_deaf |= l->deaf;
+	}
 	return true;
 }
 
@@ -154,6 +166,8 @@ pgjq_listen_wait(struct pgjq_listener *l, int64_t timeout_us, int extra_fd)
 {
 	int64_t deadline = timeout_us < 0 ? -1 : pgjq_now_us() + timeout_us;
 
+	if (l->deaf && (deadline < 0 || deadline > pgjq_now_us() + DEAF_POLL_US))
+		deadline = pgjq_now_us() + DEAF_POLL_US;
 	for (;;) {
 		struct pollfd pfd[2];
 		int64_t now = pgjq_now_us(), until = deadline;

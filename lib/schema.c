@@ -69,7 +69,8 @@ current_version(PGconn *conn, const char *schema, PGresult **err)
 		return 0;
 	}
 	PQclear(res);
-	res = pgjq_exec(conn, "SELECT coalesce(max(version), 0) FROM schema_version", 0, NULL);
+	res = pgjq_exec(conn, pgjq_sql("SELECT coalesce(max(version), 0) FROM {S}.schema_version"),
+	    0, NULL);
 	if (!pgjq_ok(res)) {
 		*err = res;
 		return -1;
@@ -79,16 +80,16 @@ current_version(PGconn *conn, const char *schema, PGresult **err)
 	return version;
 }
 
-/* Sets search_path to pattern, whose %I is the schema; local: for this transaction only. */
+/* Sets search_path to pattern, whose %I is the schema, for this transaction only. */
 static int
-set_search_path(PGconn *conn, const char *schema, const char *pattern, bool local)
+set_search_path(PGconn *conn, const char *schema, const char *pattern)
 {
-	const char *params[] = {schema, pattern, local ? "t" : "f"};
+	const char *params[] = {schema, pattern};
 	PGresult *res;
 
 	res = pgjq_exec(conn,
-	    "SELECT pg_catalog.set_config('search_path', pg_catalog.format($2, $1::text), $3::boolean)",
-	    3, params);
+	    "SELECT pg_catalog.set_config('search_path', pg_catalog.format($2, $1::text), true)",
+	    2, params);
 	if (!pgjq_ok(res))
 		return fail(conn, res, schema, "cannot set search_path");
 	PQclear(res);
@@ -176,7 +177,7 @@ migrate(PGconn *conn, const char *schema)
 	 * FROM CURRENT).  The schema is the owner's alone to write, so its
 	 * objects coming before pg_catalog's there is safe.
 	 */
-	if ((status = set_search_path(conn, schema, "%I, pg_catalog, pg_temp", true)) != 0)
+	if ((status = set_search_path(conn, schema, "%I, pg_catalog, pg_temp")) != 0)
 		return status;
 
 	/* Another tool may have upgraded while we waited for the lock. */
@@ -202,7 +203,8 @@ migrate(PGconn *conn, const char *schema)
 		}
 		PQclear(res);
 		snprintf(vbuf, sizeof vbuf, "%d", m->version);
-		res = pgjq_exec(conn, "INSERT INTO schema_version (version) VALUES ($1)", 1, vparams);
+		res = pgjq_exec(conn, pgjq_sql("INSERT INTO {S}.schema_version (version) VALUES ($1)"),
+		    1, vparams);
 		if (!pgjq_ok(res))
 			return fail(conn, res, schema, "cannot record the version");
 		PQclear(res);
@@ -219,7 +221,7 @@ int
 pgjq_schema_ensure(PGconn *conn, const char *schema)
 {
 	PGresult *res;
-	int version, status;
+	int version;
 
 	if (*schema == '\0' || strlen(schema) > PGJQ_SCHEMA_NAME_MAX ||
 	    !pgjq_utf8_valid(schema, strlen(schema))) {
@@ -230,9 +232,14 @@ pgjq_schema_ensure(PGconn *conn, const char *schema)
 		pgjq_warn("schema %s is a system schema: pgjq's tables do not go there", schema);
 		return PGJQ_EX_USAGE;
 	}
-	/* pg_catalog first so nothing can shadow a built-in; pg_temp last so no temporary table can shadow ours. */
-	if ((status = set_search_path(conn, schema, "pg_catalog, %I, pg_temp", false)) != 0)
-		return status;
+	/*
+	 * No search_path for the session: behind a pooler in transaction mode
+	 * it would reach other clients, and theirs us.  Statements name the
+	 * schema instead ({S}); only a migration sets a path, for its own
+	 * transaction, where its functions take it (SET search_path FROM
+	 * CURRENT).
+	 */
+	pgjq_sql_schema(conn, schema);
 
 	version = current_version(conn, schema, &res);
 	if (version < 0 && strcmp(pgjq_sqlstate(res), "42501") == 0) {

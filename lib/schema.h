@@ -31,8 +31,8 @@ extern const struct pgjq_migration pgjq_migrations[];
 void pgjq_schema_allow_create(void);
 
 /*
- * Points search_path at the schema and brings it up to date.  Returns 0,
- * or an exit status after printing why.
+ * Makes the schema the one pgjq_sql()'s {S} names, and brings it up to
+ * date.  Returns 0, or an exit status after printing why.
  */
 int pgjq_schema_ensure(PGconn *conn, const char *schema);
 

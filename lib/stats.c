@@ -27,11 +27,11 @@ const char pgjq_stats_queues_sql[] =
 	"SELECT queue, scheduled, queued, running, completed, failed, cancelled, oldest_queued, "
 	"       completed_1m, completed_5m, completed_15m, failed_1m, failed_5m, failed_15m, "
 	"       run_p50, run_p95, run_p99, workers, slots "
-	"  FROM stats_queues($1::text[])";
+	"  FROM {S}.stats_queues($1::text[])";
 const char pgjq_stats_database_sql[] =
-	"SELECT to_json(at) #>> '{}', extract(epoch FROM at), workers, slots, "
+	"SELECT pg_catalog.to_json(at) #>> '{}', extract(epoch FROM at), workers, slots, "
 	"       jobs_live_tuples, jobs_dead_tuples, history_live_tuples, history_dead_tuples "
-	"  FROM stats_database($1::text[])";
+	"  FROM {S}.stats_database($1::text[])";
 
 static int64_t
 get_int(const PGresult *res, int row, int col)
@@ -477,15 +477,15 @@ fetch(PGconn *conn, struct pgjq_listener *l, const char *queues, struct pgjq_sta
 	PGresult *qres, *dres;
 
 	if (l != NULL) {
-		if ((qres = pgjq_listen_exec(l, pgjq_stats_queues_sql, 1, params)) == NULL)
+		if ((qres = pgjq_listen_exec(l, pgjq_sql(pgjq_stats_queues_sql), 1, params)) == NULL)
 			return false;
-		if ((dres = pgjq_listen_exec(l, pgjq_stats_database_sql, 1, params)) == NULL) {
+		if ((dres = pgjq_listen_exec(l, pgjq_sql(pgjq_stats_database_sql), 1, params)) == NULL) {
 			PQclear(qres);
 			return false;
 		}
 	} else {
-		qres = pgjq_exec_or_die(conn, pgjq_stats_queues_sql, 1, params);
-		dres = pgjq_exec_or_die(conn, pgjq_stats_database_sql, 1, params);
+		qres = pgjq_exec_or_die(conn, pgjq_sql(pgjq_stats_queues_sql), 1, params);
+		dres = pgjq_exec_or_die(conn, pgjq_sql(pgjq_stats_database_sql), 1, params);
 	}
 	pgjq_stats_free(s);
 	pgjq_stats_read(s, qres, dres);

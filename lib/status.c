@@ -14,15 +14,15 @@
 	"       a.message, a.error, a.result::text, a.payload::text, a.key, a.worker::text, " \
 	"       a.after::text, a.cancel, extract(epoch FROM a.run_at), " \
 	"       extract(epoch FROM a.created_at), extract(epoch FROM a.started_at), " \
-	"       extract(epoch FROM a.finished_at), extract(epoch FROM now()), " \
-	"       (SELECT row_to_json(x) FROM (SELECT a.id, a.queue, a.state, a.priority, " \
+	"       extract(epoch FROM a.finished_at), extract(epoch FROM pg_catalog.now()), " \
+	"       (SELECT pg_catalog.row_to_json(x) FROM (SELECT a.id, a.queue, a.state, a.priority, " \
 	"           a.attempts, a.max_attempts, a.progress, a.message, a.error, a.result, " \
 	"           a.payload, a.key, a.after, a.worker, a.cancel, a.run_at, a.created_at, " \
 	"           a.started_at, a.finished_at) x)::text " \
-	"  FROM all_jobs a "
+	"  FROM {S}.all_jobs a "
 
 const char pgjq_status_by_id_sql[] = SELECT_JOB
-	"WHERE a.id = ANY ($1::bigint[]) ORDER BY array_position($1::bigint[], a.id)";
+	"WHERE a.id = ANY ($1::bigint[]) ORDER BY pg_catalog.array_position($1::bigint[], a.id)";
 const char pgjq_status_list_sql[] = SELECT_JOB
 	"WHERE a.queue = $1 AND ($2::text IS NULL OR a.state = $2) "
 	"ORDER BY a.created_at DESC, a.id DESC LIMIT $3::bigint";

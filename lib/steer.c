@@ -25,13 +25,13 @@ pgjq_steer_run(const char *conninfo, const char *schema, const struct pgjq_steer
 	int status = 0;
 
 	run(conn, "BEGIN");
-	locked = pgjq_exec_or_die(conn, s->lock_sql, s->nlock, s->lock_params);
+	locked = pgjq_exec_or_die(conn, pgjq_sql(s->lock_sql), s->nlock, s->lock_params);
 	params[0] = s->ids != NULL ? s->ids : PQgetvalue(locked, 0, 0);
 	params[1] = PQgetvalue(locked, 0, 0);
 	sql = pgjq_xasprintf(
-	    "SELECT u.id, %s(u.id), u.id = ANY ($2::bigint[]) "
-	    "  FROM unnest($1::bigint[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n",
-	    s->function);
+	    "SELECT u.id, %s.%s(u.id), u.id = ANY ($2::bigint[]) "
+	    "  FROM pg_catalog.unnest($1::bigint[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n",
+	    pgjq_sql_schema_ident(), s->function);
 	res = pgjq_exec_or_die(conn, sql, 2, params);
 	free(sql);
 	for (int i = 0; i < PQntuples(res); i++) {

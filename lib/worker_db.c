@@ -134,6 +134,16 @@ wk_db_connect(struct worker *w, bool first)
 	PQsetnonblocking(w->conn, 0);
 	if (!w->o->poll_only && (!listen_on(w, w->chan_new) || !listen_on(w, w->chan_cancel)))
 		return false;
+	if (!w->o->poll_only) {
+		char every[32];
+
+		w->deaf = !pgjq_notifications_arrive(w->conn, w->o->conninfo, w->chan_new);
+		pgjq_format_duration(w->o->poll_us, every, sizeof every);
+		if (w->deaf && !w->said_deaf)
+			pgjq_warn("notifications do not arrive on this connection (a pooler in "
+			    "transaction mode?): polling every %s", every);
+		w->said_deaf |= w->deaf;
+	}
 	if (first) {
 		char host[256] = "?", name[300], conc[16], lease[64];
 		const char *params[4] = {name, w->queues, conc, lease};
@@ -144,7 +154,8 @@ wk_db_connect(struct worker *w, bool first)
 		snprintf(conc, sizeof conc, "%d", w->o->concurrency);
 		pgjq_format_interval(w->o->lease_us, lease, sizeof lease);
 		res = wk_db_exec(w, "cannot register",
-		    "SELECT register_worker($1, $2::text[], $3::integer, $4::interval)", 4, params);
+		    pgjq_sql("SELECT {S}.register_worker($1, $2::text[], $3::integer, $4::interval)"),
+		    4, params);
 		if (res == NULL)
 			return false;
 		w->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -230,7 +241,8 @@ wk_db_unregister(struct worker *w)
 	if (w->conn == NULL || w->id == 0)
 		return;
 	snprintf(worker_id, sizeof worker_id, "%" PRId64, w->id);
-	res = wk_db_exec(w, "cannot unregister", "SELECT unregister_worker($1)", 1, params);
+	res = wk_db_exec(w, "cannot unregister",
+	    pgjq_sql("SELECT {S}.unregister_worker($1)"), 1, params);
 	if (res != NULL)
 		PQclear(res);
 }

@@ -153,6 +153,8 @@ struct worker {
 	char *chan_new, *chan_cancel, *chan_progress; /* channels: new work, cancels, progress */
 	int64_t reconnect_at, reconnect_delay; /* the next try, and the wait before it, growing */
 	bool said_down;           /* the loss is in the log already */
+	bool deaf;                /* it did not come: the poll and the renewals find new work and cancels */
+	bool said_deaf;
 
 	struct slot *slots;       /* o->concurrency of them */
 	int busy;                 /* the slots that hold a job */

@@ -37,7 +37,7 @@ enum turn_col {
 
 static const char turn_sql[] =
     "SELECT id, queue, payload, attempt, max_attempts, extract(epoch FROM timeout), priority, state "
-    "FROM turn($1, $2::bigint[], $3::integer[], $4::text[], $5::interval[], $6::jsonb[], $7::text[], "
+    "FROM {S}.turn($1, $2::bigint[], $3::integer[], $4::text[], $5::interval[], $6::jsonb[], $7::text[], "
     "$8::boolean[], $9::interval[], $10::smallint[], $11::text[], $12, $13::text[], $14, $15, "
     "$16::interval)";
 
@@ -214,7 +214,7 @@ wk_turn_send(struct worker *w, int64_t now)
 		tn->running[tn->nrunning++] = s->id;
 	}
 	turn_args_finish(w, &t, run, ahead);
-	if (!PQsendQueryParams(w->conn, turn_sql, P_COUNT, NULL, t.params, NULL, NULL, 0)) {
+	if (!PQsendQueryParams(w->conn, pgjq_sql(turn_sql), P_COUNT, NULL, t.params, NULL, NULL, 0)) {
 		turn_args_free(&t);
 		wk_db_lost(w, PQerrorMessage(w->conn));
 		return;
@@ -334,7 +334,7 @@ record_singly(struct worker *w, int64_t now)
 		memset(&t, 0, sizeof t);
 		put_outcome(&t, &w->out[done], now);
 		turn_args_finish(w, &t, 0, 0);
-		res = wk_db_exec(w, "cannot record an outcome", turn_sql, P_COUNT, t.params);
+		res = wk_db_exec(w, "cannot record an outcome", pgjq_sql(turn_sql), P_COUNT, t.params);
 		turn_args_free(&t);
 		if (res == NULL && w->conn == NULL)
 			break; /* kept for after the reconnect */

@@ -13,6 +13,7 @@
 
 #include <libpq-fe.h>
 
+#include "db.h"
 #include "duration.h"
 #include "job.h"
 #include "worker_int.h"
@@ -63,9 +64,12 @@ renew_leases(struct worker *w, int64_t now)
 	params[1] = ids;
 	params[2] = lease;
 	res = wk_db_exec(w, "cannot renew leases",
-	    "SELECT renew_leases($1, $2::bigint[], $3::interval)", 3, params);
+	    pgjq_sql("SELECT {S}.renew_leases($1, $2::bigint[], $3::interval)"), 3, params);
 	free(ids);
 	w->next_renew = now + w->o->lease_us / 3;
+	/* Deaf to cancel notices: a renewal is what finds them. */
+	if (w->deaf && w->o->poll_us < w->o->lease_us / 3)
+		w->next_renew = now + w->o->poll_us;
 	if (res == NULL)
 		return;
 	for (size_t i = 0; i < w->nahead; i++)
@@ -88,7 +92,8 @@ renew_leases(struct worker *w, int64_t now)
 static void
 reap_expired(struct worker *w, int64_t now)
 {
-	PGresult *res = wk_db_exec(w, "cannot look for lost jobs", "SELECT reap_expired()", 0, NULL);
+	PGresult *res = wk_db_exec(w, "cannot look for lost jobs",
+	    pgjq_sql("SELECT {S}.reap_expired()"), 0, NULL);
 
 	w->next_reap = now + w->o->lease_us / 2;
 	if (res == NULL)
@@ -115,7 +120,7 @@ prune_history(struct worker *w, int64_t now)
 	pgjq_format_interval(w->o->keep_failed_us, keep_failed, sizeof keep_failed);
 	snprintf(batch, sizeof batch, "%d", PRUNE_BATCH);
 	res = wk_db_exec(w, "cannot remove old jobs",
-	    "SELECT prune_history($1::interval, $2::interval, $3::integer)", 3, params);
+	    pgjq_sql("SELECT {S}.prune_history($1::interval, $2::interval, $3::integer)"), 3, params);
 	w->next_prune = now + PRUNE_EVERY_US;
 	if (res == NULL)
 		return;

@@ -139,7 +139,7 @@ echo "begin; lock table history in share mode; select 'locked';" >&8
 wait_for "the lock on history" 10 grep -q locked "$T/locker.out"
 h1_turn_waits() {
 	test "$(sql "select count(*) from pg_stat_activity where client_addr = '$(addr 1 2)'
-	             and wait_event_type = 'Lock' and query like '%FROM turn(%'")" = 1
+	             and wait_event_type = 'Lock' and query like '%FROM \"jq\".turn(%'")" = 1
 }
 wait_for "host 1's turn to wait on the lock" 10 h1_turn_waits
 ok "host 1's turn waits on the server" h1_turn_waits

@@ -86,7 +86,18 @@
 #   pg_promote_standby      pg_ctl promote the standby; returns once it
 #                           accepts writes.
 #
-# Internal names start with _t_, _pg_ or _lib_; tests must not set an EXIT
+# PgBouncer (private server only):
+#   pgbouncer_start MODE    PgBouncer with pool_mode MODE (session or
+#                           transaction) in front of the private server, on
+#                           a unix socket of its own (port 6432), a pool of
+#                           a few server connections so that clients share
+#                           them; skip_all if pgbouncer is not installed.
+#                           Sets PGB_URL, a JQ_DATABASE_URL through it, and
+#                           PGB_LOG.  Stopped at exit.
+#   pgbouncer_stop          stops it at once (SIGINT: every client cut).
+#   pgbouncer_restart [MODE]  starts it again, same socket, MODE or the last.
+#
+# Internal names start with _t_, _pg_, _pgb_ or _lib_; tests must not set an EXIT
 # trap of their own (use at_exit).  Assertions may run in subshells and
 # pipelines (the counters live in files under $T) but not in parallel.
 
@@ -737,6 +748,83 @@ pg_promote_standby() {
 		< /dev/null > "$STANDBY_DIR/pg_ctl.out" 2>&1 ||
 		{ diag "pg_ctl promote failed:" "$(cat "$STANDBY_DIR/pg_ctl.out")"; return 1; }
 	wait_for "the standby to leave recovery" 30 _pg_standby_writable
+}
+
+# ------------------------------------------------------------- PgBouncer
+
+_pgb_bin=
+_pgb_dir=
+_pgb_mode=
+
+need_pgbouncer() {
+	for _pgb_b in "$(command -v pgbouncer 2>/dev/null)" /usr/sbin/pgbouncer /usr/bin/pgbouncer; do
+		[ -n "$_pgb_b" ] && [ -x "$_pgb_b" ] && { _pgb_bin=$_pgb_b; return 0; }
+	done
+	skip_all "pgbouncer is not installed"
+}
+
+pgbouncer_start() {
+	_pg_need_private pgbouncer_start
+	need_pgbouncer
+	_pgb_mode=${1:-transaction}
+	# In the cluster's directory, not $T: as root PgBouncer (which refuses
+	# root) runs as the server's user, who may read there.
+	_pgb_dir=$PG_DIR/pgbouncer
+	if [ ! -d "$_pgb_dir" ]; then
+		mkdir "$_pgb_dir" && chmod 755 "$_pgb_dir" || return 1
+		[ "$_pg_uid" = 0 ] && chown nobody "$_pgb_dir"
+		at_exit pgbouncer_stop
+	fi
+	PGB_LOG=$_pgb_dir/pgbouncer.log
+	PGB_URL="postgresql:///pgjq?host=$_pgb_dir&port=6432&user=pgjq"
+	export PGB_URL PGB_LOG
+	# trust still wants the user in auth_file.
+	printf '"pgjq" ""\n' | _pg_as sh -c 'cat > "$1/userlist.txt"' sh "$_pgb_dir"
+	_pg_as sh -c 'cat > "$1/pgbouncer.ini"' sh "$_pgb_dir" <<EOF
+[databases]
+* = host=$PG_DIR/sock port=5432
+
+[pgbouncer]
+listen_addr =
+listen_port = 6432
+unix_socket_dir = $_pgb_dir
+auth_type = trust
+auth_file = $_pgb_dir/userlist.txt
+pool_mode = $_pgb_mode
+default_pool_size = 3
+max_client_conn = 500
+logfile = $PGB_LOG
+pidfile = $_pgb_dir/pgbouncer.pid
+EOF
+	if ! _pg_as "$_pgb_bin" -d -q "$_pgb_dir/pgbouncer.ini" < /dev/null \
+	    > "$_pgb_dir/start.out" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; then
+		diag "pgbouncer failed to start:" "$(cat "$_pgb_dir/start.out")" \
+			"$(tail -20 "$PGB_LOG" 2>/dev/null)"
+		return 1
+	fi
+	wait_for "pgbouncer to accept connections" 30 \
+		"$_pg_psql" -X -At -d "$PGB_URL" -c 'select 1'
+}
+
+# The daemon's pid is read from its pidfile: only ever the one we started.
+pgbouncer_stop() {
+	[ -n "$_pgb_dir" ] && [ -f "$_pgb_dir/pgbouncer.pid" ] || return 0
+	_pgb_pid=$(cat "$_pgb_dir/pgbouncer.pid" 2>/dev/null)
+	[ -n "$_pgb_pid" ] || return 0
+	kill -INT "$_pgb_pid" 2>/dev/null
+	_pgb_tries=0
+	while kill -0 "$_pgb_pid" 2>/dev/null && [ $_pgb_tries -lt 100 ]; do
+		sleep 0.1 2>/dev/null || sleep 1
+		_pgb_tries=$((_pgb_tries + 1))
+	done
+	kill -0 "$_pgb_pid" 2>/dev/null && kill -9 "$_pgb_pid" 2>/dev/null
+	rm -f "$_pgb_dir/pgbouncer.pid"
+	return 0
+}
+
+pgbouncer_restart() {
+	pgbouncer_stop
+	pgbouncer_start "${1:-$_pgb_mode}"
 }
 
 # ------------------------------------------------------------------ exit
