@@ -905,6 +905,94 @@ write_failed(struct pgjq_enqueuer *e, long printed, long upto)
 	return PGJQ_EX_IOERR;
 }
 
+/* The ids of the jobs the open transaction makes (not those a key found). */
+static int64_t *
+new_ids(const struct pgjq_enqueuer *e, size_t *n)
+{
+	int64_t *ids = pgjq_xcalloc(e->nsent + 1, sizeof *ids);
+
+	*n = 0;
+	for (size_t i = 0; i < e->nsent; i++)
+		if (e->sent[i].is_new)
+			ids[(*n)++] = e->sent[i].id;
+	return ids;
+}
+
+/*
+ * A whole run's ids are out, and the connection broke during its COMMIT:
+ * whether it committed is asked on a new connection (the server may be
+ * restarting: for some seconds), so that what is said of the printed ids
+ * is true.  0 if the run is in.
+ */
+static int
+settle_printed_run(struct pgjq_enqueuer *e, PGresult *res, const int64_t *ids, size_t n)
+{
+	PQconninfoOption *opts = PQconninfo(e->conn);
+	const char **keys, **values;
+	char *why = pgjq_xstrdup(pgjq_failure_message(e->conn, res));
+	PGconn *conn = NULL;
+	long found = -1;
+	size_t k = 0, nopts = 0;
+
+	PQclear(res);
+	e->failed = true;
+	if (n == 0) {
+		free(why);
+		PQconninfoFree(opts);
+		e->failed = false;
+		return 0; /* every id printed was a job already there */
+	}
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+		nopts++;
+	keys = pgjq_xcalloc(nopts + 1, sizeof *keys);
+	values = pgjq_xcalloc(nopts + 1, sizeof *values);
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (o->val != NULL && *o->val != '\0') {
+			keys[k] = o->keyword;
+			values[k++] = o->val;
+		}
+	}
+	for (int attempt = 0; attempt < 40 && found < 0; attempt++) {
+		struct timespec pause = {0, 250 * 1000 * 1000};
+
+		conn = PQconnectdbParams(keys, values, 0);
+		if (PQstatus(conn) == CONNECTION_OK) {
+			char *array = pgjq_id_array(ids, n);
+			const char *params[] = {array};
+			PGresult *r = pgjq_exec(conn,
+			    pgjq_sql("SELECT count(*) FROM {S}.all_jobs WHERE id = ANY ($1::bigint[])"),
+			    1, params);
+
+			if (pgjq_ok(r))
+				found = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+			PQclear(r);
+			free(array);
+		}
+		PQfinish(conn);
+		if (found < 0)
+			nanosleep(&pause, NULL);
+	}
+	free(keys);
+	free(values);
+	PQconninfoFree(opts);
+	if (found == (long)n) {
+		pgjq_warn("lost the connection while committing (%s), but the jobs are in: "
+		    "every id printed is a job", why);
+		free(why);
+		e->failed = false;
+		return 0;
+	}
+	if (found == 0)
+		pgjq_warn("lost the connection while committing (%s), and the jobs are not in: "
+		    "the %zu ids printed above were NOT enqueued", why, n);
+	else
+		pgjq_warn("lost the connection while committing (%s), and could not find out "
+		    "whether the jobs are in: the ids printed may not be jobs (jq-status %" PRId64
+		    " tells)", why, ids[0]);
+	free(why);
+	return PGJQ_EX_TEMPFAIL;
+}
+
 static int
 commit(struct pgjq_enqueuer *e)
 {
@@ -925,17 +1013,33 @@ commit(struct pgjq_enqueuer *e)
 		 * A whole run prints its ids first: if they cannot be written,
 		 * closing the connection takes every value back.
 		 */
-		if (e->opts.batch == 0 && !print_sent(e))
-			return write_failed(e, 0, 0);
+		int64_t *fresh = NULL;
+		size_t nfresh = 0;
+
+		if (e->opts.batch == 0) {
+			fresh = new_ids(e, &nfresh);
+			if (!print_sent(e)) {
+				free(fresh);
+				return write_failed(e, 0, 0);
+			}
+		}
 		res = pgjq_exec(e->conn, "COMMIT", 0, NULL);
-		if (!pgjq_ok(res)) {
+		if (!pgjq_ok(res) && e->opts.batch == 0 && PQstatus(e->conn) == CONNECTION_BAD) {
+			status = settle_printed_run(e, res, fresh, nfresh);
+			free(fresh);
+			if (status != 0)
+				return status;
+		} else if (!pgjq_ok(res)) {
+			free(fresh);
 			if (e->opts.batch == 0)
 				pgjq_warn("the ids printed were not enqueued");
 			if (PQstatus(e->conn) == CONNECTION_BAD)
 				return lost_while_committing(e, res);
 			return db_fail(e, res, first_uncommitted_line(e, 0), "cannot commit");
+		} else {
+			free(fresh);
+			PQclear(res);
 		}
-		PQclear(res);
 		e->in_txn = false;
 	}
 	e->committed += n;

@@ -6,6 +6,9 @@ pg_start
 
 jq-enqueue -q warm '{}' > /dev/null   # the schema
 jobs_in() { sql "select count(*) from jobs where queue = '$1'"; }
+has_commit_waiting() {
+	[ "$(sql "select count(*) from pg_stat_activity where application_name = 'jq-enqueue' and query = 'COMMIT'")" = 1 ]
+}
 ids_in() { sql "select coalesce(string_agg(id::text, ' ' order by id), '') from jobs where queue = '$1'"; }
 
 # Closed descriptors are never reused for the connection.
@@ -46,6 +49,25 @@ like "$(cat "$T/err")" "Broken pipe: $n values were enqueued, up to stdin:$last;
 	"and says how many values were enqueued ($n) and up to which line"
 is "$(sql "select count(*) from jobs where queue = 'goneb' and (payload->>'i')::int > $last")" 0 \
 	"nothing after that line is in"
+
+# The connection lost during the COMMIT of a whole run, whose ids are
+# printed before it: the run finds out on a new connection whether the
+# jobs are in, and says so of the ids it printed.  (A deferred trigger
+# holds the COMMIT for 3 s; the backend is killed meanwhile.)
+sql "create function slow_commit() returns trigger language plpgsql as \$\$ begin perform pg_sleep(3); return null; end \$\$" \
+    "create constraint trigger slow_commit after insert on jobs deferrable initially deferred
+     for each row when (new.queue = 'lost') execute function slow_commit()" > /dev/null
+jq-enqueue -q lost '{"a":1}' '{"a":2}' > "$T/lost.ids" 2> "$T/lost.err" &
+p=$!
+wait_for "the COMMIT is under way" 10 has_commit_waiting
+sql "select pg_terminate_backend(pid) from pg_stat_activity
+     where application_name = 'jq-enqueue' and query = 'COMMIT'" > /dev/null
+wait $p
+is "$?" 75 "a whole run whose COMMIT lost its connection exits 75"
+is "$(wc -l < "$T/lost.ids" | tr -d ' ')" 2 "its ids were printed before the COMMIT"
+is "$(jobs_in lost)" 0 "the COMMIT did not happen"
+like "$(cat "$T/lost.err")" "and the jobs are not in: the 2 ids printed above were NOT enqueued" \
+	"and it says the printed ids are not jobs, having asked on a new connection"
 
 # Interrupted at random points: the ids printed are exactly the jobs
 # committed, and stderr says how many and where it stopped.
