@@ -16,7 +16,7 @@ enum {
 };
 
 static const char options_help[] =
-	    "  -q, --queue queue        with --failed: this queue's failed jobs\n"
+	    "  -q, --queue queue        with --failed: this queue's failed jobs; repeat for more\n"
 	    "      --failed             retry the failed jobs (of -q's queue)\n"
 	    "  -n, --dry-run            say what would be retried, change nothing\n"
 	    "      --json               a JSON object per job\n";
@@ -25,7 +25,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: jq-retry [-hnV] [-d conninfo] [-q queue] [--failed] [--json] [--schema name]\n"
+	    "usage: jq-retry [-hnV] [-d conninfo] [-q queue]... [--failed] [--json] [--schema name]\n"
 	    "                [id ...]\n");
 }
 
@@ -42,11 +42,11 @@ static const char lock_ids_sql[] =
 	"  SELECT h.id FROM {S}.history h"
 	"   WHERE h.id = ANY ($1::bigint[]) AND h.state IN ('failed', 'cancelled')"
 	"   ORDER BY h.id FOR UPDATE) l";
-/* Locks every failed job of a queue. */
+/* Locks every failed job of the queues ($1, a text[]). */
 static const char lock_failed_sql[] =
 	"SELECT coalesce(pg_catalog.array_agg(l.id ORDER BY l.id), '{}')::text FROM ("
 	"  SELECT h.id FROM {S}.history h"
-	"   WHERE h.queue = $1 AND h.state = 'failed'"
+	"   WHERE h.queue = ANY ($1::text[]) AND h.state = 'failed'"
 	"   ORDER BY h.id FOR UPDATE) l";
 
 struct judge_ctx {
@@ -124,7 +124,9 @@ main(int argc, char **argv)
 	ctx.json = common.json;
 	s.dry_run = ctx.dry_run;
 	if (failed) {
-		params[0] = common.queue;
+		/* Without -q, the default queue: a retry of every queue's failures is asked by name. */
+		params[0] = array = common.nqueues > 0 ? pgjq_queue_array(&common) :
+		    pgjq_xstrdup("{\"" PGJQ_DEFAULT_QUEUE "\"}");
 		s.lock_sql = lock_failed_sql;
 	} else {
 		params[0] = array = pgjq_id_array(ids, n);

@@ -43,28 +43,14 @@ main(int argc, char **argv)
 {
 	struct pgjq_common common;
 	struct pgjq_stats_opts o = {0};
-	const char **queues = NULL;
-	size_t nqueues = 0, cap = 0;
 	bool prometheus = false;
 	int opt, status;
 
 	pgjq_common_init(&common, argv[0], usage);
 	common.options = options_help;
 	while ((opt = getopt_long(argc, argv, "d:hq:V", longopts, NULL)) != -1) {
-		if (pgjq_common_option(&common, opt, optarg)) {
-			/* -q may be given again for more queues: keep each once, in order. */
-			if (opt == 'q') {
-				size_t i = 0;
-
-				while (i < nqueues && strcmp(queues[i], common.queue) != 0)
-					i++;
-				if (i == nqueues) {
-					queues = pgjq_xgrow(queues, &cap, nqueues + 1, sizeof *queues);
-					queues[nqueues++] = common.queue;
-				}
-			}
+		if (pgjq_common_option(&common, opt, optarg))
 			continue;
-		}
 		switch (opt) {
 		case OPT_PROMETHEUS:
 			prometheus = true;
@@ -88,10 +74,9 @@ main(int argc, char **argv)
 
 	o.conninfo = pgjq_conninfo(common.conninfo);
 	o.schema = common.schema;
-	o.queues = queues;
-	o.nqueues = nqueues;
+	o.queues = common.queues;
+	o.nqueues = common.nqueues;
 	o.format = prometheus ? PGJQ_STATS_PROMETHEUS : common.json ? PGJQ_STATS_JSON : PGJQ_STATS_TABLE;
 	status = pgjq_stats(&o);
-	free(queues);
 	return status;
 }

@@ -21,7 +21,7 @@ enum {
 #define DEFAULT_LIMIT 20
 
 static const char options_help[] =
-	    "  -q, --queue queue        list this queue's jobs\n"
+	    "  -q, --queue queue        list this queue's jobs; repeat for more (default: every queue)\n"
 	    "      --state state        list the jobs in this state\n"
 	    "      --limit n            list at most n jobs\n"
 	    "  -w, --wait               wait until the jobs are finished; exit 1 if one failed\n"
@@ -32,7 +32,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: jq-status [-fhVw] [-d conninfo] [-q queue] [--json] [--limit n] [--schema name]\n"
+	    "usage: jq-status [-fhVw] [-d conninfo] [-q queue]... [--json] [--limit n] [--schema name]\n"
 	    "                 [--state state] [id ...]\n");
 }
 
@@ -88,11 +88,25 @@ show(PGconn *conn, const int64_t *ids, size_t n, bool json)
 	return status;
 }
 
+/* "queue a", "queues a, b", or "every queue", for the screen of --follow. */
+static char *
+queue_names(const struct pgjq_common *c)
+{
+	struct pgjq_buf b = {0};
+
+	if (c->nqueues == 0)
+		return pgjq_xstrdup("every queue");
+	pgjq_buf_printf(&b, "queue%s ", c->nqueues > 1 ? "s" : "");
+	for (size_t i = 0; i < c->nqueues; i++)
+		pgjq_buf_printf(&b, "%s%s", i ? ", " : "", c->queues[i]);
+	return b.data;
+}
+
 static int
-list(PGconn *conn, const char *queue, const char *state, long limit, bool json)
+list(PGconn *conn, const char *queues, const char *state, long limit, bool json)
 {
 	char lim[32];
-	const char *params[] = {queue, state, lim};
+	const char *params[] = {queues, state, lim};
 	PGresult *res;
 	struct pgjq_buf out = {0};
 
@@ -123,6 +137,7 @@ main(int argc, char **argv)
 	const char *state = NULL;
 	long limit = DEFAULT_LIMIT;
 	int64_t *ids;
+	char *queues, *names;
 	size_t n;
 	int opt, status;
 
@@ -166,7 +181,9 @@ main(int argc, char **argv)
 	fo.schema = common.schema;
 	fo.ids = ids;
 	fo.nids = n;
-	fo.queue = common.queue;
+	queues = pgjq_queue_array(&common);
+	fo.queues = queues;
+	fo.queue_names = names = queue_names(&common);
 	if (follow) {
 		fo.output = !common.json && isatty(STDOUT_FILENO) ? PGJQ_FOLLOW_SCREEN : PGJQ_FOLLOW_EVENTS;
 		status = pgjq_follow(&fo);
@@ -177,9 +194,11 @@ main(int argc, char **argv)
 		PGconn *conn = pgjq_connect(fo.conninfo, fo.schema);
 
 		status = n > 0 ? show(conn, ids, n, common.json) :
-		    list(conn, common.queue, state, limit, common.json);
+		    list(conn, queues, state, limit, common.json);
 		PQfinish(conn);
 	}
 	free(ids);
+	free(queues);
+	free(names);
 	return status;
 }

@@ -16,6 +16,8 @@
 
 /* -d's argument, copied before argv loses its password. */
 static char *db_copy;
+/* The -q list: lives as long as the process, as argv does. */
+static const char **queues_kept;
 
 /*
  * Opens /dev/null on each of fds 0-2 that is closed, so that no
@@ -99,6 +101,13 @@ pgjq_common_option(struct pgjq_common *c, int opt, const char *arg)
 			pgjq_usage_error(c, "invalid queue name '%s': use " PGJQ_QUEUE_RULE, arg);
 		c->queue = arg;
 		c->queue_given = true;
+		/* Given again, -q adds a queue: each kept once, in order. */
+		for (size_t i = 0; i < c->nqueues; i++)
+			if (strcmp(c->queues[i], arg) == 0)
+				return true;
+		c->queues = queues_kept = pgjq_xgrow(c->queues, &c->queues_cap, c->nqueues + 1,
+		    sizeof *c->queues);
+		c->queues[c->nqueues++] = arg;
 		return true;
 	case 'V':
 		printf("%s (%s) %s\n", pgjq_progname(), PACKAGE_NAME, PACKAGE_VERSION);
@@ -164,4 +173,19 @@ pgjq_opt_ids(const struct pgjq_common *c, int argc, char **argv, size_t *n)
 	}
 	*n = kept;
 	return ids;
+}
+
+char *
+pgjq_queue_array(const struct pgjq_common *c)
+{
+	struct pgjq_buf b = {0};
+
+	if (c->nqueues == 0)
+		return NULL;
+	/* Names are of PGJQ_QUEUE_RULE's characters: quoted, none needs escaping ("NULL" is a name). */
+	pgjq_buf_putc(&b, '{');
+	for (size_t i = 0; i < c->nqueues; i++)
+		pgjq_buf_printf(&b, "%s\"%s\"", i ? "," : "", c->queues[i]);
+	pgjq_buf_putc(&b, '}');
+	return b.data;
 }

@@ -29,8 +29,10 @@ enum {
 struct pgjq_common {
 	const char *conninfo; /* -d, else JQ_DATABASE_URL, else NULL: libpq defaults */
 	const char *schema;   /* --schema, else JQ_SCHEMA, else "jq" */
-	const char *queue;    /* -q, else "default" */
+	const char *queue;    /* the last -q, else "default" */
 	bool queue_given;
+	const char **queues;  /* every -q, each once, in order */
+	size_t nqueues, queues_cap;
 	bool json;
 	void (*usage)(FILE *);
 	const char *options;  /* -h: the tool's own options, a line each; NULL: none */
@@ -46,6 +48,12 @@ bool pgjq_common_option(struct pgjq_common *c, int opt, const char *arg);
 
 __attribute__((format(printf, 2, 3), noreturn))
 void pgjq_usage_error(const struct pgjq_common *c, const char *fmt, ...);
+
+/*
+ * The queues of every -q as a PostgreSQL text[] (a new string), or NULL
+ * if -q was not given: a listing then covers every queue.
+ */
+char *pgjq_queue_array(const struct pgjq_common *c);
 
 /* Parses a count option ("--batch 100"): an integer in [min, max], else usage error. */
 long pgjq_opt_long(const struct pgjq_common *c, const char *option, const char *arg,

@@ -245,7 +245,7 @@ read_ids(struct follow *f, bool all, bool announce)
 static void
 read_queue(struct follow *f)
 {
-	const char *params[1] = {f->o->queue};
+	const char *params[1] = {f->o->queues};
 	PGresult *res = pgjq_listen_exec(f->l, pgjq_sql(pgjq_status_running_sql), 1, params);
 	int64_t now = pgjq_now_us();
 
@@ -384,7 +384,7 @@ draw(struct follow *f)
 		done += f->jobs[i].final;
 	}
 	if (f->queue_mode)
-		pgjq_buf_printf(&line, "queue %s: %zu running", f->o->queue, running);
+		pgjq_buf_printf(&line, "%s: %zu running", f->o->queue_names, running);
 	else
 		pgjq_buf_printf(&line, "%zu jobs: %zu running, %zu finished", f->n, running, done);
 	if (pgjq_listen_down(f->l))

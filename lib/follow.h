@@ -26,9 +26,10 @@ enum pgjq_follow_output {
 struct pgjq_follow_opts {
 	const char *conninfo;   /* NULL: libpq's defaults */
 	const char *schema;
-	const int64_t *ids;     /* the jobs; none: the queue's running jobs, until a signal */
+	const int64_t *ids;     /* the jobs; none: the queues' running jobs, until a signal */
 	size_t nids;
-	const char *queue;
+	const char *queues;     /* without ids: the queues as a text[], NULL for every queue */
+	const char *queue_names; /* how the screen names them */
 	enum pgjq_follow_output output;
 };
 

@@ -23,11 +23,13 @@
 
 const char pgjq_status_by_id_sql[] = SELECT_JOB
 	"WHERE a.id = ANY ($1::bigint[]) ORDER BY pg_catalog.array_position($1::bigint[], a.id)";
+/* $1: the queues (text[]), NULL for every queue.  Newest first: ids grow with creation. */
 const char pgjq_status_list_sql[] = SELECT_JOB
-	"WHERE a.queue = $1 AND ($2::text IS NULL OR a.state = $2) "
-	"ORDER BY a.created_at DESC, a.id DESC LIMIT $3::bigint";
+	"WHERE ($1::text[] IS NULL OR a.queue = ANY ($1::text[])) AND ($2::text IS NULL OR a.state = $2) "
+	"ORDER BY a.id DESC LIMIT $3::bigint";
 const char pgjq_status_running_sql[] = SELECT_JOB
-	"WHERE a.queue = $1 AND a.state = 'running' ORDER BY a.started_at, a.id";
+	"WHERE ($1::text[] IS NULL OR a.queue = ANY ($1::text[])) AND a.state = 'running' "
+	"ORDER BY a.started_at, a.id";
 
 static const char *
 text(const PGresult *res, int row, int col)

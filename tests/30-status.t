@@ -58,8 +58,15 @@ ok "--state filters" jq-status -q pics --state failed
 is "$(awk 'NR > 1 { print $1 }' "$T/out")" "$d" "only the failed job"
 ok "--limit" jq-status -q many --limit 2 --json
 is "$(jget .payload.i < "$T/out" | tr '\n' ' ')" "5 4 " "the newest two"
-ok "-q defaults to default" jq-status
-is "$(cat "$T/out")" "" "an empty queue lists nothing"
+ok "without -q, every queue" jq-status --json --limit 100
+is "$(jget -r .queue < "$T/out" | sort -u | tr '\n' ' ')" "many pics " "both queues' jobs are listed"
+is "$(jget .id < "$T/out" | tr '\n' ' ')" "$(jget .id < "$T/out" | sort -rn | tr '\n' ' ')" "newest first"
+jq-enqueue -q third '{}' > /dev/null
+ok "-q twice lists both queues" jq-status -q pics -q many --json --limit 100
+is "$(jget -r .queue < "$T/out" | sort | uniq -c | awk '{ print $2 ":" $1 }' | tr '\n' ' ')" \
+	"many:5 pics:4 " "every job of each, none of a third queue"
+ok "-q of a queue with no jobs" jq-status -q nothing
+is "$(cat "$T/out")" "" "lists nothing"
 exits 64 "an unknown state is a usage error" jq-status --state done
 exits 64 "--state with ids is a usage error" jq-status --state failed "$a"
 exits 64 "-q with ids is a usage error" jq-status -q pics "$a"

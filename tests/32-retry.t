@@ -46,6 +46,11 @@ $g2" "and prints their ids"
 is "$(state "$other")" failed "another queue's failed job stays"
 ok "--failed on a queue with none" jq-retry -q q1 --failed
 is "$(cat "$T/out")" "" "prints nothing"
+h1=$(jq-enqueue -q q3 '{}'); finish "$h1" failed
+h2=$(jq-enqueue -q q4 '{}'); finish "$h2" failed
+exits 0 "-q twice: --failed retries both queues' failed jobs" jq-retry -q q3 -q q4 --failed
+is "$(sort -n "$T/out" | tr '\n' ' ')" "$h1 $h2 " "both are retried"
+is "$(state "$other")" failed "a third queue's failed job stays"
 
 # Two runs at once never retry a job twice.
 for i in 1 2 3 4 5 6 7 8; do id=$(jq-enqueue -q race '{}'); finish "$id" failed; done
