@@ -199,6 +199,10 @@ BEGIN
 			        UNION ALL
 			        SELECT o.ord,
 			               CASE p_kinds[o.ord]
+			               WHEN 'released' THEN
+			                   (SELECT 'cancelled' FROM history h
+			                     WHERE h.id = p_ids[o.ord] AND h.worker = p_worker
+			                       AND h.attempts = p_attempts[o.ord] AND h.state = 'cancelled')
 			               WHEN 'completed' THEN
 			                   (SELECT 'completed' FROM history h
 			                     WHERE h.id = p_ids[o.ord] AND h.worker = p_worker

@@ -155,6 +155,8 @@ is "$(t $tw "{$r1}" '{1}' '{completed}' '{NULL}' '{"{\"r\":1}"}' '{NULL}' '{f}' 
 sql "select cancel_job($r2)" > /dev/null
 is "$(t $tw "{$r2}" '{1}' '{released}' '{NULL}' '{NULL}' '{NULL}' '{f}' '{0}' 0 0)" "cancelled " \
 	"a job being cancelled that its worker puts back ends cancelled, not queued again"
+is "$(t $tw "{$r2}" '{1}' '{released}' '{NULL}' '{NULL}' '{NULL}' '{f}' '{0}' 0 0)" "cancelled " \
+	"and a second send of that release is told the same"
 is "$(t $tw "{$c1}" '{1}' '{failed}' '{1 second}' '{NULL}' '{oops}' '{f}' '{10 minutes}' 0 0)" "scheduled " \
 	"a failed attempt with attempts left is scheduled again"
 is "$(t $tw "{$c1}" '{1}' '{failed}' '{1 second}' '{NULL}' '{oops}' '{f}' '{10 minutes}' 0 0)" "scheduled " \

@@ -47,6 +47,17 @@ is "$(state "$lost")" cancelled "a lost job whose cancel was asked is cancelled"
 is "$(sql "select state || ' ' || attempts from jobs where id = $kept")" "queued 0" \
 	"one without is put back, its attempt not counted"
 
+# Reaping: a job whose lease ran out and whose cancel was asked is
+# cancelled, not queued again (running or claimed).
+for st in running claimed; do
+	r=$(jq-enqueue -q reap '{}')
+	sql "update jobs set state = '$st', worker = $wid, attempts = case when '$st' = 'running' then 1 else 0 end,
+	     started_at = case when '$st' = 'running' then now() end,
+	     lease_until = now() - interval '1 second', cancel = true where id = $r" > /dev/null
+	sql "select reap_expired()" > /dev/null
+	is "$(state "$r")" cancelled "reaping a $st job whose cancel was asked cancels it"
+done
+
 # No claim takes a job whose cancel was asked, whatever put it back.
 odd=$(jq-enqueue -q odd '{"do": "ok"}')
 sql "update jobs set cancel = true where id = $odd" > /dev/null
