@@ -1,7 +1,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "sigpipe.h"
 #include "tty.h"
 
 bool
@@ -106,51 +106,18 @@ pgjq_tty_pad(struct pgjq_buf *b, int n)
 		pgjq_buf_putc(b, ' ');
 }
 
-static int sig_fds[2] = {-1, -1};
-
-static void
-on_signal(int sig)
-{
-	int saved = errno;
-	unsigned char c = (unsigned char)sig;
-
-	if (write(sig_fds[1], &c, 1) < 0) {
-		/* The pipe is full: enough signals are pending already. */
-	}
-	errno = saved;
-}
-
 int
 pgjq_tty_catch_signals(void)
 {
 	static const int sigs[] = {SIGWINCH, SIGINT, SIGTERM, SIGHUP};
-	struct sigaction sa;
 
-	if (sig_fds[0] >= 0)
-		return sig_fds[0];
-	if (pipe(sig_fds) != 0)
-		pgjq_die(PGJQ_EX_SOFTWARE, "pipe: %s", strerror(errno));
-	for (int i = 0; i < 2; i++) {
-		fcntl(sig_fds[i], F_SETFL, fcntl(sig_fds[i], F_GETFL) | O_NONBLOCK);
-		fcntl(sig_fds[i], F_SETFD, FD_CLOEXEC);
-	}
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		sigaction(sigs[i], &sa, NULL);
-	return sig_fds[0];
+	return pgjq_sigpipe_catch(sigs, sizeof sigs / sizeof sigs[0]);
 }
 
 int
 pgjq_tty_signal(void)
 {
-	unsigned char c;
-
-	if (sig_fds[0] < 0 || read(sig_fds[0], &c, 1) != 1)
-		return 0;
-	return c;
+	return pgjq_sigpipe_next();
 }
 
 void

@@ -9,7 +9,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -23,52 +22,23 @@
 #include "http.h"
 #include "listen.h"
 #include "pipe.h"
+#include "sigpipe.h"
 #include "worker.h"
 #include "worker_int.h"
 #include "xalloc.h"
 
-static int sigpipe_fds[2] = {-1, -1};
-/* Stop signals received so far. */
-static volatile sig_atomic_t stop_signals;
-volatile sig_atomic_t wk_stop_now;
+/* The self-pipe's read end (sigpipe.h). */
+static int signal_fd = -1;
 
 /* ----------------------------------------------------------- signals */
 
 static void
-on_signal(int sig)
-{
-	unsigned char c = (unsigned char)sig;
-	int saved = errno;
-
-	if (sig != SIGCHLD && ++stop_signals >= 2)
-		wk_stop_now = 1;
-
-	if (write(sigpipe_fds[1], &c, 1) < 0) {
-		/* The pipe is full: the loop has plenty to wake for already. */
-	}
-	errno = saved;
-}
-
-static void
 setup_signals(void)
 {
-	struct sigaction sa;
+	/* SIGHUP: a closed terminal is a request to stop, not a reason to abandon the handlers. */
+	static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
 
-	if (pipe(sigpipe_fds) < 0)
-		pgjq_die(PGJQ_EX_SOFTWARE, "pipe: %s", strerror(errno));
-	for (int i = 0; i < 2; i++) {
-		fcntl(sigpipe_fds[i], F_SETFL, fcntl(sigpipe_fds[i], F_GETFL) | O_NONBLOCK);
-		fcntl(sigpipe_fds[i], F_SETFD, FD_CLOEXEC);
-	}
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	/* A closed terminal is a request to stop, not a reason to abandon the handlers. */
-	sigaction(SIGHUP, &sa, NULL);
+	signal_fd = pgjq_sigpipe_catch(sigs, sizeof sigs / sizeof sigs[0]);
 	signal(SIGPIPE, SIG_IGN);
 }
 
@@ -76,29 +46,26 @@ setup_signals(void)
 static void
 on_signals(struct worker *w, int64_t now)
 {
-	unsigned char sig[64];
-	ssize_t n;
+	int sig;
 
-	while ((n = read(sigpipe_fds[0], sig, sizeof sig)) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
-			if (sig[i] == SIGCHLD) {
-				wk_reap_children(w, now);
-				continue;
-			}
-			if (w->stopping == WK_RUNNING) {
-				char grace[32];
+	while ((sig = pgjq_sigpipe_next()) != 0) {
+		if (sig == SIGCHLD) {
+			wk_reap_children(w, now);
+			continue;
+		}
+		if (w->stopping == WK_RUNNING) {
+			char grace[32];
 
-				pgjq_format_duration(w->o->grace_us, grace, sizeof grace);
-				pgjq_warn("%s: no more claims; %d running job%s may finish within %s "
-				    "(a second signal stops them now)", strsignal(sig[i]), w->busy,
-				    w->busy == 1 ? "" : "s", grace);
-				w->stopping = WK_FINISHING;
-				w->grace_end = now + w->o->grace_us;
-			} else if (w->stopping == WK_FINISHING) {
-				pgjq_warn("%s again: stopping the running jobs now", strsignal(sig[i]));
-				w->stopping = WK_STOP_NOW;
-				w->grace_end = now;
-			}
+			pgjq_format_duration(w->o->grace_us, grace, sizeof grace);
+			pgjq_warn("%s: no more claims; %d running job%s may finish within %s "
+			    "(a second signal stops them now)", strsignal(sig), w->busy,
+			    w->busy == 1 ? "" : "s", grace);
+			w->stopping = WK_FINISHING;
+			w->grace_end = now + w->o->grace_us;
+		} else if (w->stopping == WK_FINISHING) {
+			pgjq_warn("%s again: stopping the running jobs now", strsignal(sig));
+			w->stopping = WK_STOP_NOW;
+			w->grace_end = now;
 		}
 	}
 }
@@ -230,7 +197,7 @@ poll_io(struct worker *w, struct pollfd *pfd)
 	int64_t wake_at;
 	int n = 0, timeout, http_first = 0, pipes_first;
 
-	pfd[n++] = (struct pollfd){.fd = sigpipe_fds[0], .events = POLLIN};
+	pfd[n++] = (struct pollfd){.fd = signal_fd, .events = POLLIN};
 	if (w->conn != NULL)
 		pfd[n++] = (struct pollfd){.fd = PQsocket(w->conn), .events = POLLIN};
 	n += wk_slots_pollfds(w, pfd + n);

@@ -22,6 +22,7 @@
 #include "diag.h"
 #include "duration.h"
 #include "listen.h"
+#include "sigpipe.h"
 #include "worker_int.h"
 #include "xalloc.h"
 
@@ -87,8 +88,13 @@ wk_db_exec(struct worker *w, const char *context, const char *sql, int n, const 
 	 * froze) has let our jobs go anyway: drop the connection and find
 	 * it again, rather than wait for the kernel to give up on it.
 	 */
-	wk_stop_now = 0;
-	res = pgjq_exec_within(w->conn, sql, n, params, wk_db_wait_us(w), &wk_stop_now);
+	/*
+	 * A second stop signal while the statement waits cannot be seen by
+	 * the loop, which waits on it: pgjq_sigpipe_urgent tells.  (Cleared
+	 * first: a signal the loop has seen is in w->stopping.)
+	 */
+	pgjq_sigpipe_urgent = 0;
+	res = pgjq_exec_within(w->conn, sql, n, params, wk_db_wait_us(w), &pgjq_sigpipe_urgent);
 	if (res == NULL) {
 		wk_db_lost(w, errno == ETIMEDOUT ? "no answer within the lease" : "stopping at once");
 		return NULL;

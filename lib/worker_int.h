@@ -183,13 +183,6 @@ struct worker {
 
 /* worker.c: the loop */
 
-/*
- * Set by a second stop signal while a statement waits for the database:
- * the loop that would read the signal is waiting on it.  (wk_db_exec
- * clears it first: a signal the loop has seen is in w->stopping.)
- */
-extern volatile sig_atomic_t wk_stop_now;
-
 /* No job runs and none will be claimed: time to go, once the --pipe handlers have gone. */
 bool wk_work_done(struct worker *w);
 
