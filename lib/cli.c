@@ -19,6 +19,12 @@ static char *db_copy;
 /* The -q list: lives as long as the process, as argv does. */
 static const char **queues_kept;
 
+static void
+free_queues(void)
+{
+	free(queues_kept);
+}
+
 /*
  * Opens /dev/null on each of fds 0-2 that is closed, so that no
  * connection or pipe opened later takes its number: ids written to a
@@ -105,6 +111,8 @@ pgjq_common_option(struct pgjq_common *c, int opt, const char *arg)
 		for (size_t i = 0; i < c->nqueues; i++)
 			if (strcmp(c->queues[i], arg) == 0)
 				return true;
+		if (queues_kept == NULL)
+			atexit(free_queues);
 		c->queues = queues_kept = pgjq_xgrow(c->queues, &c->queues_cap, c->nqueues + 1,
 		    sizeof *c->queues);
 		c->queues[c->nqueues++] = arg;
