@@ -89,6 +89,9 @@ wk_pipe_start_job(struct worker *w, struct slot *s, int64_t now)
 
 	s->piped = true;
 	s->h.in_fd = s->h.out_fd = s->h.err_fd = s->h.progress_fd = -1;
+	/* A new handler starts with nothing sent ahead: what the last one had goes back. */
+	if (pp->p.pid == 0)
+		wk_pipe_unqueue(w, pp);
 	if (pp->p.pid == 0 && !start_pipe(w, pp)) {
 		/* No process at all (fork failed): the attempt fails, the job is retried. */
 		pp->p.exec_errno = errno;
@@ -157,7 +160,14 @@ start_queued(struct worker *w, struct slot *s, int64_t now)
 	struct piped *pp = wk_pipe_of(w, s);
 	struct ahead a;
 
-	if (pp->nqueued == 0 || s->busy)
+	/*
+	 * A handler already gone (reaped while its last answers were still
+	 * being read) gets nothing more: the rest of its answers are read as
+	 * answers about jobs sent ahead, and what it never answered goes back
+	 * to the local queue when it is cleared away.  Starting the job now
+	 * would start a new handler and drop the old one's unread answers.
+	 */
+	if (pp->nqueued == 0 || s->busy || pp->p.pid == 0)
 		return;
 	a = pp->queued[0];
 	memmove(pp->queued, pp->queued + 1, (size_t)(pp->nqueued - 1) * sizeof *pp->queued);
@@ -378,8 +388,9 @@ wk_pipe_ready(struct worker *w, int i, int64_t now)
 
 	if (w->closing_at != 0 || pp->exited != 0)
 		return false;
+	/* Gone, but its last answers not all read: not before they are. */
 	if (pp->p.pid == 0)
-		return now >= pp->restart_at;
+		return pgjq_pipe_gone(&pp->p) && now >= pp->restart_at;
 	return pgjq_pipe_ready(&pp->p);
 }
 
@@ -417,6 +428,7 @@ clear_dead_pipe(struct worker *w, int i, int64_t now)
 	} else if (pp->p.answered > 0) {
 		pp->restart_delay = 0;
 	}
+	wk_pipe_unqueue(w, pp);
 	pgjq_pipe_reset(&pp->p);
 	pp->exited = pp->kill_at = 0;
 	pp->stopped = pp->told = false;
