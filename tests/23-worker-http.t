@@ -8,7 +8,7 @@ pg_start
 
 "$top_builddir/tests/httpd" "$T/port" "$T" &
 srv=$!
-at_exit "kill $srv 2>/dev/null"
+at_exit "pkill -P $srv 2>/dev/null; kill $srv 2>/dev/null"   # and the connections it forked
 wait_for "the test server listens" 10 test -s "$T/port"
 url="http://127.0.0.1:$(cat "$T/port")"
 

@@ -155,7 +155,7 @@ leaks "without the password" "$T/err"
 # A password in --http's URL goes to the server, and nowhere else.
 "$top_builddir/tests/httpd" "$T/port" "$T" &
 srv=$!
-at_exit "kill $srv 2>/dev/null"
+at_exit "pkill -P $srv 2>/dev/null; kill $srv 2>/dev/null"   # and the connections it forked
 wait_for "the test server listens" 10 test -s "$T/port"
 hurl="http://sekrit:$enc@127.0.0.1:$(cat "$T/port")"
 h1=$(jq-enqueue -q web '{}')
