@@ -125,8 +125,8 @@ main(int argc, char **argv)
 	s.dry_run = ctx.dry_run;
 	if (failed) {
 		/* Without -q, the default queue: a retry of every queue's failures is asked by name. */
-		params[0] = array = common.nqueues > 0 ? pgjq_queue_array(&common) :
-		    pgjq_xstrdup("{\"" PGJQ_DEFAULT_QUEUE "\"}");
+		params[0] = array = pgjq_queue_array(common.nqueues > 0 ? common.queues : &common.queue,
+		    common.nqueues > 0 ? common.nqueues : 1);
 		s.lock_sql = lock_failed_sql;
 	} else {
 		params[0] = array = pgjq_id_array(ids, n);

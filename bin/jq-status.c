@@ -181,7 +181,8 @@ main(int argc, char **argv)
 	fo.schema = common.schema;
 	fo.ids = ids;
 	fo.nids = n;
-	queues = pgjq_queue_array(&common);
+	/* Without -q, NULL: every queue. */
+	queues = pgjq_queue_array(common.queues, common.nqueues);
 	fo.queues = queues;
 	fo.queue_names = names = queue_names(&common);
 	if (follow) {

@@ -182,18 +182,3 @@ pgjq_opt_ids(const struct pgjq_common *c, int argc, char **argv, size_t *n)
 	*n = kept;
 	return ids;
 }
-
-char *
-pgjq_queue_array(const struct pgjq_common *c)
-{
-	struct pgjq_buf b = {0};
-
-	if (c->nqueues == 0)
-		return NULL;
-	/* Names are of PGJQ_QUEUE_RULE's characters: quoted, none needs escaping ("NULL" is a name). */
-	pgjq_buf_putc(&b, '{');
-	for (size_t i = 0; i < c->nqueues; i++)
-		pgjq_buf_printf(&b, "%s\"%s\"", i ? "," : "", c->queues[i]);
-	pgjq_buf_putc(&b, '}');
-	return b.data;
-}

@@ -49,12 +49,6 @@ bool pgjq_common_option(struct pgjq_common *c, int opt, const char *arg);
 __attribute__((format(printf, 2, 3), noreturn))
 void pgjq_usage_error(const struct pgjq_common *c, const char *fmt, ...);
 
-/*
- * The queues of every -q as a PostgreSQL text[] (a new string), or NULL
- * if -q was not given: a listing then covers every queue.
- */
-char *pgjq_queue_array(const struct pgjq_common *c);
-
 /* Parses a count option ("--batch 100"): an integer in [min, max], else usage error. */
 long pgjq_opt_long(const struct pgjq_common *c, const char *option, const char *arg,
     long min, long max);

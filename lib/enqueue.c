@@ -935,11 +935,9 @@ settle_printed_run(struct pgjq_enqueuer *e, PGresult *res, const int64_t *ids, s
 	size_t k = 0, nopts = 0;
 
 	PQclear(res);
-	e->failed = true;
 	if (n == 0) {
 		free(why);
 		PQconninfoFree(opts);
-		e->failed = false;
 		return 0; /* every id printed was a job already there */
 	}
 	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
@@ -979,9 +977,9 @@ settle_printed_run(struct pgjq_enqueuer *e, PGresult *res, const int64_t *ids, s
 		pgjq_warn("lost the connection while committing (%s), but the jobs are in: "
 		    "every id printed is a job", why);
 		free(why);
-		e->failed = false;
 		return 0;
 	}
+	e->failed = true;
 	if (found == 0)
 		pgjq_warn("lost the connection while committing (%s), and the jobs are not in: "
 		    "the %zu ids printed above were NOT enqueued", why, n);
@@ -991,6 +989,41 @@ settle_printed_run(struct pgjq_enqueuer *e, PGresult *res, const int64_t *ids, s
 		    " tells)", why, ids[0]);
 	free(why);
 	return PGJQ_EX_TEMPFAIL;
+}
+
+/*
+ * Commits a whole run (no --batch).  Its ids are printed first: if they
+ * cannot be written, closing the connection takes every value back.  If
+ * the connection breaks during the COMMIT, whether the run is in is asked
+ * on a new one, so that what is said of the printed ids is true.
+ */
+static int
+commit_printed(struct pgjq_enqueuer *e)
+{
+	long n = (long)e->nsent;
+	size_t nfresh;
+	int64_t *fresh = new_ids(e, &nfresh);  /* print_sent forgets them */
+	PGresult *res;
+	int status = 0;
+
+	if (!print_sent(e)) {
+		status = write_failed(e, 0, 0);
+	} else if (!pgjq_ok(res = pgjq_exec(e->conn, "COMMIT", 0, NULL))) {
+		if (PQstatus(e->conn) == CONNECTION_BAD) {
+			status = settle_printed_run(e, res, fresh, nfresh);
+		} else {
+			pgjq_warn("the ids printed were not enqueued");
+			status = db_fail(e, res, first_uncommitted_line(e, 0), "cannot commit");
+		}
+	} else {
+		PQclear(res);
+	}
+	free(fresh);
+	if (status == 0) {
+		e->in_txn = false;
+		e->committed += n;
+	}
+	return status;
 }
 
 static int
@@ -1009,37 +1042,15 @@ commit(struct pgjq_enqueuer *e)
 			return 0;
 		if ((status = collect_copy(e)) != 0)
 			return status;
-		/*
-		 * A whole run prints its ids first: if they cannot be written,
-		 * closing the connection takes every value back.
-		 */
-		int64_t *fresh = NULL;
-		size_t nfresh = 0;
-
-		if (e->opts.batch == 0) {
-			fresh = new_ids(e, &nfresh);
-			if (!print_sent(e)) {
-				free(fresh);
-				return write_failed(e, 0, 0);
-			}
-		}
+		if (e->opts.batch == 0)
+			return commit_printed(e);
 		res = pgjq_exec(e->conn, "COMMIT", 0, NULL);
-		if (!pgjq_ok(res) && e->opts.batch == 0 && PQstatus(e->conn) == CONNECTION_BAD) {
-			status = settle_printed_run(e, res, fresh, nfresh);
-			free(fresh);
-			if (status != 0)
-				return status;
-		} else if (!pgjq_ok(res)) {
-			free(fresh);
-			if (e->opts.batch == 0)
-				pgjq_warn("the ids printed were not enqueued");
+		if (!pgjq_ok(res)) {
 			if (PQstatus(e->conn) == CONNECTION_BAD)
 				return lost_while_committing(e, res);
 			return db_fail(e, res, first_uncommitted_line(e, 0), "cannot commit");
-		} else {
-			free(fresh);
-			PQclear(res);
 		}
+		PQclear(res);
 		e->in_txn = false;
 	}
 	e->committed += n;

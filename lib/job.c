@@ -121,6 +121,21 @@ pgjq_id_array(const int64_t *ids, size_t n)
 	return b.data;
 }
 
+char *
+pgjq_queue_array(const char *const *queues, size_t n)
+{
+	struct pgjq_buf b = {0};
+
+	if (n == 0)
+		return NULL;
+	/* PGJQ_QUEUE_RULE's characters need no escaping inside the quotes. */
+	pgjq_buf_putc(&b, '{');
+	for (size_t i = 0; i < n; i++)
+		pgjq_buf_printf(&b, "%s\"%s\"", i > 0 ? "," : "", queues[i]);
+	pgjq_buf_putc(&b, '}');
+	return b.data;
+}
+
 /* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if none. */
 static size_t
 utf8_len(const unsigned char *p, size_t n)

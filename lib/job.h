@@ -57,6 +57,13 @@ bool pgjq_id_list_parse(const char *s, int64_t **ids, size_t *n, size_t *cap);
 char *pgjq_id_array(const int64_t *ids, size_t n);
 
 /*
+ * Valid queue names as a PostgreSQL array literal for a text[] parameter,
+ * each quoted ("NULL" is a name, not a null); NULL when n is 0: "every
+ * queue" to the statements that take one.
+ */
+char *pgjq_queue_array(const char *const *queues, size_t n);
+
+/*
  * A copy of len bytes as valid UTF-8 text for the database: NUL bytes and
  * invalid sequences become U+FFFD.  The caller frees it.
  */

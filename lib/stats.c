@@ -14,6 +14,7 @@
 #include "db.h"
 #include "diag.h"
 #include "duration.h"
+#include "job.h"
 #include "listen.h"
 #include "stats.h"
 #include "tty.h"
@@ -442,30 +443,6 @@ pgjq_stats_prometheus(struct pgjq_buf *b, const struct pgjq_stats *s)
 
 /* ------------------------------------------------------------- the loop */
 
-/* The queues as a text[] literal, or NULL for every queue. */
-static char *
-queue_array(const struct pgjq_stats_opts *o)
-{
-	struct pgjq_buf b = {0};
-
-	if (o->nqueues == 0)
-		return NULL;
-	pgjq_buf_putc(&b, '{');
-	for (size_t i = 0; i < o->nqueues; i++) {
-		if (i > 0)
-			pgjq_buf_putc(&b, ',');
-		pgjq_buf_putc(&b, '"');
-		for (const char *p = o->queues[i]; *p != '\0'; p++) {
-			if (*p == '"' || *p == '\\')
-				pgjq_buf_putc(&b, '\\');
-			pgjq_buf_putc(&b, *p);
-		}
-		pgjq_buf_putc(&b, '"');
-	}
-	pgjq_buf_putc(&b, '}');
-	return b.data;
-}
-
 /*
  * Reads the figures, through conn (dying on any failure) or, when
  * watching, through l; false if l lost the database, with s unchanged.
@@ -640,7 +617,7 @@ watch(const struct pgjq_stats_opts *o, const char *queues)
 int
 pgjq_stats(const struct pgjq_stats_opts *o)
 {
-	char *queues = queue_array(o);
+	char *queues = pgjq_queue_array(o->queues, o->nqueues);
 	int status = PGJQ_EX_OK;
 
 	if (o->watch_us > 0) {

@@ -20,6 +20,7 @@
 #include "diag.h"
 #include "duration.h"
 #include "http.h"
+#include "job.h"
 #include "listen.h"
 #include "pipe.h"
 #include "sigpipe.h"
@@ -222,15 +223,9 @@ poll_io(struct worker *w, struct pollfd *pfd)
 static void
 worker_init(struct worker *w, const struct pgjq_worker_opts *o)
 {
-	struct pgjq_buf queues = {0};
-
 	w->o = o;
 	w->slots = pgjq_xcalloc((size_t)o->concurrency, sizeof *w->slots);
-	pgjq_buf_putc(&queues, '{');
-	for (size_t i = 0; i < o->nqueues; i++)
-		pgjq_buf_printf(&queues, "%s%s", i ? "," : "", o->queues[i]);
-	pgjq_buf_putc(&queues, '}');
-	w->queues = queues.data;
+	w->queues = pgjq_queue_array(o->queues, o->nqueues);
 	w->chan_new = pgjq_xasprintf("%s_new", o->schema);
 	w->chan_cancel = pgjq_xasprintf("%s_cancel", o->schema);
 	w->chan_progress = pgjq_xasprintf("%s_progress", o->schema);

@@ -209,4 +209,11 @@ is "$(sql "select octet_length(message) from all_jobs where id = $id_msg")" 4093
 is "$(same "$id_evil" message "$evil_sql$evil_sh")" t "a progress message is stored as written"
 ok "no shell ever ran on any of it" test ! -e "$pwn"
 is "$(tables)" "$ntables" "every table is still there"
+
+# A queue named like an array's null element is a queue like any other.
+nid=$(jq-enqueue -q NULL '{}')
+exits 0 "a worker of the queue NULL drains it" jq-worker -q NULL --drain -- true
+is "$(sql "select state from all_jobs where id = $nid")" completed "and ran its job"
+exits 0 "jq-status -q NULL lists it" jq-status -q NULL --json
+is "$(jget .id < "$T/out")" "$nid" "that job and no other"
 done_testing
