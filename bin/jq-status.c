@@ -10,11 +10,14 @@
 #include "diag.h"
 #include "follow.h"
 #include "job.h"
+#include "joblog.h"
 #include "status.h"
 #include "tty.h"
 
 enum {
-	OPT_LIMIT = PGJQ_OPT_TOOL,
+	OPT_ATTEMPT = PGJQ_OPT_TOOL,
+	OPT_LIMIT,
+	OPT_LOG,
 	OPT_STATE,
 };
 
@@ -26,6 +29,8 @@ static const char options_help[] =
 	    "      --limit n            list at most n jobs\n"
 	    "  -w, --wait               wait until the jobs are finished; exit 1 if one failed\n"
 	    "  -f, --follow             live progress of the jobs until they finish\n"
+	    "      --log                the job's log, every attempt; with -f, followed live\n"
+	    "      --attempt n          with --log: only this attempt's lines\n"
 	    "      --json               a JSON object per job\n";
 
 static void
@@ -33,13 +38,16 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: jq-status [-fhVw] [-d conninfo] [-q queue]... [--json] [--limit n] [--schema name]\n"
-	    "                 [--state state] [id ...]\n");
+	    "                 [--state state] [id ...]\n"
+	    "       jq-status --log [-f] [--attempt n] [-d conninfo] [--json] [--schema name] id\n");
 }
 
 static const struct option longopts[] = {
 	PGJQ_COMMON_LONGOPTS,
+	{"attempt", required_argument, NULL, OPT_ATTEMPT},
 	{"follow", no_argument, NULL, 'f'},
 	{"limit", required_argument, NULL, OPT_LIMIT},
+	{"log", no_argument, NULL, OPT_LOG},
 	{"state", required_argument, NULL, OPT_STATE},
 	{"wait", no_argument, NULL, 'w'},
 	{NULL, 0, NULL, 0},
@@ -133,7 +141,8 @@ main(int argc, char **argv)
 {
 	struct pgjq_common common;
 	struct pgjq_follow_opts fo = {0};
-	bool follow = false, wait = false, limit_given = false;
+	bool follow = false, wait = false, limit_given = false, log = false;
+	int attempt = 0;
 	const char *state = NULL;
 	long limit = DEFAULT_LIMIT;
 	int64_t *ids;
@@ -153,6 +162,12 @@ main(int argc, char **argv)
 		case 'w':
 			wait = true;
 			break;
+		case OPT_ATTEMPT:
+			attempt = (int)pgjq_opt_long(&common, "--attempt", optarg, 1, 2147483647L);
+			break;
+		case OPT_LOG:
+			log = true;
+			break;
 		case OPT_LIMIT:
 			limit = pgjq_opt_long(&common, "--limit", optarg, 1, 1000000000L);
 			limit_given = true;
@@ -170,6 +185,20 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	ids = pgjq_opt_ids(&common, argc, argv, &n);
+	if (attempt > 0 && !log)
+		pgjq_usage_error(&common, "--attempt is for --log");
+	if (log) {
+		struct pgjq_log_opts lo = {
+			.conninfo = pgjq_conninfo(common.conninfo), .schema = common.schema,
+			.attempt = attempt, .follow = follow, .json = common.json,
+		};
+
+		if (n != 1 || state != NULL || limit_given || common.queue_given || wait)
+			pgjq_usage_error(&common, "--log takes one job id, and -f, --attempt or --json only");
+		lo.id = ids[0];
+		free(ids);
+		return pgjq_log_show(&lo);
+	}
 	if (n > 0 && (state != NULL || limit_given || common.queue_given))
 		pgjq_usage_error(&common, "-q, --state and --limit are for a listing, not with job ids");
 	if (wait && !follow && n == 0)

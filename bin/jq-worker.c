@@ -1,6 +1,7 @@
 /* jq-worker: claim jobs and run a handler command for each. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "diag.h"
 #include "http.h"
 #include "job.h"
+#include "joblog.h"
 #include "schema.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -22,8 +24,10 @@ enum {
 	OPT_HTTP,
 	OPT_KEEP_COMPLETED,
 	OPT_KEEP_FAILED,
+	OPT_KEEP_LOGS,
 	OPT_KILL_AFTER,
 	OPT_LEASE,
+	OPT_LOG_MAX,
 	OPT_MAX_JOBS,
 	OPT_PIPE,
 	OPT_POLL,
@@ -51,6 +55,8 @@ static const char options_help[] =
 	    "      --poll-only          never listen for notifications\n"
 	    "      --keep-completed duration  how long completed jobs stay in history\n"
 	    "      --keep-failed duration     how long failed and cancelled ones stay\n"
+	    "      --keep-logs duration       how long job logs stay, if not as long as their jobs\n"
+	    "      --log-max size       bytes of log kept per attempt (default 1M; 0: none)\n"
 	    "      --quiet              report failures and warnings only\n"
 	    "      --json               report job events as JSON lines\n";
 
@@ -61,7 +67,8 @@ usage(FILE *f)
 	    "usage: jq-worker [-hV] [-c n] [-d conninfo] [-q queue]... [--backoff duration]\n"
 	    "                 [--backoff-max duration] [--drain] [--grace duration] [--json]\n"
 	    "                 [--keep-completed duration] [--keep-failed duration]\n"
-	    "                 [--kill-after duration] [--lease duration] [--max-jobs n]\n"
+	    "                 [--keep-logs duration] [--kill-after duration]\n"
+	    "                 [--lease duration] [--log-max size] [--max-jobs n]\n"
 	    "                 [--poll duration] [--poll-only] [--prefetch n] [--quiet]\n"
 	    "                 [--schema name] [--timeout duration]\n"
 	    "                 --http url | [--pipe] -- command [arg ...]\n");
@@ -77,8 +84,10 @@ static const struct option longopts[] = {
 	{"http", required_argument, NULL, OPT_HTTP},
 	{"keep-completed", required_argument, NULL, OPT_KEEP_COMPLETED},
 	{"keep-failed", required_argument, NULL, OPT_KEEP_FAILED},
+	{"keep-logs", required_argument, NULL, OPT_KEEP_LOGS},
 	{"kill-after", required_argument, NULL, OPT_KILL_AFTER},
 	{"lease", required_argument, NULL, OPT_LEASE},
+	{"log-max", required_argument, NULL, OPT_LOG_MAX},
 	{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
 	{"pipe", no_argument, NULL, OPT_PIPE},
 	{"poll", required_argument, NULL, OPT_POLL},
@@ -88,6 +97,28 @@ static const struct option longopts[] = {
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{NULL, 0, NULL, 0},
 };
+
+/* --log-max: bytes, or with k or M (binary: 1k is 1024). */
+static size_t
+log_size(const struct pgjq_common *c, const char *arg)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(arg, &end, 10);
+	if (end != arg && (*end == 'k' || *end == 'K')) {
+		v *= 1024;
+		end++;
+	} else if (end != arg && (*end == 'm' || *end == 'M')) {
+		v *= 1024 * 1024;
+		end++;
+	}
+	if (end == arg || *end != '\0' || errno != 0 || v < 0 || v > 1024LL * 1024 * 1024)
+		pgjq_usage_error(c, "--log-max: expected a size in bytes up to 1024M (k, M allowed), got '%s'",
+		    arg);
+	return (size_t)v;
+}
 
 /* Whether execvp would find cmd: a worker that cannot run its handler should say so at once. */
 static bool
@@ -124,6 +155,7 @@ main(int argc, char **argv)
 		.backoff_max_us = 600 * INT64_C(1000000),
 		.keep_completed_us = 86400 * INT64_C(1000000),
 		.keep_failed_us = 7 * 86400 * INT64_C(1000000),
+		.log_max = PGJQ_LOG_MAX_DEFAULT,
 		.prefetch = PGJQ_PREFETCH_DEFAULT,
 	};
 	const char **queues = NULL;
@@ -174,6 +206,12 @@ main(int argc, char **argv)
 			break;
 		case OPT_KEEP_FAILED:
 			o.keep_failed_us = pgjq_opt_duration(&common, "--keep-failed", optarg);
+			break;
+		case OPT_KEEP_LOGS:
+			o.keep_logs_us = pgjq_opt_duration(&common, "--keep-logs", optarg);
+			break;
+		case OPT_LOG_MAX:
+			o.log_max = log_size(&common, optarg);
 			break;
 		case OPT_KILL_AFTER:
 			o.kill_after_us = pgjq_opt_duration(&common, "--kill-after", optarg);

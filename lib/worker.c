@@ -21,6 +21,7 @@
 #include "duration.h"
 #include "http.h"
 #include "job.h"
+#include "joblog.h"
 #include "listen.h"
 #include "pipe.h"
 #include "sigpipe.h"
@@ -136,11 +137,15 @@ next_wakeup(struct worker *w, int64_t now)
 			SOONER(at);
 		} else if (w->nout > 0) {
 			t = now;
-		} else if (w->stopping == WK_RUNNING && run + ahead > 0) {
-			SOONER(w->next_poll);
-			SOONER(w->next_due);
-			if (w->wake)
-				t = now;
+		} else {
+			/* Lines written wait a little for company, not for ever. */
+			SOONER(wk_log_due_at(w));
+			if (w->stopping == WK_RUNNING && run + ahead > 0) {
+				SOONER(w->next_poll);
+				SOONER(w->next_due);
+				if (w->wake)
+					t = now;
+			}
 		}
 	}
 	/*
@@ -229,6 +234,7 @@ worker_init(struct worker *w, const struct pgjq_worker_opts *o)
 	w->chan_new = pgjq_xasprintf("%s_new", o->schema);
 	w->chan_cancel = pgjq_xasprintf("%s_cancel", o->schema);
 	w->chan_progress = pgjq_xasprintf("%s_progress", o->schema);
+	w->chan_log = pgjq_xasprintf("%s_" PGJQ_LOG_CHANNEL, o->schema);
 	srand((unsigned)getpid() ^ (unsigned)pgjq_now_us());
 	if (o->http_url != NULL)
 		w->http = pgjq_http_new(o->http_url);
@@ -261,6 +267,9 @@ worker_free(struct worker *w)
 	free(w->chan_new);
 	free(w->chan_cancel);
 	free(w->chan_progress);
+	free(w->chan_log);
+	wk_log_free(w);
+	wk_turn_forget(w);
 	pgjq_http_free(w->http);
 	PQfinish(w->conn);
 }

@@ -29,6 +29,8 @@ struct pgjq_worker_opts {
 	int64_t backoff_max_us;
 	int64_t keep_completed_us;   /* how long finished jobs stay in history */
 	int64_t keep_failed_us;      /* the same for failed and cancelled ones */
+	int64_t keep_logs_us;        /* job logs go this long after they were written; 0: with their jobs */
+	size_t log_max;              /* bytes of log kept per attempt; 0: no logs */
 	bool poll_only;              /* never LISTEN: for poolers in transaction mode */
 	bool drain;                  /* exit once nothing is ready or running */
 	long max_jobs;               /* exit after this many jobs; 0: no limit */

@@ -64,6 +64,8 @@ wk_db_lost(struct worker *w, const char *why)
 	 * next renew_leases, as strays.
 	 */
 	w->turn.busy = false;
+	wk_turn_forget(w);
+	wk_log_requeue(w);
 	for (int i = 0; i < w->o->concurrency; i++)
 		w->slots[i].progress_in_turn = false;
 	w->reconnect_delay = RECONNECT_MIN_US;

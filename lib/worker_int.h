@@ -62,6 +62,8 @@ struct slot {
 	bool resent;              /* --pipe: sent again, to a new handler: the first quit without reading it */
 	bool sent_ahead;          /* --pipe: it was in its handler's stdin already, sent behind the last job */
 	struct pgjq_http_result reply; /* --http: the server's answer, once done */
+	size_t log_bytes;         /* what its attempt's log holds, against --log-max */
+	bool log_cut;             /* it passed --log-max: the cut is said, the rest not kept */
 };
 
 /* What became of a job: done, failed (perhaps to be retried), or put back unfinished. */
@@ -135,6 +137,26 @@ struct turn {
 	int64_t *running;         /* then reports of these running jobs, in order */
 	size_t nrunning, running_cap;
 	int run, ahead;           /* the jobs it claims: to start now, and for the local queue */
+	bool logs;                /* append_logs() pipelined in front of turn() */
+	int stage;                /* with logs: which statement's results come next (0, 1), 2: the sync */
+	PGresult *logs_res;       /* with logs: append_logs()'s answer, once read */
+	PGresult *turn_res;       /* with logs: turn()'s, once read */
+};
+
+/* The arrays of append_logs(), in order. */
+enum { WK_LOG_IDS, WK_LOG_ATTEMPTS, WK_LOG_ATS, WK_LOG_STREAMS, WK_LOG_LINES, WK_LOG_NARRAYS };
+
+/* Log lines as append_logs()'s array literals, not yet closed. */
+struct wk_logbatch {
+	struct pgjq_buf a[WK_LOG_NARRAYS];
+	size_t n;                 /* lines */
+};
+
+/* The job logs on their way to the database. */
+struct wk_logs {
+	struct wk_logbatch pending; /* written since the last turn was sent */
+	struct wk_logbatch sending; /* in the turn under way */
+	int64_t first_at;         /* monotonic: when the oldest pending line came */
 };
 
 /* How far the worker has gone in stopping. */
@@ -151,6 +173,7 @@ struct worker {
 	int64_t id;               /* our row in workers */
 	char *queues;             /* the queues as an array literal */
 	char *chan_new, *chan_cancel, *chan_progress; /* channels: new work, cancels, progress */
+	char *chan_log;           /* ... and new log lines */
 	int64_t reconnect_at, reconnect_delay; /* the next try, and the wait before it, growing */
 	bool said_down;           /* the loss is in the log already */
 	bool deaf;                /* it did not come: the poll and the renewals find new work and cancels */
@@ -169,6 +192,7 @@ struct worker {
 	long started;             /* jobs handed to handlers since the last turn's answer */
 	long demand;              /* ... and from the one before to it: what to claim ahead */
 	struct turn turn;
+	struct wk_logs log;
 	bool turned;              /* a turn has been answered since (re)connecting */
 
 	bool wake;                /* there may be ready jobs: claim when a slot is free */
@@ -231,6 +255,9 @@ void wk_turn_read(struct worker *w, int64_t now);
  * local queue cannot fill, ahead to top the local queue up.
  */
 void wk_turn_claim_room(struct worker *w, int64_t now, int *run, int *ahead);
+
+/* The turn under way is lost with the connection: what it kept of its answers goes. */
+void wk_turn_forget(struct worker *w);
 
 /* Whether the turn under way waited too long for its answer; *at (unless NULL): when it will have. */
 bool wk_turn_overdue(const struct worker *w, int64_t now, int64_t *at);
@@ -364,6 +391,31 @@ void wk_outcome_say(struct worker *w, const struct outcome *o, const char *state
 
 /* Forgets the first n outcomes: they are recorded (or refused for good). */
 void wk_outcomes_drop(struct worker *w, size_t n);
+
+/* worker_log.c: job logs */
+
+/* A line of the slot's job's log, from stream (see joblog.h), within --log-max. */
+void wk_log_line(struct worker *w, struct slot *s, const char *stream, const char *line);
+
+/* Whether the lines written have waited long enough to go even with nothing else to send. */
+bool wk_log_due(const struct worker *w, int64_t now);
+
+/* When wk_log_due will be true; 0: nothing waits. */
+int64_t wk_log_due_at(const struct worker *w);
+
+/* The lines written go with the turn being sent: params[0..5) are append_logs()'s arrays; returns how many. */
+size_t wk_log_take(struct worker *w, const char **params);
+
+/* The turn that carried them committed. */
+void wk_log_sent(struct worker *w);
+
+/* The database refused them (why): they are dropped, with a warning. */
+void wk_log_refused(struct worker *w, const char *why);
+
+/* The connection was lost with them under way: they go again with the next turn. */
+void wk_log_requeue(struct worker *w);
+
+void wk_log_free(struct worker *w);
 
 /* worker_event.c: job event lines */
 

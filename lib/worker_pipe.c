@@ -21,6 +21,7 @@
 #include "duration.h"
 #include "handler.h"
 #include "job.h"
+#include "joblog.h"
 #include "listen.h"
 #include "pipe.h"
 #include "worker_int.h"
@@ -314,6 +315,13 @@ on_pipe_msg(void *ctx, const struct pgjq_pipe_msg *m)
 	case PGJQ_PIPE_PROGRESS:
 		if (!s->busy || m->id != s->id)
 			break; /* about a job waiting behind: it is not running as far as anyone knows */
+		{
+			char *line = m->text != NULL && *m->text ? pgjq_xasprintf("%d %s", m->progress, m->text) :
+			    pgjq_xasprintf("%d", m->progress);
+
+			wk_log_line(w, s, PGJQ_LOG_PROGRESS, line);
+			free(line);
+		}
 		free(s->message);
 		s->message = m->text != NULL && *m->text ? pgjq_xstrdup(m->text) : NULL;
 		s->progress = m->progress;
@@ -347,9 +355,10 @@ on_pipe_err(void *ctx, const char *line)
 	struct pipe_call *c = ctx;
 	struct slot *s = &c->w->slots[c->slot];
 
-	if (s->busy)
+	if (s->busy) {
+		wk_log_line(c->w, s, PGJQ_LOG_STDERR, line);
 		pgjq_warn("job %" PRId64 ": %s", s->id, line);
-	else
+	} else
 		pgjq_warn("slot %d (pid %ld): %s", c->slot + 1, (long)c->w->pipes[c->slot].pid, line);
 }
 

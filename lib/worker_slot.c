@@ -24,6 +24,7 @@
 #include "handler.h"
 #include "http.h"
 #include "job.h"
+#include "joblog.h"
 #include "listen.h"
 #include "pipe.h"
 #include "worker_int.h"
@@ -117,13 +118,21 @@ wk_slot_start(struct worker *w, struct slot *s, struct ahead *a, int64_t now)
 	}
 }
 
+/* Whose line it is, for on_line. */
+struct line_call {
+	struct worker *w;
+	struct slot *s;
+};
+
 static void
 on_line(void *ctx, bool is_progress, const char *line)
 {
-	struct slot *s = ctx;
+	struct line_call *c = ctx;
+	struct slot *s = c->s;
 	char *message;
 	int pct;
 
+	wk_log_line(c->w, s, is_progress ? PGJQ_LOG_PROGRESS : PGJQ_LOG_STDERR, line);
 	if (!is_progress) {
 		/* stderr passes through, each line named by its job. */
 		pgjq_warn("job %" PRId64 ": %s", s->id, line);
@@ -168,6 +177,7 @@ wk_slots_io(struct worker *w, const struct pollfd *pfd, int n)
 {
 	for (int i = 0; i < w->o->concurrency; i++) {
 		struct slot *s = &w->slots[i];
+		struct line_call c = {w, s};
 		struct pollfd sp[4];
 		int k;
 
@@ -179,7 +189,7 @@ wk_slots_io(struct worker *w, const struct pollfd *pfd, int n)
 			for (int m = 0; m < n; m++)
 				if (pfd[m].fd == sp[j].fd)
 					sp[j].revents = pfd[m].revents;
-		pgjq_handler_io(&s->h, sp, k, on_line, s);
+		pgjq_handler_io(&s->h, sp, k, on_line, &c);
 	}
 }
 
@@ -338,6 +348,39 @@ result_json(const struct pgjq_buf *out, bool truncated)
 	return text;
 }
 
+/* An HTTP answer other than 2xx goes to the job's log: its status line and its body, line by line. */
+static void
+log_http(struct worker *w, struct slot *s)
+{
+	struct pgjq_http_result *r = &s->reply;
+	char *text, *line, *next;
+
+	if (s->cancelled || s->released)
+		return;
+	if (r->curl_code != 0) {
+		text = pgjq_xasprintf("request failed: %s", r->error);
+		wk_log_line(w, s, PGJQ_LOG_HTTP, text);
+		free(text);
+		return;
+	}
+	if (r->status >= 200 && r->status < 300)
+		return;
+	text = pgjq_xasprintf("HTTP %ld", r->status);
+	wk_log_line(w, s, PGJQ_LOG_HTTP, text);
+	free(text);
+	text = pgjq_text_clean(r->body.data ? r->body.data : "", r->body.len);
+	for (line = text; *line != '\0' && !s->log_cut; line = next) {
+		size_t len = strcspn(line, "\n");
+
+		next = line + len + (line[len] == '\n');
+		line[len] = '\0';
+		if (len > 0 && line[len - 1] == '\r')
+			line[len - 1] = '\0';
+		wk_log_line(w, s, PGJQ_LOG_HTTP, line);
+	}
+	free(text);
+}
+
 /* What an HTTP reply means for the job. */
 static void
 finish_http(struct worker *w, struct slot *s, int64_t now)
@@ -348,6 +391,7 @@ finish_http(struct worker *w, struct slot *s, int64_t now)
 
 	body = pgjq_text_clean(r->body.data ? r->body.data : "",
 	    r->body.len < PGJQ_ERROR_TAIL ? r->body.len : PGJQ_ERROR_TAIL);
+	log_http(w, s);
 	body[strcspn(body, "\r\n")] = '\0';
 	/* A cancel wins over putting the job back: released, it would run again. */
 	if (s->cancelled) {

@@ -41,6 +41,10 @@ static const char turn_sql[] =
     "$8::boolean[], $9::interval[], $10::smallint[], $11::text[], $12, $13::text[], $14, $15, "
     "$16::interval)";
 
+/* The lines written since the last turn, sent in front of it (see worker_log.c). */
+static const char logs_sql[] =
+    "SELECT {S}.append_logs($1::bigint[], $2::integer[], $3::timestamptz[], $4::text[], $5::text[], $6)";
+
 /* One call's parameters: the report arrays are built as array literals. */
 struct turn_args {
 	struct pgjq_buf a[P_COUNT];
@@ -178,6 +182,25 @@ report_due(const struct slot *s, int64_t now)
 	return s->busy && !s->lost && (!s->told || wk_slot_progress_due(s, now));
 }
 
+/*
+ * The log lines go in front of the turn, pipelined: one round trip, and
+ * one implicit transaction up to the sync, so the lines commit with the
+ * outcomes or not at all.  Plain extended-protocol messages with unnamed
+ * statements, which a pooler in transaction mode passes as they are.
+ */
+static bool
+send_piped(struct worker *w, const struct turn_args *t)
+{
+	const char *lp[WK_LOG_NARRAYS + 1];
+
+	wk_log_take(w, lp);
+	lp[WK_LOG_NARRAYS] = w->chan_log;
+	return PQenterPipelineMode(w->conn) &&
+	    PQsendQueryParams(w->conn, pgjq_sql(logs_sql), WK_LOG_NARRAYS + 1, NULL, lp, NULL, NULL, 0) &&
+	    PQsendQueryParams(w->conn, pgjq_sql(turn_sql), P_COUNT, NULL, t->params, NULL, NULL, 0) &&
+	    PQpipelineSync(w->conn);
+}
+
 /* Sends a turn, if there is anything to say or to claim. */
 void
 wk_turn_send(struct worker *w, int64_t now)
@@ -192,7 +215,7 @@ wk_turn_send(struct worker *w, int64_t now)
 	tn->nrunning = 0;
 	for (int i = 0; i < w->o->concurrency; i++)
 		tn->nrunning += report_due(&w->slots[i], now);
-	if (w->nout == 0 && tn->nrunning == 0 && run + ahead == 0)
+	if (w->nout == 0 && tn->nrunning == 0 && run + ahead == 0 && !wk_log_due(w, now))
 		return;
 
 	memset(&t, 0, sizeof t);
@@ -214,7 +237,10 @@ wk_turn_send(struct worker *w, int64_t now)
 		tn->running[tn->nrunning++] = s->id;
 	}
 	turn_args_finish(w, &t, run, ahead);
-	if (!PQsendQueryParams(w->conn, pgjq_sql(turn_sql), P_COUNT, NULL, t.params, NULL, NULL, 0)) {
+	tn->logs = w->log.pending.n > 0;
+	tn->stage = 0;
+	if (tn->logs ? !send_piped(w, &t) :
+	    !PQsendQueryParams(w->conn, pgjq_sql(turn_sql), P_COUNT, NULL, t.params, NULL, NULL, 0)) {
 		turn_args_free(&t);
 		wk_db_lost(w, PQerrorMessage(w->conn));
 		return;
@@ -360,6 +386,101 @@ wk_turn_overdue(const struct worker *w, int64_t now, int64_t *at)
 	return now >= since + wait;
 }
 
+/* How long a silent database is waited for, the same for a turn with logs or without. */
+static bool
+still_busy(struct worker *w, int64_t now)
+{
+	if (!PQisBusy(w->conn))
+		return false;
+	/*
+	 * A database silent for a whole lease (a link down, a server
+	 * that froze) has let our jobs go anyway: drop the connection
+	 * and find it again, rather than wait for the kernel to give up.
+	 */
+	if (wk_turn_overdue(w, now, NULL))
+		wk_db_lost(w, w->stopping == WK_STOP_NOW ? "stopping at once" :
+		    "no answer within the lease");
+	return true;
+}
+
+/*
+ * Reads the answers of a pipelined turn as they come: append_logs()'s,
+ * turn()'s, then the sync.  True once all have come (the pipeline is
+ * left); false while some are missing, or if the connection was lost.
+ */
+static bool
+read_piped(struct worker *w, int64_t now)
+{
+	struct turn *tn = &w->turn;
+
+	while (tn->stage < 3) {
+		PGresult *res;
+
+		if (still_busy(w, now))
+			return false;
+		res = PQgetResult(w->conn);
+		if (res == NULL) {
+			/* Each statement's results end with a NULL; a NULL past them is a broken line. */
+			if (tn->stage++ < 2)
+				continue;
+			wk_db_lost(w, PQerrorMessage(w->conn));
+			return false;
+		}
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+			tn->stage = 3;
+			PQclear(res);
+		} else if (tn->stage == 0 && tn->logs_res == NULL) {
+			tn->logs_res = res;
+		} else if (tn->stage == 1 && (tn->turn_res == NULL || pgjq_ok(tn->turn_res))) {
+			PQclear(tn->turn_res);
+			tn->turn_res = res;
+		} else {
+			PQclear(res);
+		}
+	}
+	if (!PQexitPipelineMode(w->conn)) {
+		wk_db_lost(w, PQerrorMessage(w->conn));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The log lines' fate, told by append_logs()'s answer lr.  False if the
+ * turn is over without its answer being of use: the connection lost, or
+ * the lines refused (turn() was not run then: its reports go again).
+ */
+static bool
+logs_done(struct worker *w, PGresult *lr)
+{
+	if (lr != NULL && pgjq_ok(lr)) {
+		wk_log_sent(w);
+		return true;
+	}
+	if (lr == NULL || PQstatus(w->conn) == CONNECTION_BAD ||
+	    pgjq_failure_status(w->conn, lr) == PGJQ_EX_TEMPFAIL) {
+		wk_db_lost(w, lr != NULL ? pgjq_failure_message(w->conn, lr) : PQerrorMessage(w->conn));
+		return false;
+	}
+	wk_log_refused(w, pgjq_failure_message(w->conn, lr));
+	w->turn.busy = false;
+	for (int i = 0; i < w->o->concurrency; i++)
+		w->slots[i].progress_in_turn = false;
+	w->wake = true;
+	return false;
+}
+
+/* A turn is over, or lost: the answers kept from its pipeline go. */
+void
+wk_turn_forget(struct worker *w)
+{
+	PQclear(w->turn.logs_res);
+	PQclear(w->turn.turn_res);
+	w->turn.logs_res = w->turn.turn_res = NULL;
+	w->turn.logs = false;
+	w->turn.stage = 0;
+}
+
 /* Reads the turn's answer, if it has come (wk_db_read_notifies has consumed the input). */
 void
 wk_turn_read(struct worker *w, int64_t now)
@@ -368,17 +489,26 @@ wk_turn_read(struct worker *w, int64_t now)
 
 	if (!w->turn.busy || w->conn == NULL)
 		return;
-	if (PQisBusy(w->conn)) {
-		/*
-		 * A database silent for a whole lease (a link down, a server
-		 * that froze) has let our jobs go anyway: drop the connection
-		 * and find it again, rather than wait for the kernel to give up.
-		 */
-		if (wk_turn_overdue(w, now, NULL))
-			wk_db_lost(w, w->stopping == WK_STOP_NOW ? "stopping at once" :
-			    "no answer within the lease");
-		return;
+	if (w->turn.logs) {
+		PGresult *lr;
+		bool go_on;
+
+		if (!read_piped(w, now))
+			return;
+		lr = w->turn.logs_res;
+		kept = w->turn.turn_res;
+		w->turn.logs_res = w->turn.turn_res = NULL;
+		wk_turn_forget(w);
+		go_on = logs_done(w, lr);
+		PQclear(lr);
+		if (!go_on) {
+			PQclear(kept);
+			return;
+		}
+		goto answered;
 	}
+	if (still_busy(w, now))
+		return;
 	while ((res = PQgetResult(w->conn)) != NULL) {
 		if (kept != NULL && !pgjq_ok(kept)) {
 			PQclear(res);
@@ -387,6 +517,7 @@ wk_turn_read(struct worker *w, int64_t now)
 		PQclear(kept);
 		kept = res;
 	}
+answered:
 	w->turn.busy = false;
 	if (kept != NULL && pgjq_ok(kept)) {
 		turn_done(w, kept, now);

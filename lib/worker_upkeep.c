@@ -104,6 +104,28 @@ reap_expired(struct worker *w, int64_t now)
 }
 
 /*
+ * --keep-logs: log lines go sooner than their jobs (which take theirs
+ * along when they go, by a trigger), in batches like the jobs.
+ */
+static void
+prune_logs(struct worker *w, int64_t now)
+{
+	char keep[64], batch[16];
+	const char *params[] = {keep, batch};
+	PGresult *res;
+
+	pgjq_format_interval(w->o->keep_logs_us, keep, sizeof keep);
+	snprintf(batch, sizeof batch, "%d", PRUNE_BATCH * 10);
+	res = wk_db_exec(w, "cannot remove old log lines",
+	    pgjq_sql("SELECT {S}.prune_logs($1::interval, $2::integer)"), 2, params);
+	if (res == NULL)
+		return;
+	if (atoi(PQgetvalue(res, 0, 0)) == PRUNE_BATCH * 10)
+		w->next_prune = now;
+	PQclear(res);
+}
+
+/*
  * Retention: removes finished jobs past their keep time, one batch per
  * turn of the loop so the handlers' pipes are never kept waiting long.
  * One worker at a time does it (an advisory lock); the others look again
@@ -127,6 +149,8 @@ prune_history(struct worker *w, int64_t now)
 	if (atoi(PQgetvalue(res, 0, 0)) == PRUNE_BATCH)
 		w->next_prune = now; /* more where that came from */
 	PQclear(res);
+	if (w->o->keep_logs_us > 0)
+		prune_logs(w, now);
 }
 
 /* Renewal, reaping and retention, each when its time has come. */

@@ -79,7 +79,7 @@ DECLARE
 	c_work     constant text[] := ARRAY['register_worker', 'claim_jobs', 'renew_leases',
 	                                    'unregister_worker', 'complete_attempt', 'fail_attempt',
 	                                    'release_job', 'reap_expired', 'prune_history',
-	                                    'finish_and_claim', 'turn'];
+	                                    'finish_and_claim', 'turn', 'append_logs', 'prune_logs'];
 	v_nsp      oid;
 	v_owner    name;
 	v_name     text;
