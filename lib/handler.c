@@ -345,6 +345,9 @@ write_payload(struct pgjq_handler *h)
 	close_fd(&h->in_fd);
 }
 
+/* How many reads of a pipe one call of pgjq_handler_io may do. */
+#define PGJQ_READS_PER_POLL 4
+
 /* Splits bytes into lines for on_line; a line longer than 4 KiB is cut there. */
 static void
 feed_lines(struct pgjq_buf *line, const char *p, size_t n, bool is_progress,
@@ -366,7 +369,12 @@ read_fd(struct pgjq_handler *h, int *fd, pgjq_handler_line_fn *on_line, void *ct
 {
 	char buf[65536];
 
-	for (;;) {
+	/*
+	 * A few reads a turn of the loop, not until the pipe is empty: a
+	 * handler that writes as fast as it is read must not keep the loop,
+	 * and the other slots, waiting.  poll says again what is left.
+	 */
+	for (int reads = 0; reads < PGJQ_READS_PER_POLL; reads++) {
 		ssize_t n = read(*fd, buf, sizeof buf);
 
 		if (n < 0 && errno == EINTR)

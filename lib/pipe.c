@@ -538,7 +538,8 @@ read_err(struct pgjq_pipe *p, pgjq_pipe_err_fn *on_err, void *ctx)
 {
 	char buf[16384];
 
-	for (;;) {
+	/* A bounded share per turn of the loop: a flood on stderr must not stall the other slots. */
+	for (int reads = 0; reads < 16; reads++) {
 		ssize_t n = read(p->err_fd, buf, sizeof buf);
 
 		if (n < 0 && errno == EINTR)
