@@ -138,6 +138,7 @@ struct turn {
 	size_t nrunning, running_cap;
 	int run, ahead;           /* the jobs it claims: to start now, and for the local queue */
 	bool logs;                /* append_logs() pipelined in front of turn() */
+	bool logs_only;           /* ... or alone, with nothing else to say */
 	int stage;                /* with logs: which statement's results come next (0, 1), 2: the sync */
 	PGresult *logs_res;       /* with logs: append_logs()'s answer, once read */
 	PGresult *turn_res;       /* with logs: turn()'s, once read */

@@ -187,6 +187,7 @@ report_due(const struct slot *s, int64_t now)
  * one implicit transaction up to the sync, so the lines commit with the
  * outcomes or not at all.  Plain extended-protocol messages with unnamed
  * statements, which a pooler in transaction mode passes as they are.
+ * With nothing else to say (t NULL), the lines go alone.
  */
 static bool
 send_piped(struct worker *w, const struct turn_args *t)
@@ -197,7 +198,8 @@ send_piped(struct worker *w, const struct turn_args *t)
 	lp[WK_LOG_NARRAYS] = w->chan_log;
 	return PQenterPipelineMode(w->conn) &&
 	    PQsendQueryParams(w->conn, pgjq_sql(logs_sql), WK_LOG_NARRAYS + 1, NULL, lp, NULL, NULL, 0) &&
-	    PQsendQueryParams(w->conn, pgjq_sql(turn_sql), P_COUNT, NULL, t->params, NULL, NULL, 0) &&
+	    (t == NULL ||
+	     PQsendQueryParams(w->conn, pgjq_sql(turn_sql), P_COUNT, NULL, t->params, NULL, NULL, 0)) &&
 	    PQpipelineSync(w->conn);
 }
 
@@ -238,8 +240,9 @@ wk_turn_send(struct worker *w, int64_t now)
 	}
 	turn_args_finish(w, &t, run, ahead);
 	tn->logs = w->log.pending.n > 0;
+	tn->logs_only = tn->logs && w->nout == 0 && tn->nrunning == 0 && run + ahead == 0;
 	tn->stage = 0;
-	if (tn->logs ? !send_piped(w, &t) :
+	if (tn->logs ? !send_piped(w, tn->logs_only ? NULL : &t) :
 	    !PQsendQueryParams(w->conn, pgjq_sql(turn_sql), P_COUNT, NULL, t.params, NULL, NULL, 0)) {
 		turn_args_free(&t);
 		wk_db_lost(w, PQerrorMessage(w->conn));
@@ -413,6 +416,7 @@ read_piped(struct worker *w, int64_t now)
 {
 	struct turn *tn = &w->turn;
 
+	/* stage: 0 append_logs(), 1 turn() (skipped with the lines alone), 2 the sync, 3 done. */
 	while (tn->stage < 3) {
 		PGresult *res;
 
@@ -421,8 +425,10 @@ read_piped(struct worker *w, int64_t now)
 		res = PQgetResult(w->conn);
 		if (res == NULL) {
 			/* Each statement's results end with a NULL; a NULL past them is a broken line. */
-			if (tn->stage++ < 2)
+			if (tn->stage < 2) {
+				tn->stage += tn->logs_only ? 2 : 1;
 				continue;
+			}
 			wk_db_lost(w, PQerrorMessage(w->conn));
 			return false;
 		}
@@ -477,7 +483,7 @@ wk_turn_forget(struct worker *w)
 	PQclear(w->turn.logs_res);
 	PQclear(w->turn.turn_res);
 	w->turn.logs_res = w->turn.turn_res = NULL;
-	w->turn.logs = false;
+	w->turn.logs = w->turn.logs_only = false;
 	w->turn.stage = 0;
 }
 
@@ -491,17 +497,20 @@ wk_turn_read(struct worker *w, int64_t now)
 		return;
 	if (w->turn.logs) {
 		PGresult *lr;
-		bool go_on;
+		bool go_on, only;
 
 		if (!read_piped(w, now))
 			return;
 		lr = w->turn.logs_res;
 		kept = w->turn.turn_res;
+		only = w->turn.logs_only;
 		w->turn.logs_res = w->turn.turn_res = NULL;
 		wk_turn_forget(w);
 		go_on = logs_done(w, lr);
 		PQclear(lr);
-		if (!go_on) {
+		if (!go_on || only) {
+			if (go_on)
+				w->turn.busy = false;
 			PQclear(kept);
 			return;
 		}

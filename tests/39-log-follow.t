@@ -56,7 +56,8 @@ exits 0 "--json follows too" jq-status --log -f --json "$j"
 is "$(jget -r .stream < "$T/out" | tr '\n' ' ')" "stderr stderr progress stderr " "one object per line"
 
 f=$(jq-enqueue -q s --max-attempts 1 '{}')
-touch "$T/$f.go" "$T/$f.end" "$T/$f.fail"
+touch "$T/$f.fail"
+touch "$T/$f.go" "$T/$f.end"
 exits 1 "a job that fails: 1, as --wait" jq-status --log -f "$f"
 like "$(lines "$T/out")" "1 stderr three" "after its lines"
 
@@ -87,7 +88,10 @@ JQ_DATABASE_URL=$PGB_URL jq-worker -q s --poll 500ms -- "$T/steps" > /dev/null 2
 wpid=$!
 at_exit "kill $wpid 2>/dev/null"
 wait_for "the first line through the pooler" 30 has "$T/pooled" one
-touch "$T/$p.go" "$T/$p.end"
+touch "$T/$p.go"
+# (stderr and fd 3 are two pipes: lines on both at once may be read in either order)
+wait_for "the progress line" 30 has "$T/pooled" "50 half way"
+touch "$T/$p.end"
 wait $ppid
 is "$?" 0 "through the pooler: it ends with the job, 0"
 is "$(lines "$T/pooled")" "$all" "with every line"
