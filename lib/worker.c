@@ -89,6 +89,9 @@ wk_work_done(struct worker *w)
 {
 	if (w->busy > 0 || w->nahead > 0 || w->turn.busy)
 		return false;
+	/* Log lines left over go first (they wait 100 ms at most), while they can. */
+	if (w->log.pending.n > 0 && w->conn != NULL)
+		return false;
 	if (w->nout > 0)
 		return w->stopping == WK_STOP_NOW && w->conn == NULL; /* nothing more we can do */
 	if (w->stopping != WK_RUNNING)
