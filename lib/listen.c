@@ -18,7 +18,7 @@
 struct pgjq_listener {
 	const char *conninfo;   /* NULL: libpq's defaults */
 	const char *schema;
-	char **channels;        /* "<schema>_<name>", one per name */
+	char **channels;        /* their names in the schema */
 	size_t nchannels;
 	PGconn *conn;           /* NULL while down */
 	PGnotify *pending;      /* taken from libpq, not yet handed out */
@@ -112,7 +112,7 @@ connect_listen(struct pgjq_listener *l, bool first)
 }
 
 struct pgjq_listener *
-pgjq_listen_open(const char *conninfo, const char *schema, const char *const *names, size_t n)
+pgjq_listen_open(const char *conninfo, const char *schema, const enum pgjq_channel *chans, size_t n)
 {
 	struct pgjq_listener *l = pgjq_xcalloc(1, sizeof *l);
 
@@ -121,7 +121,7 @@ pgjq_listen_open(const char *conninfo, const char *schema, const char *const *na
 	l->channels = pgjq_xcalloc(n, sizeof *l->channels);
 	l->nchannels = n;
 	for (size_t i = 0; i < n; i++)
-		l->channels[i] = pgjq_xasprintf("%s_%s", schema, names[i]);
+		l->channels[i] = pgjq_channel_name(schema, chans[i]);
 	connect_listen(l, true);
 	return l;
 }

@@ -223,7 +223,7 @@ pgjq_schema_ensure(PGconn *conn, const char *schema)
 	PGresult *res;
 	int version;
 
-	if (*schema == '\0' || strlen(schema) > PGJQ_SCHEMA_NAME_MAX ||
+	if (*schema == '\0' || strlen(schema) > (size_t)PGJQ_SCHEMA_NAME_MAX ||
 	    !pgjq_utf8_valid(schema, strlen(schema))) {
 		pgjq_warn("schema name must be 1 to %d bytes of UTF-8 text", PGJQ_SCHEMA_NAME_MAX);
 		return PGJQ_EX_USAGE;

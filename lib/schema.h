@@ -19,8 +19,8 @@ struct pgjq_migration {
 /* Terminated by an entry with version 0. */
 extern const struct pgjq_migration pgjq_migrations[];
 
-/* Longest schema name: the NOTIFY channel "<schema>_new" must fit in 63 bytes. */
-#define PGJQ_SCHEMA_NAME_MAX 58
+/* PGJQ_SCHEMA_NAME_MAX, the longest schema name, comes from its channels. */
+#include "channel.h"
 
 /*
  * Lets pgjq_schema_ensure create the schema and its tables when they are
