@@ -10,6 +10,7 @@
 #include "diag.h"
 #include "follow.h"
 #include "job.h"
+#include "schema.h"
 #include "status.h"
 #include "tty.h"
 

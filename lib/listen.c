@@ -9,6 +9,7 @@
 #include "db.h"
 #include "diag.h"
 #include "listen.h"
+#include "schema.h"
 #include "xalloc.h"
 
 /* Reconnection delays: the first, and the most it grows to. */

@@ -273,3 +273,31 @@ pgjq_channel_new(const char *schema)
 {
 	return pgjq_xasprintf("%s_new", schema);
 }
+
+PGconn *
+pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status)
+{
+	PGconn *conn = pgjq_db_open(conninfo, quiet);
+
+	if (conn == NULL) {
+		*status = PGJQ_EX_UNAVAILABLE;
+		return NULL;
+	}
+	*status = pgjq_schema_ensure(conn, schema);
+	if (*status != 0) {
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+PGconn *
+pgjq_connect(const char *conninfo, const char *schema)
+{
+	int status;
+	PGconn *conn = pgjq_connect_try(conninfo, schema, false, &status);
+
+	if (conn == NULL)
+		exit(status);
+	return conn;
+}

@@ -1,5 +1,7 @@
 /*
- * schema: creates and upgrades the tables in the tool's schema.
+ * schema: creates and upgrades the tables in the tool's schema, and hands
+ * the tools connections to a schema that is up to date.  Above db.c,
+ * which knows nothing of it.
  *
  * Migrations are the files sql/NNN-*.sql, compiled in.  The first tool to
  * connect to a database applies what is missing, in one transaction under
@@ -7,6 +9,8 @@
  */
 #ifndef PGJQ_SCHEMA_H
 #define PGJQ_SCHEMA_H
+
+#include <stdbool.h>
 
 #include <libpq-fe.h>
 
@@ -35,6 +39,18 @@ void pgjq_schema_allow_create(void);
  * date.  Returns 0, or an exit status after printing why.
  */
 int pgjq_schema_ensure(PGconn *conn, const char *schema);
+
+/*
+ * Connects, and creates or upgrades the schema if needed.  Dies with 69
+ * if the database cannot be used.
+ */
+PGconn *pgjq_connect(const char *conninfo, const char *schema);
+
+/*
+ * Like pgjq_connect(), but returns NULL (and the exit status) instead of
+ * exiting; quiet: do not report an unreachable server (a retry loop).
+ */
+PGconn *pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status);
 
 /* The NOTIFY channel that announces new jobs in the schema. */
 char *pgjq_channel_new(const char *schema);

@@ -16,6 +16,7 @@
 #include "duration.h"
 #include "job.h"
 #include "listen.h"
+#include "schema.h"
 #include "stats.h"
 #include "tty.h"
 
