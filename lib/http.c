@@ -146,13 +146,11 @@ on_body(char *p, size_t size, size_t n, void *userp)
 	return len;
 }
 
-/* Retry-After: either seconds or an HTTP date (RFC 9110). */
-static size_t
-on_header(char *p, size_t size, size_t n, void *userp)
+bool
+pgjq_http_retry_after(const char *p, size_t len, int64_t *wait_us)
 {
-	struct xfer *x = userp;
-	size_t len = size * n;
 	static const char name[] = "retry-after:";
+	bool found = false;
 
 	if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
 		char value[128];
@@ -171,7 +169,8 @@ on_header(char *p, size_t size, size_t n, void *userp)
 			/* No wait is longer than any duration can be (and no overflow). */
 			if (secs > PGJQ_DURATION_MAX_US / 1000000)
 				secs = (long)(PGJQ_DURATION_MAX_US / 1000000);
-			x->retry_after_us = (int64_t)secs * 1000000;
+			*wait_us = (int64_t)secs * 1000000;
+			found = true;
 		} else {
 			time_t when = pgjq_curl.getdate(v, NULL);
 
@@ -181,10 +180,23 @@ on_header(char *p, size_t size, size_t n, void *userp)
 
 				if (wait > PGJQ_DURATION_MAX_US / 1000000)
 					wait = PGJQ_DURATION_MAX_US / 1000000;
-				x->retry_after_us = wait * 1000000;
+				*wait_us = wait * 1000000;
+				found = true;
 			}
 		}
 	}
+	return found;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *userp)
+{
+	struct xfer *x = userp;
+	size_t len = size * n;
+	int64_t wait_us;
+
+	if (pgjq_http_retry_after(p, len, &wait_us))
+		x->retry_after_us = wait_us;
 	return len;
 }
 
