@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "db.h"
 #include "diag.h"
 #include "xalloc.h"
@@ -54,15 +54,6 @@ pgjq_db_open(const char *conninfo, bool quiet)
 	return conn;
 }
 
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 bool
 pgjq_notifications_arrive(PGconn *conn, const char *conninfo, const char *channel)
 {
@@ -89,10 +80,10 @@ pgjq_notifications_arrive(PGconn *conn, const char *conninfo, const char *channe
 	 * and only one that comes to an idle connection shows that they
 	 * arrive.  Directly, it is on its way as the NOTIFY commits.
 	 */
-	deadline = mono_us() + PGJQ_PROBE_WAIT_US;
+	deadline = pgjq_now_us() + PGJQ_PROBE_WAIT_US;
 	for (;;) {
 		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
-		int64_t left = deadline - mono_us();
+		int64_t left = deadline - pgjq_now_us();
 		PGnotify *n;
 
 		if (!PQconsumeInput(conn))
@@ -188,14 +179,14 @@ PGresult *
 pgjq_exec_within(PGconn *conn, const char *sql, int nparams, const char *const *params,
     int64_t timeout_us, const volatile sig_atomic_t *give_up)
 {
-	int64_t deadline = mono_us() + timeout_us;
+	int64_t deadline = pgjq_now_us() + timeout_us;
 	PGresult *res, *kept = NULL;
 
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
 		return PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
 	while (PQisBusy(conn)) {
 		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
-		int64_t left = deadline - mono_us();
+		int64_t left = deadline - pgjq_now_us();
 
 		if (left <= 0 || (give_up != NULL && *give_up)) {
 			errno = left <= 0 ? ETIMEDOUT : EINTR;

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "db.h"
 #include "diag.h"
 #include "follow.h"

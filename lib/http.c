@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "curl_dl.h"
 #include "diag.h"
 #include "duration.h"
@@ -90,15 +91,6 @@ scrub(char *text, const char *secret)
 		memset(p, 'x', n);
 }
 
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int
 on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
@@ -130,7 +122,7 @@ on_timer(CURLM *multi, long ms, void *userp)
 	struct pgjq_http *h = userp;
 
 	(void)multi;
-	h->due = ms < 0 ? 0 : mono_us() + (int64_t)ms * 1000;
+	h->due = ms < 0 ? 0 : pgjq_now_us() + (int64_t)ms * 1000;
 	return 0;
 }
 

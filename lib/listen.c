@@ -4,8 +4,8 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "diag.h"
 #include "listen.h"
@@ -31,15 +31,6 @@ struct pgjq_listener {
 
 /* How often a listener that notifications do not reach reads again. */
 #define DEAF_POLL_US INT64_C(1000000)
-
-int64_t
-pgjq_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void
 lost(struct pgjq_listener *l, const char *why)

@@ -61,7 +61,4 @@ enum pgjq_listen_event pgjq_listen_wait(struct pgjq_listener *l, int64_t timeout
  */
 PGnotify *pgjq_listen_next(struct pgjq_listener *l, size_t *which);
 
-/* A monotonic clock, in microseconds. */
-int64_t pgjq_now_us(void);
-
 #endif

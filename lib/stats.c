@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "db.h"
 #include "diag.h"
 #include "duration.h"
