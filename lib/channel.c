@@ -14,12 +14,6 @@ static const char *const suffixes[] = {
 static_assert(sizeof suffixes / sizeof suffixes[0] == PGJQ_NCHANNELS, "a suffix for every channel");
 static_assert(PGJQ_SCHEMA_NAME_MAX > 0, "a schema name still fits");
 
-const char *
-pgjq_channel_suffix(enum pgjq_channel c)
-{
-	return suffixes[c];
-}
-
 char *
 pgjq_channel_name(const char *schema, enum pgjq_channel c)
 {

@@ -46,9 +46,6 @@ union pgjq_channel_suffixes {
 /* The longest schema name whose every channel's name fits an identifier. */
 #define PGJQ_SCHEMA_NAME_MAX ((int)(PGJQ_IDENT_MAX - PGJQ_CHANNEL_SUFFIX_MAX))
 
-/* The channel's suffix, such as "_new". */
-const char *pgjq_channel_suffix(enum pgjq_channel c);
-
 /* A new string: the channel's name in the schema, unquoted. */
 char *pgjq_channel_name(const char *schema, enum pgjq_channel c);
 

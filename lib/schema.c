@@ -9,7 +9,6 @@
 #include "diag.h"
 #include "job.h"
 #include "schema.h"
-#include "xalloc.h"
 
 /* First key of the advisory lock that serialises migrations ("pjq"). */
 #define MIGRATION_LOCK_CLASS "7367281"
@@ -266,12 +265,6 @@ pgjq_schema_ensure(PGconn *conn, const char *schema)
 		return PGJQ_EX_UNAVAILABLE;
 	}
 	return migrate(conn, schema);
-}
-
-char *
-pgjq_channel_new(const char *schema)
-{
-	return pgjq_xasprintf("%s_new", schema);
 }
 
 PGconn *

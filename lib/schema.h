@@ -52,7 +52,4 @@ PGconn *pgjq_connect(const char *conninfo, const char *schema);
  */
 PGconn *pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status);
 
-/* The NOTIFY channel that announces new jobs in the schema. */
-char *pgjq_channel_new(const char *schema);
-
 #endif
