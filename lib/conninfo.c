@@ -120,7 +120,7 @@ hide_uri(char *s, bool *found)
 }
 
 static bool
-space(char c)
+is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
@@ -128,7 +128,7 @@ space(char c)
 static char *
 skip_space(char *p)
 {
-	while (space(*p))
+	while (is_space(*p))
 		p++;
 	return p;
 }
@@ -147,7 +147,7 @@ hide_keywords(char *s, bool *found)
 		if (*p == '\0')
 			return;
 		key = p;
-		while (*p != '\0' && *p != '=' && !space(*p))
+		while (*p != '\0' && *p != '=' && !is_space(*p))
 			p++;
 		secret = pgjq_conninfo_secret_keyword(key, (size_t)(p - key));
 		p = skip_space(p);
@@ -166,7 +166,7 @@ hide_keywords(char *s, bool *found)
 			continue;
 		}
 		/* Unquoted, a backslash escapes the next byte too, white space included. */
-		while (*p != '\0' && !space(*p))
+		while (*p != '\0' && !is_space(*p))
 			p += p[0] == '\\' && p[1] != '\0' ? 2 : 1;
 		if (!secret)
 			continue;
@@ -177,7 +177,7 @@ hide_keywords(char *s, bool *found)
 		for (;;) {
 			char *next = skip_space(p), *word = next;
 
-			while (*next != '\0' && *next != '=' && !space(*next))
+			while (*next != '\0' && *next != '=' && !is_space(*next))
 				next++;
 			if (next == word || *skip_space(next) == '=')
 				break;

@@ -25,12 +25,12 @@ struct pgjq_listener {
 	PGnotify *pending;      /* taken from libpq, not yet handed out */
 	int64_t retry_at;       /* next reconnection attempt, while down */
 	int64_t retry_delay;
-	bool deaf;              /* notifications do not arrive: poll */
-	bool said_deaf;
+	bool polling;          /* notifications do not arrive: read again every so often */
+	bool said_polling;
 };
 
 /* How often a listener that notifications do not reach reads again. */
-#define DEAF_POLL_US INT64_C(1000000)
+#define POLL_UNNOTIFIED_US INT64_C(1000000)
 
 static void
 lost(struct pgjq_listener *l, const char *why)
@@ -94,11 +94,11 @@ connect_listen(struct pgjq_listener *l, bool first)
 		PQclear(res);
 	}
 	if (l->nchannels > 0) {
-		l->deaf = !pgjq_notifications_arrive(l->conn, l->conninfo, l->channels[0]);
-		if (l->deaf && !l->said_deaf)
+		l->polling = !pgjq_notifications_arrive(l->conn, l->conninfo, l->channels[0]);
+		if (l->polling && !l->said_polling)
 			pgjq_warn("notifications do not arrive on this connection (a pooler in "
-			    "transaction mode?): polling every %llds", (long long)(DEAF_POLL_US / 1000000));
-		l->said_deaf |= l->deaf;
+			    "transaction mode?): polling every %llds", (long long)(POLL_UNNOTIFIED_US / 1000000));
+		l->said_polling |= l->polling;
 	}
 	return true;
 }
@@ -158,8 +158,8 @@ pgjq_listen_wait(struct pgjq_listener *l, int64_t timeout_us, int extra_fd)
 {
 	int64_t deadline = timeout_us < 0 ? -1 : pgjq_now_us() + timeout_us;
 
-	if (l->deaf && (deadline < 0 || deadline > pgjq_now_us() + DEAF_POLL_US))
-		deadline = pgjq_now_us() + DEAF_POLL_US;
+	if (l->polling && (deadline < 0 || deadline > pgjq_now_us() + POLL_UNNOTIFIED_US))
+		deadline = pgjq_now_us() + POLL_UNNOTIFIED_US;
 	for (;;) {
 		struct pollfd pfd[2];
 		int64_t now = pgjq_now_us(), until = deadline;
