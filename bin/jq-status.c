@@ -11,6 +11,7 @@
 #include "follow.h"
 #include "job.h"
 #include "joblog.h"
+#include "schema.h"
 #include "status.h"
 #include "tty.h"
 

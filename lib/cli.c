@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "conninfo.h"
 #include "db.h"
 #include "diag.h"
 #include "duration.h"

@@ -6,316 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "db.h"
 #include "diag.h"
-#include "schema.h"
 #include "xalloc.h"
 
-const char *
-pgjq_conninfo(const char *option)
-{
-	const char *env;
-
-	if (option != NULL)
-		return option;
-	env = getenv("JQ_DATABASE_URL");
-	return env != NULL && *env != '\0' ? env : NULL;
-}
-
-/*
- * libpq's keywords that hold secrets: password, sslpassword, and by name
- * any later one (libpq 18's oauth_client_secret), so a newer libpq's
- * secret is not shown just because this code predates it.
- */
-static bool
-secret_keyword(const char *key, size_t len)
-{
-	static const char *const words[] = {"password", "secret"};
-
-	for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
-		size_t n = strlen(words[w]);
-
-		for (size_t i = 0; i + n <= len; i++)
-			if (strncasecmp(key + i, words[w], n) == 0)
-				return true;
-	}
-	return false;
-}
-
-static size_t
-uri_prefix(const char *s)
-{
-	if (strncmp(s, "postgresql://", 13) == 0)
-		return 13;
-	if (strncmp(s, "postgres://", 11) == 0)
-		return 11;
-	return 0;
-}
-
-/* libpq's test: anything else is a bare database name. */
-static bool
-is_conninfo(const char *s)
-{
-	return uri_prefix(s) > 0 || strchr(s, '=') != NULL;
-}
-
-static void
-wipe(char *p, const char *end, bool *found)
-{
-	if (p < end)
-		*found = true;
-	for (; p < end; p++)
-		*p = 'x';
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* A URI's key, percent-decoded as libpq decodes it, is a secret one. */
-static bool
-secret_uri_key(const char *key, size_t len)
-{
-	char dec[64];
-	size_t n = 0;
-
-	for (size_t i = 0; i < len && n < sizeof dec; i++) {
-		int hi, lo;
-
-		if (key[i] == '%' && i + 2 < len && (hi = hexval(key[i + 1])) >= 0 &&
-		    (lo = hexval(key[i + 2])) >= 0) {
-			dec[n++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else {
-			dec[n++] = key[i];
-		}
-	}
-	return secret_keyword(dec, n);
-}
-
-/* A URI, from after "scheme://": the password of user:password@ and ?password=. */
-static void
-hide_uri(char *s, bool *found)
-{
-	char *p = s, *q;
-
-	/* As libpq reads it: user information ends at the first '@' before any '/'. */
-	while (*p != '\0' && *p != '@' && *p != '/')
-		p++;
-	if (*p == '@' && (q = memchr(s, ':', (size_t)(p - s))) != NULL)
-		wipe(q + 1, p, found);
-	/* Without user information the host starts the string, and '?' may end it. */
-	if (*p != '@')
-		p = s;
-	for (q = strchr(p, '?'); q != NULL; ) {
-		char *key = q + 1, *end = key + strcspn(key, "&"), *eq;
-
-		eq = memchr(key, '=', (size_t)(end - key));
-		if (eq != NULL && secret_uri_key(key, (size_t)(eq - key)))
-			wipe(eq + 1, end, found);
-		q = *end != '\0' ? end : NULL;
-	}
-}
-
-static bool
-space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-static char *
-skip_space(char *p)
-{
-	while (space(*p))
-		p++;
-	return p;
-}
-
-/* keyword = value pairs; values may be quoted, with backslash escapes. */
-static void
-hide_keywords(char *s, bool *found)
-{
-	char *p = s;
-
-	for (;;) {
-		char *key, *val;
-		bool secret;
-
-		p = skip_space(p);
-		if (*p == '\0')
-			return;
-		key = p;
-		while (*p != '\0' && *p != '=' && !space(*p))
-			p++;
-		secret = secret_keyword(key, (size_t)(p - key));
-		p = skip_space(p);
-		if (*p != '=')
-			return; /* malformed; libpq's complaint names only this word */
-		p = skip_space(p + 1);
-		val = p;
-		if (*p == '\'') {
-			for (p++; *p != '\0' && *p != '\''; p++)
-				if (*p == '\\' && p[1] != '\0')
-					p++;
-			if (secret)
-				wipe(val + 1, p, found);
-			if (*p == '\'')
-				p++;
-			continue;
-		}
-		/* Unquoted, a backslash escapes the next byte too, white space included. */
-		while (*p != '\0' && !space(*p))
-			p += p[0] == '\\' && p[1] != '\0' ? 2 : 1;
-		if (!secret)
-			continue;
-		/*
-		 * "password=two words" is a mistake libpq reports by quoting
-		 * "words": every word up to the next keyword= is wiped too.
-		 */
-		for (;;) {
-			char *next = skip_space(p), *word = next;
-
-			while (*next != '\0' && *next != '=' && !space(*next))
-				next++;
-			if (next == word || *skip_space(next) == '=')
-				break;
-			p = next;
-		}
-		wipe(val, p, found);
-	}
-}
-
-bool
-pgjq_conninfo_hide(char *conninfo)
-{
-	bool found = false;
-	size_t prefix;
-
-	if (conninfo == NULL || !is_conninfo(conninfo))
-		return false;
-	if ((prefix = uri_prefix(conninfo)) > 0)
-		hide_uri(conninfo + prefix, &found);
-	else
-		hide_keywords(conninfo, &found);
-	return found;
-}
-
-static void
-put_uri_escaped(struct pgjq_buf *b, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~')
-			pgjq_buf_putc(b, (char)c);
-		else
-			pgjq_buf_printf(b, "%%%02X", c);
-	}
-}
-
-char *
-pgjq_conninfo_public(const char *conninfo)
-{
-	PQconninfoOption *opts, *o;
-	struct pgjq_buf b = {0};
-	char *err = NULL;
-	bool uri, first = true, secret = false;
-
-	if (conninfo == NULL)
-		return NULL;
-	if (!is_conninfo(conninfo))
-		return pgjq_xstrdup(conninfo);
-	opts = PQconninfoParse(conninfo, &err);
-	if (opts == NULL) {
-		PQfreemem(err);
-		return NULL;
-	}
-	for (o = opts; o->keyword != NULL; o++)
-		if (o->val != NULL && secret_keyword(o->keyword, strlen(o->keyword)))
-			secret = true;
-	if (!secret) {
-		/* As written: a handler may hand it to a driver that only reads URIs. */
-		PQconninfoFree(opts);
-		return pgjq_xstrdup(conninfo);
-	}
-	/* The same form it came in; a URI takes every setting as a parameter. */
-	uri = uri_prefix(conninfo) > 0;
-	pgjq_buf_printf(&b, "%s", uri ? "postgresql://" : "");
-	for (o = opts; o->keyword != NULL; o++) {
-		if (o->val == NULL || secret_keyword(o->keyword, strlen(o->keyword)))
-			continue;
-		if (uri) {
-			pgjq_buf_printf(&b, "%c%s=", first ? '?' : '&', o->keyword);
-			put_uri_escaped(&b, o->val);
-			first = false;
-			continue;
-		}
-		pgjq_buf_printf(&b, "%s%s='", first ? "" : " ", o->keyword);
-		first = false;
-		for (const char *v = o->val; *v != '\0'; v++) {
-			if (*v == '\'' || *v == '\\')
-				pgjq_buf_putc(&b, '\\');
-			pgjq_buf_putc(&b, *v);
-		}
-		pgjq_buf_putc(&b, '\'');
-	}
-	PQconninfoFree(opts);
-	if (b.data == NULL)
-		pgjq_buf_putc(&b, '\0');
-	return b.data;
-}
-
-/*
- * libpq's explanation of a connection string it cannot parse quotes the
- * string, or the part it choked on, and that may hold the password: the
- * explanation comes from parsing a copy with the secrets wiped.  Returns
- * NULL if the string parses (the failure was elsewhere).
- */
-static char *
-conninfo_error(const char *conninfo)
-{
-	PQconninfoOption *opts;
-	char *err = NULL, *copy, *msg;
-
-	if (conninfo == NULL || !is_conninfo(conninfo))
-		return NULL;
-	opts = PQconninfoParse(conninfo, &err);
-	if (opts != NULL) {
-		PQconninfoFree(opts);
-		return NULL;
-	}
-	PQfreemem(err);
-	err = NULL;
-	copy = pgjq_xstrdup(conninfo);
-	pgjq_conninfo_hide(copy);
-	opts = PQconninfoParse(copy, &err);
-	free(copy);
-	if (opts != NULL) {
-		/* Only the secret itself was malformed. */
-		PQconninfoFree(opts);
-		return pgjq_xstrdup("invalid connection string: a password in it is malformed "
-		    "(libpq's explanation would show it)");
-	}
-	msg = pgjq_xstrdup(err != NULL ? err : "invalid connection string");
-	PQfreemem(err);
-	return msg;
-}
-
-/* A connection as libpq makes it, with our defaults; NULL (after saying why unless quiet) if not. */
-static PGconn *
-connect_plain(const char *conninfo, bool quiet)
+PGconn *
+pgjq_db_open(const char *conninfo, bool quiet)
 {
 	/*
 	 * expand_dbname lets "dbname" carry a whole URI or conninfo string;
@@ -344,7 +43,7 @@ connect_plain(const char *conninfo, bool quiet)
 		 * quotes a malformed connection string, password and all.
 		 */
 		if (!quiet) {
-			char *bad = conninfo_error(conninfo);
+			char *bad = pgjq_conninfo_error(conninfo);
 
 			pgjq_warn("cannot connect to the database: %s", bad != NULL ? bad : PQerrorMessage(conn));
 			free(bad);
@@ -353,32 +52,6 @@ connect_plain(const char *conninfo, bool quiet)
 		return NULL;
 	}
 	return conn;
-}
-
-PGconn *
-pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status)
-{
-	PGconn *conn = connect_plain(conninfo, quiet);
-
-	if (conn == NULL) {
-		*status = PGJQ_EX_UNAVAILABLE;
-		return NULL;
-	}
-	*status = pgjq_schema_ensure(conn, schema);
-	if (*status != 0) {
-		PQfinish(conn);
-		return NULL;
-	}
-	return conn;
-}
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 bool
@@ -393,7 +66,7 @@ pgjq_notifications_arrive(PGconn *conn, const char *conninfo, const char *channe
 	bool sent;
 
 	snprintf(token, sizeof token, "pgjq-probe %ld.%u", (long)getpid(), ++count);
-	if ((other = connect_plain(conninfo, true)) == NULL)
+	if ((other = pgjq_db_open(conninfo, true)) == NULL)
 		return true; /* cannot tell: the caller finds a lost database by itself */
 	res = pgjq_exec(other, "SELECT pg_catalog.pg_notify($1, $2)", 2, params);
 	sent = pgjq_ok(res);
@@ -407,10 +80,10 @@ pgjq_notifications_arrive(PGconn *conn, const char *conninfo, const char *channe
 	 * and only one that comes to an idle connection shows that they
 	 * arrive.  Directly, it is on its way as the NOTIFY commits.
 	 */
-	deadline = mono_us() + PGJQ_PROBE_WAIT_US;
+	deadline = pgjq_now_us() + PGJQ_PROBE_WAIT_US;
 	for (;;) {
 		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
-		int64_t left = deadline - mono_us();
+		int64_t left = deadline - pgjq_now_us();
 		PGnotify *n;
 
 		if (!PQconsumeInput(conn))
@@ -428,17 +101,6 @@ pgjq_notifications_arrive(PGconn *conn, const char *conninfo, const char *channe
 		if (poll(&pfd, 1, (int)(left / 1000) + 1) < 0 && errno != EINTR)
 			return true;
 	}
-}
-
-PGconn *
-pgjq_connect(const char *conninfo, const char *schema)
-{
-	int status;
-	PGconn *conn = pgjq_connect_try(conninfo, schema, false, &status);
-
-	if (conn == NULL)
-		exit(status);
-	return conn;
 }
 
 /* The schema {S} stands for, as given and as quoted. */
@@ -517,14 +179,14 @@ PGresult *
 pgjq_exec_within(PGconn *conn, const char *sql, int nparams, const char *const *params,
     int64_t timeout_us, const volatile sig_atomic_t *give_up)
 {
-	int64_t deadline = mono_us() + timeout_us;
+	int64_t deadline = pgjq_now_us() + timeout_us;
 	PGresult *res, *kept = NULL;
 
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
 		return PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
 	while (PQisBusy(conn)) {
 		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
-		int64_t left = deadline - mono_us();
+		int64_t left = deadline - pgjq_now_us();
 
 		if (left <= 0 || (give_up != NULL && *give_up)) {
 			errno = left <= 0 ? ETIMEDOUT : EINTR;

@@ -2,10 +2,10 @@
  * db: connecting to PostgreSQL and running statements, with failures
  * turned into the exit statuses of pgjq(7).
  *
- * The connection string comes from -d, else JQ_DATABASE_URL, else libpq's
- * own defaults (PGHOST, PGSERVICE, ~/.pgpass ...), so every libpq feature
- * works unchanged.  Every connection names itself after the tool in
- * pg_stat_activity.
+ * The connection string (conninfo.h) goes to libpq as it is, so every
+ * libpq feature works unchanged.  Every connection names itself after the
+ * tool in pg_stat_activity.  Connecting with the schema brought up to
+ * date is schema.h's pgjq_connect(), above this module.
  *
  * A connection keeps no session state (no search_path, no prepared
  * statement, no session lock): through a pooler in transaction mode the
@@ -22,17 +22,14 @@
 
 #include <libpq-fe.h>
 
-/*
- * Connects, and creates or upgrades the schema if needed.  Dies with 69
- * if the database cannot be used.
- */
-PGconn *pgjq_connect(const char *conninfo, const char *schema);
+#include "conninfo.h"
 
 /*
- * Like pgjq_connect(), but returns NULL (and the exit status) instead of
- * exiting; quiet: do not report an unreachable server (a retry loop).
+ * A connection as libpq makes it from conninfo, with pgjq's defaults (a
+ * connect timeout, the tool's name, UTF8), and no schema yet; NULL, after
+ * saying why unless quiet, if it fails.
  */
-PGconn *pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status);
+PGconn *pgjq_db_open(const char *conninfo, bool quiet);
 
 /*
  * Makes schema the one {S} stands for, quoted as an identifier by libpq
@@ -63,25 +60,6 @@ const char *pgjq_sql(const char *tmpl);
  */
 #define PGJQ_PROBE_WAIT_US INT64_C(1000000)
 bool pgjq_notifications_arrive(PGconn *conn, const char *conninfo, const char *channel);
-
-/* The connection string a tool was given, or NULL for libpq's defaults. */
-const char *pgjq_conninfo(const char *option);
-
-/*
- * Overwrites with 'x', in place and keeping the length, every password
- * (and other secret) in a connection string or URI, as far as it can be
- * told from the text; returns true if there was one.  For wiping -d from
- * argv, which ps(1) shows to every user, and for quoting a string.
- */
-bool pgjq_conninfo_hide(char *conninfo);
-
-/*
- * A new copy of conninfo without its secrets, in the same form (URI or
- * keyword=value), for handing to a handler: it finds the password the way
- * libpq does without one (PGPASSFILE, ~/.pgpass).  NULL if conninfo is
- * NULL or cannot be parsed.
- */
-char *pgjq_conninfo_public(const char *conninfo);
 
 /*
  * Runs one statement with text parameters.  The result is returned

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -15,15 +14,10 @@
 #include "diag.h"
 #include "duration.h"
 #include "enqueue.h"
+#include "envelope.h"
 #include "job.h"
 #include "jsonstream.h"
 #include "xalloc.h"
-
-enum timing {
-	TIME_NOW,    /* run_at defaults to the transaction's now() */
-	TIME_DELAY,  /* now() + delay_us */
-	TIME_AT,     /* at_us, microseconds since the epoch */
-};
 
 /* The parameters of enqueue_job(), in order. */
 enum { P_PAYLOAD, P_QUEUE, P_PRIORITY, P_DELAY, P_AT, P_MAX_ATTEMPTS, P_TIMEOUT, P_KEY, P_AFTER, NPARAMS };
@@ -32,7 +26,7 @@ enum { P_PAYLOAD, P_QUEUE, P_PRIORITY, P_DELAY, P_AT, P_MAX_ATTEMPTS, P_TIMEOUT,
 struct pending {
 	long line;
 	char *queue;            /* owned; NULL means opts->queue */
-	enum timing timing;
+	enum pgjq_timing timing;
 	int64_t when_us;        /* the delay or the time, per timing */
 	size_t off, len;        /* fast path: its COPY columns in rowtext */
 	char **params;          /* slow path: enqueue_job()'s arguments, owned */
@@ -249,9 +243,8 @@ pgjq_enqueuer_new(PGconn *conn, const struct pgjq_enqueue_opts *opts,
 	return e;
 }
 
-/* Appends s to b escaped for COPY's text format. */
-static void
-copy_escape(struct pgjq_buf *b, const char *s, size_t len)
+void
+pgjq_copy_escape(struct pgjq_buf *b, const char *s, size_t len)
 {
 	size_t start = 0;
 
@@ -273,180 +266,6 @@ copy_escape(struct pgjq_buf *b, const char *s, size_t len)
 	pgjq_buf_append(b, s + start, len - start);
 }
 
-/* Everything one value asks for, before it is routed to COPY or enqueue_job(). */
-struct job {
-	const char *payload;
-	size_t payload_len;
-	const char *queue;
-	char *queue_owned;
-	int priority;
-	enum timing timing;
-	int64_t when_us;
-	const char *at;         /* a time only the server can read */
-	int max_attempts;
-	bool has_timeout;
-	int64_t timeout_us;
-	const char *key;
-	char *after_text;       /* owned */
-	json_t *envelope;       /* keeps the envelope's strings alive */
-};
-
-static void
-job_release(struct job *j)
-{
-	free(j->queue_owned);
-	free(j->after_text);
-	json_decref(j->envelope);
-}
-
-static bool
-integral(const json_t *v, double min, double max, long long *out)
-{
-	double d;
-
-	if (!json_is_number(v))
-		return false;
-	d = json_number_value(v);
-	if (d != floor(d) || d < min || d > max)
-		return false;
-	*out = (long long)d;
-	return true;
-}
-
-static bool
-duration_field(const json_t *v, int64_t *us, const char **why)
-{
-	if (json_is_string(v))
-		return pgjq_parse_duration(json_string_value(v), us, why) == 0;
-	if (json_is_number(v)) {
-		double d = json_number_value(v);
-
-		if (d < 0 || !isfinite(d) || d * 1e6 > (double)PGJQ_DURATION_MAX_US) {
-			*why = d < 0 ? "negative" : "too long";
-			return false;
-		}
-		*us = (int64_t)llround(d * 1e6);
-		return true;
-	}
-	*why = "expected a duration string or a number of seconds";
-	return false;
-}
-
-/* Reads one envelope's fields over the run's defaults; 0 or an exit status. */
-static int
-read_envelope(struct pgjq_enqueuer *e, const char *text, size_t len, long line, struct job *j)
-{
-	char why[256];
-	long errline;
-	const char *k;
-	json_t *v;
-	bool has_payload = false;
-
-	/*
-	 * Integers as reals: an envelope's numbers are only checked here; the
-	 * payload's own text goes to the database untouched, so a 20-digit id
-	 * in a payload survives.
-	 */
-	j->envelope = pgjq_json_parse(text, len, JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES,
-	    line, why, sizeof why, &errline);
-	if (j->envelope == NULL)
-		return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, errline, "invalid JSON: %s", why);
-	if (!json_is_object(j->envelope))
-		return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
-		    "envelope must be a JSON object with a \"payload\" field");
-
-	json_object_foreach(j->envelope, k, v) {
-		long long n;
-		const char *dwhy;
-
-		if (json_is_null(v) && strcmp(k, "payload") != 0)
-			continue; /* null: use the option's value */
-		if (strcmp(k, "payload") == 0) {
-			has_payload = true;
-			/* The payload's own text, so numbers keep every digit. */
-			if (!pgjq_json_member_text(text, len, "payload", &j->payload, &j->payload_len))
-				return pgjq_enqueuer_fail(e, PGJQ_EX_SOFTWARE, line,
-				    "internal error: cannot find the payload's text");
-		} else if (strcmp(k, "queue") == 0) {
-			if (!json_is_string(v) || !pgjq_queue_valid(json_string_value(v), json_string_length(v)))
-				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
-				    "envelope field \"queue\": expected a queue name (" PGJQ_QUEUE_RULE ")");
-			j->queue = json_string_value(v);
-		} else if (strcmp(k, "priority") == 0) {
-			if (!integral(v, INT32_MIN, INT32_MAX, &n))
-				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
-				    "envelope field \"priority\": expected a 32-bit integer");
-			j->priority = (int)n;
-		} else if (strcmp(k, "delay") == 0) {
-			if (!duration_field(v, &j->when_us, &dwhy))
-				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
-				    "envelope field \"delay\": invalid duration: %s", dwhy);
-			j->timing = TIME_DELAY;
-			j->at = NULL;
-		} else if (strcmp(k, "at") == 0) {
-			if (!json_is_string(v))
-				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
-				    "envelope field \"at\": expected a time string");
-			j->at = json_string_value(v);
-		} else if (strcmp(k, "max_attempts") == 0) {
-			if (!integral(v, 1, INT32_MAX, &n))
-				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
-				    "envelope field \"max_attempts\": expected an integer of at least 1");
-			j->max_attempts = (int)n;
-		} else if (strcmp(k, "timeout") == 0) {
-			if (!duration_field(v, &j->timeout_us, &dwhy) || j->timeout_us == 0)
-				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
-				    "envelope field \"timeout\": invalid duration: %s",
-				    j->timeout_us == 0 ? "must be more than zero" : dwhy);
-			j->has_timeout = true;
-		} else if (strcmp(k, "key") == 0) {
-			if (!json_is_string(v) || !pgjq_key_valid(json_string_value(v), json_string_length(v)))
-				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
-				    "envelope field \"key\": expected a string of 1 to %d bytes", PGJQ_KEY_MAX);
-			j->key = json_string_value(v);
-		} else if (strcmp(k, "after") == 0) {
-			int64_t *ids = NULL;
-			size_t nids = 0, cap = 0, i;
-			json_t *id;
-			bool ok = true;
-
-			if (json_is_array(v)) {
-				json_array_foreach(v, i, id) {
-					if (!integral(id, 1, 9007199254740992.0, &n)) {
-						ok = false;
-						break;
-					}
-					ids = pgjq_xgrow(ids, &cap, nids + 1, sizeof *ids);
-					ids[nids++] = n;
-				}
-			} else if (integral(v, 1, 9007199254740992.0, &n)) {
-				ids = pgjq_xgrow(ids, &cap, 1, sizeof *ids);
-				ids[nids++] = n;
-			} else {
-				ok = false;
-			}
-			if (!ok) {
-				free(ids);
-				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
-				    "envelope field \"after\": expected a job id or an array of job ids");
-			}
-			free(j->after_text);
-			j->after_text = nids > 0 ? pgjq_id_array(ids, nids) : NULL;
-			free(ids);
-		} else {
-			return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
-			    "unknown envelope field \"%s\" (payload, queue, priority, delay, at, "
-			    "max_attempts, timeout, key, after)", k);
-		}
-	}
-	if (!has_payload)
-		return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line, "envelope has no \"payload\" field");
-	if (j->timing == TIME_DELAY && j->at != NULL)
-		return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
-		    "envelope fields \"delay\" and \"at\" exclude each other");
-	return 0;
-}
-
 static char *
 dupn(const char *s, size_t n)
 {
@@ -463,7 +282,7 @@ static int commit(struct pgjq_enqueuer *e);
 int
 pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long line)
 {
-	struct job j = {0};
+	struct pgjq_jobspec j = {0};
 	struct pending *p;
 	int status;
 
@@ -479,22 +298,24 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 	j.key = e->opts.key;
 	j.after_text = e->after_text ? pgjq_xstrdup(e->after_text) : NULL;
 	if (e->opts.has_delay) {
-		j.timing = TIME_DELAY;
+		j.timing = PGJQ_TIME_DELAY;
 		j.when_us = e->opts.delay_us;
 	} else if (e->opts.at != NULL) {
-		j.timing = TIME_AT;
+		j.timing = PGJQ_TIME_AT;
 		j.when_us = e->at_us;
 	}
 
 	if (e->opts.envelope) {
-		status = read_envelope(e, text, len, line, &j);
+		struct pgjq_envelope_error err;
+
+		status = pgjq_envelope_read(text, len, line, &j, &err);
 		if (status != 0) {
-			job_release(&j);
-			return status;
+			pgjq_jobspec_release(&j);
+			return pgjq_enqueuer_fail(e, status, err.line, "%s", err.msg);
 		}
 		/* An envelope's own time overrides the run's delay or time. */
 		if (j.at != NULL)
-			j.timing = TIME_NOW;
+			j.timing = PGJQ_TIME_NOW;
 	} else {
 		char why[256];
 		long errline;
@@ -503,7 +324,7 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 		/* Only a check: the text itself is what gets stored. */
 		v = pgjq_json_parse(text, len, JSON_DECODE_INT_AS_REAL, line, why, sizeof why, &errline);
 		if (v == NULL) {
-			job_release(&j);
+			pgjq_jobspec_release(&j);
 			return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, errline, "invalid JSON: %s", why);
 		}
 		json_decref(v);
@@ -511,7 +332,7 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 		j.payload_len = len;
 	}
 	if (j.payload_len > PGJQ_PAYLOAD_MAX) {
-		job_release(&j);
+		pgjq_jobspec_release(&j);
 		return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
 		    "payload too large (%zu bytes, the limit is %d)", j.payload_len, PGJQ_PAYLOAD_MAX);
 	}
@@ -533,13 +354,13 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 		p->params[P_QUEUE] = pgjq_xstrdup(j.queue);
 		snprintf(num, sizeof num, "%d", j.priority);
 		p->params[P_PRIORITY] = pgjq_xstrdup(num);
-		if (j.timing == TIME_DELAY) {
+		if (j.timing == PGJQ_TIME_DELAY) {
 			pgjq_format_interval(j.when_us, interval, sizeof interval);
 			p->params[P_DELAY] = pgjq_xstrdup(interval);
 		}
 		if (j.at != NULL)
 			p->params[P_AT] = pgjq_xstrdup(j.at);
-		else if (j.timing == TIME_AT)
+		else if (j.timing == PGJQ_TIME_AT)
 			p->params[P_AT] = pgjq_xstrdup(e->opts.at);
 		snprintf(num, sizeof num, "%d", j.max_attempts);
 		p->params[P_MAX_ATTEMPTS] = pgjq_xstrdup(num);
@@ -563,11 +384,11 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 		} else {
 			pgjq_buf_append(&e->rowtext, "\\N\t", 3);
 		}
-		copy_escape(&e->rowtext, j.payload, j.payload_len);
+		pgjq_copy_escape(&e->rowtext, j.payload, j.payload_len);
 		pgjq_buf_putc(&e->rowtext, '\n');
 		p->len = e->rowtext.len - p->off;
 	}
-	job_release(&j);
+	pgjq_jobspec_release(&j);
 
 	if ((long)e->npending >= e->chunk) {
 		if ((status = flush(e, e->opts.batch > 0)) != 0)
@@ -666,8 +487,8 @@ copy_fast_rows(struct pgjq_enqueuer *e, size_t nfast, bool timed)
 		s = &e->sent[row++];
 		pgjq_buf_printf(&e->copybuf, "%" PRId64 "\t", s->id);
 		if (timed) {
-			int64_t at = p->timing == TIME_AT ? p->when_us :
-			    e->now_us + (p->timing == TIME_DELAY ? p->when_us : 0);
+			int64_t at = p->timing == PGJQ_TIME_AT ? p->when_us :
+			    e->now_us + (p->timing == PGJQ_TIME_DELAY ? p->when_us : 0);
 
 			/* Most runs share one time: format it once. */
 			if (at != cached_at) {
@@ -808,7 +629,7 @@ flush(struct pgjq_enqueuer *e, bool last)
 	for (size_t i = 0; i < e->npending; i++) {
 		if (e->pending[i].params == NULL) {
 			nfast++;
-			timed |= e->pending[i].timing != TIME_NOW;
+			timed |= e->pending[i].timing != PGJQ_TIME_NOW;
 		}
 	}
 	if (!e->in_txn) {

@@ -18,6 +18,8 @@
 
 #include <libpq-fe.h>
 
+#include "xalloc.h"
+
 /* Settings for every job of a run; an envelope may override them per job. */
 struct pgjq_enqueue_opts {
 	const char *queue;
@@ -78,6 +80,9 @@ int pgjq_enqueuer_finish(struct pgjq_enqueuer *e);
 int pgjq_enqueuer_interrupt(struct pgjq_enqueuer *e, int sig);
 
 void pgjq_enqueuer_free(struct pgjq_enqueuer *e);
+
+/* Appends s (len bytes) to b escaped for COPY's text format: no raw tab, newline, CR. */
+void pgjq_copy_escape(struct pgjq_buf *b, const char *s, size_t len);
 
 /* Values sent per COPY when not batching: big enough to amortise round trips. */
 #define PGJQ_ENQUEUE_CHUNK 5000

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "db.h"
 #include "diag.h"
 #include "follow.h"
@@ -466,7 +467,7 @@ refresh(struct follow *f, bool all)
 int
 pgjq_follow(const struct pgjq_follow_opts *o)
 {
-	static const char *const channels[] = {"done", "progress"};
+	static const enum pgjq_channel channels[] = {PGJQ_CHANNEL_DONE, PGJQ_CHANNEL_PROGRESS};
 	struct follow f = {.o = o, .queue_mode = o->nids == 0};
 	bool screen = o->output == PGJQ_FOLLOW_SCREEN;
 	bool ticking = screen || o->output == PGJQ_FOLLOW_EVENTS;

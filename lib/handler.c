@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "db.h"
+#include "conninfo.h"
 #include "handler.h"
 
 extern char **environ;

@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "curl_dl.h"
 #include "diag.h"
 #include "duration.h"
@@ -90,15 +91,6 @@ scrub(char *text, const char *secret)
 		memset(p, 'x', n);
 }
 
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int
 on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
@@ -130,7 +122,7 @@ on_timer(CURLM *multi, long ms, void *userp)
 	struct pgjq_http *h = userp;
 
 	(void)multi;
-	h->due = ms < 0 ? 0 : mono_us() + (int64_t)ms * 1000;
+	h->due = ms < 0 ? 0 : pgjq_now_us() + (int64_t)ms * 1000;
 	return 0;
 }
 
@@ -146,13 +138,11 @@ on_body(char *p, size_t size, size_t n, void *userp)
 	return len;
 }
 
-/* Retry-After: either seconds or an HTTP date (RFC 9110). */
-static size_t
-on_header(char *p, size_t size, size_t n, void *userp)
+bool
+pgjq_http_retry_after(const char *p, size_t len, int64_t *wait_us)
 {
-	struct xfer *x = userp;
-	size_t len = size * n;
 	static const char name[] = "retry-after:";
+	bool found = false;
 
 	if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
 		char value[128];
@@ -171,7 +161,8 @@ on_header(char *p, size_t size, size_t n, void *userp)
 			/* No wait is longer than any duration can be (and no overflow). */
 			if (secs > PGJQ_DURATION_MAX_US / 1000000)
 				secs = (long)(PGJQ_DURATION_MAX_US / 1000000);
-			x->retry_after_us = (int64_t)secs * 1000000;
+			*wait_us = (int64_t)secs * 1000000;
+			found = true;
 		} else {
 			time_t when = pgjq_curl.getdate(v, NULL);
 
@@ -181,10 +172,23 @@ on_header(char *p, size_t size, size_t n, void *userp)
 
 				if (wait > PGJQ_DURATION_MAX_US / 1000000)
 					wait = PGJQ_DURATION_MAX_US / 1000000;
-				x->retry_after_us = wait * 1000000;
+				*wait_us = wait * 1000000;
+				found = true;
 			}
 		}
 	}
+	return found;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *userp)
+{
+	struct xfer *x = userp;
+	size_t len = size * n;
+	int64_t wait_us;
+
+	if (pgjq_http_retry_after(p, len, &wait_us))
+		x->retry_after_us = wait_us;
 	return len;
 }
 

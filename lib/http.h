@@ -63,4 +63,13 @@ int64_t pgjq_http_due(const struct pgjq_http *h);
 /* Takes one finished request; false if there is none. */
 bool pgjq_http_next_done(struct pgjq_http *h, struct pgjq_http_result *r);
 
+/*
+ * Whether the response header line p (len bytes with its line end, not
+ * NUL-terminated, as libcurl hands it over) is a Retry-After this can
+ * read, in seconds or as an HTTP date (RFC 9110; the date through
+ * libcurl, which must be loaded); if so, *wait_us is the wait, never
+ * negative nor longer than a duration can be.
+ */
+bool pgjq_http_retry_after(const char *p, size_t len, int64_t *wait_us);
+
 #endif

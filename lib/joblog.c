@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "channel.h"
 #include "db.h"
 #include "diag.h"
 #include "job.h"
@@ -125,7 +126,7 @@ read_state(struct logview *v, bool *lost)
 int
 pgjq_log_show(const struct pgjq_log_opts *o)
 {
-	static const char *const channels[] = {"done", PGJQ_LOG_CHANNEL};
+	static const enum pgjq_channel channels[] = {PGJQ_CHANNEL_DONE, PGJQ_CHANNEL_LOG};
 	struct logview v = {.o = o};
 	char *state = NULL;
 	bool fresh = true, lost;

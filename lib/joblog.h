@@ -3,7 +3,7 @@
  *
  * Each line of an attempt is a row of the logs table, with the time the
  * worker read it and its stream.  The worker tells the channel
- * "<schema>_" PGJQ_LOG_CHANNEL a job's id whenever lines of it are
+ * PGJQ_CHANNEL_LOG (lib/channel.h) a job's id whenever lines of it are
  * committed; a follower LISTENs there, and reads the rows past the last
  * it showed.
  */
@@ -12,9 +12,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-
-/* The channel's name, after "<schema>_": spelled here only. */
-#define PGJQ_LOG_CHANNEL "log"
 
 /* The streams a line comes from. */
 #define PGJQ_LOG_STDERR "stderr"     /* the handler's stderr */

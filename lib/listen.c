@@ -4,11 +4,12 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "diag.h"
 #include "listen.h"
+#include "schema.h"
 #include "xalloc.h"
 
 /* Reconnection delays: the first, and the most it grows to. */
@@ -18,27 +19,18 @@
 struct pgjq_listener {
 	const char *conninfo;   /* NULL: libpq's defaults */
 	const char *schema;
-	char **channels;        /* "<schema>_<name>", one per name */
+	char **channels;        /* their names in the schema */
 	size_t nchannels;
 	PGconn *conn;           /* NULL while down */
 	PGnotify *pending;      /* taken from libpq, not yet handed out */
 	int64_t retry_at;       /* next reconnection attempt, while down */
 	int64_t retry_delay;
-	bool deaf;              /* notifications do not arrive: poll */
-	bool said_deaf;
+	bool polling;          /* notifications do not arrive: read again every so often */
+	bool said_polling;
 };
 
 /* How often a listener that notifications do not reach reads again. */
-#define DEAF_POLL_US INT64_C(1000000)
-
-int64_t
-pgjq_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+#define POLL_UNNOTIFIED_US INT64_C(1000000)
 
 static void
 lost(struct pgjq_listener *l, const char *why)
@@ -102,17 +94,17 @@ connect_listen(struct pgjq_listener *l, bool first)
 		PQclear(res);
 	}
 	if (l->nchannels > 0) {
-		l->deaf = !pgjq_notifications_arrive(l->conn, l->conninfo, l->channels[0]);
-		if (l->deaf && !l->said_deaf)
+		l->polling = !pgjq_notifications_arrive(l->conn, l->conninfo, l->channels[0]);
+		if (l->polling && !l->said_polling)
 			pgjq_warn("notifications do not arrive on this connection (a pooler in "
-			    "transaction mode?): polling every %llds", (long long)(DEAF_POLL_US / 1000000));
-		l->said_deaf |= l->deaf;
+			    "transaction mode?): polling every %llds", (long long)(POLL_UNNOTIFIED_US / 1000000));
+		l->said_polling |= l->polling;
 	}
 	return true;
 }
 
 struct pgjq_listener *
-pgjq_listen_open(const char *conninfo, const char *schema, const char *const *names, size_t n)
+pgjq_listen_open(const char *conninfo, const char *schema, const enum pgjq_channel *chans, size_t n)
 {
 	struct pgjq_listener *l = pgjq_xcalloc(1, sizeof *l);
 
@@ -121,7 +113,7 @@ pgjq_listen_open(const char *conninfo, const char *schema, const char *const *na
 	l->channels = pgjq_xcalloc(n, sizeof *l->channels);
 	l->nchannels = n;
 	for (size_t i = 0; i < n; i++)
-		l->channels[i] = pgjq_xasprintf("%s_%s", schema, names[i]);
+		l->channels[i] = pgjq_channel_name(schema, chans[i]);
 	connect_listen(l, true);
 	return l;
 }
@@ -166,8 +158,8 @@ pgjq_listen_wait(struct pgjq_listener *l, int64_t timeout_us, int extra_fd)
 {
 	int64_t deadline = timeout_us < 0 ? -1 : pgjq_now_us() + timeout_us;
 
-	if (l->deaf && (deadline < 0 || deadline > pgjq_now_us() + DEAF_POLL_US))
-		deadline = pgjq_now_us() + DEAF_POLL_US;
+	if (l->polling && (deadline < 0 || deadline > pgjq_now_us() + POLL_UNNOTIFIED_US))
+		deadline = pgjq_now_us() + POLL_UNNOTIFIED_US;
 	for (;;) {
 		struct pollfd pfd[2];
 		int64_t now = pgjq_now_us(), until = deadline;

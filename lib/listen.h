@@ -2,7 +2,7 @@
  * listen: a database connection that waits for NOTIFY and survives the
  * server going away.
  *
- * The listener LISTENs on "<schema>_<name>" for each name it is given.
+ * The listener LISTENs on the schema's channels it is given (channel.h).
  * When the connection is lost (a restart, a failover, a network cut) it
  * reconnects with a growing delay, LISTENs again, and reports that it did,
  * so the caller re-reads whatever it watches: notifications sent while it
@@ -18,14 +18,16 @@
 
 #include <libpq-fe.h>
 
+#include "channel.h"
+
 struct pgjq_listener;
 
 /*
- * Connects and LISTENs on "<schema>_<names[i]>" for each of the n names.
+ * Connects and LISTENs on the schema's n channels chans.
  * Dies with the exit status of pgjq(7) if the first connection fails.
  */
 struct pgjq_listener *pgjq_listen_open(const char *conninfo, const char *schema,
-    const char *const *names, size_t n);
+    const enum pgjq_channel *chans, size_t n);
 void pgjq_listen_close(struct pgjq_listener *l);
 
 /* True while the connection is lost and being re-made. */
@@ -58,8 +60,5 @@ enum pgjq_listen_event pgjq_listen_wait(struct pgjq_listener *l, int64_t timeout
  * the index of its name.  Free it with PQfreemem().
  */
 PGnotify *pgjq_listen_next(struct pgjq_listener *l, size_t *which);
-
-/* A monotonic clock, in microseconds. */
-int64_t pgjq_now_us(void);
 
 #endif

@@ -9,7 +9,6 @@
 #include "diag.h"
 #include "job.h"
 #include "schema.h"
-#include "xalloc.h"
 
 /* First key of the advisory lock that serialises migrations ("pjq"). */
 #define MIGRATION_LOCK_CLASS "7367281"
@@ -223,7 +222,7 @@ pgjq_schema_ensure(PGconn *conn, const char *schema)
 	PGresult *res;
 	int version;
 
-	if (*schema == '\0' || strlen(schema) > PGJQ_SCHEMA_NAME_MAX ||
+	if (*schema == '\0' || strlen(schema) > (size_t)PGJQ_SCHEMA_NAME_MAX ||
 	    !pgjq_utf8_valid(schema, strlen(schema))) {
 		pgjq_warn("schema name must be 1 to %d bytes of UTF-8 text", PGJQ_SCHEMA_NAME_MAX);
 		return PGJQ_EX_USAGE;
@@ -268,8 +267,30 @@ pgjq_schema_ensure(PGconn *conn, const char *schema)
 	return migrate(conn, schema);
 }
 
-char *
-pgjq_channel_new(const char *schema)
+PGconn *
+pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status)
 {
-	return pgjq_xasprintf("%s_new", schema);
+	PGconn *conn = pgjq_db_open(conninfo, quiet);
+
+	if (conn == NULL) {
+		*status = PGJQ_EX_UNAVAILABLE;
+		return NULL;
+	}
+	*status = pgjq_schema_ensure(conn, schema);
+	if (*status != 0) {
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+PGconn *
+pgjq_connect(const char *conninfo, const char *schema)
+{
+	int status;
+	PGconn *conn = pgjq_connect_try(conninfo, schema, false, &status);
+
+	if (conn == NULL)
+		exit(status);
+	return conn;
 }

@@ -1,5 +1,7 @@
 /*
- * schema: creates and upgrades the tables in the tool's schema.
+ * schema: creates and upgrades the tables in the tool's schema, and hands
+ * the tools connections to a schema that is up to date.  Above db.c,
+ * which knows nothing of it.
  *
  * Migrations are the files sql/NNN-*.sql, compiled in.  The first tool to
  * connect to a database applies what is missing, in one transaction under
@@ -7,6 +9,8 @@
  */
 #ifndef PGJQ_SCHEMA_H
 #define PGJQ_SCHEMA_H
+
+#include <stdbool.h>
 
 #include <libpq-fe.h>
 
@@ -19,8 +23,8 @@ struct pgjq_migration {
 /* Terminated by an entry with version 0. */
 extern const struct pgjq_migration pgjq_migrations[];
 
-/* Longest schema name: the NOTIFY channel "<schema>_new" must fit in 63 bytes. */
-#define PGJQ_SCHEMA_NAME_MAX 58
+/* PGJQ_SCHEMA_NAME_MAX, the longest schema name, comes from its channels. */
+#include "channel.h"
 
 /*
  * Lets pgjq_schema_ensure create the schema and its tables when they are
@@ -36,7 +40,16 @@ void pgjq_schema_allow_create(void);
  */
 int pgjq_schema_ensure(PGconn *conn, const char *schema);
 
-/* The NOTIFY channel that announces new jobs in the schema. */
-char *pgjq_channel_new(const char *schema);
+/*
+ * Connects, and creates or upgrades the schema if needed.  Dies with 69
+ * if the database cannot be used.
+ */
+PGconn *pgjq_connect(const char *conninfo, const char *schema);
+
+/*
+ * Like pgjq_connect(), but returns NULL (and the exit status) instead of
+ * exiting; quiet: do not report an unreachable server (a retry loop).
+ */
+PGconn *pgjq_connect_try(const char *conninfo, const char *schema, bool quiet, int *status);
 
 #endif

@@ -11,11 +11,13 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "db.h"
 #include "diag.h"
 #include "duration.h"
 #include "job.h"
 #include "listen.h"
+#include "schema.h"
 #include "stats.h"
 #include "tty.h"
 

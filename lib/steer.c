@@ -6,6 +6,7 @@
 
 #include "db.h"
 #include "diag.h"
+#include "schema.h"
 #include "steer.h"
 
 static void

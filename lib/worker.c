@@ -17,6 +17,7 @@
 
 #include <libpq-fe.h>
 
+#include "channel.h"
 #include "diag.h"
 #include "duration.h"
 #include "http.h"
@@ -234,10 +235,10 @@ worker_init(struct worker *w, const struct pgjq_worker_opts *o)
 	w->o = o;
 	w->slots = pgjq_xcalloc((size_t)o->concurrency, sizeof *w->slots);
 	w->queues = pgjq_queue_array(o->queues, o->nqueues);
-	w->chan_new = pgjq_xasprintf("%s_new", o->schema);
-	w->chan_cancel = pgjq_xasprintf("%s_cancel", o->schema);
-	w->chan_progress = pgjq_xasprintf("%s_progress", o->schema);
-	w->chan_log = pgjq_xasprintf("%s_" PGJQ_LOG_CHANNEL, o->schema);
+	w->chan_new = pgjq_channel_name(o->schema, PGJQ_CHANNEL_NEW);
+	w->chan_cancel = pgjq_channel_name(o->schema, PGJQ_CHANNEL_CANCEL);
+	w->chan_progress = pgjq_channel_name(o->schema, PGJQ_CHANNEL_PROGRESS);
+	w->chan_log = pgjq_channel_name(o->schema, PGJQ_CHANNEL_LOG);
 	srand((unsigned)getpid() ^ (unsigned)pgjq_now_us());
 	if (o->http_url != NULL)
 		w->http = pgjq_http_new(o->http_url);

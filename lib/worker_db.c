@@ -22,6 +22,7 @@
 #include "diag.h"
 #include "duration.h"
 #include "listen.h"
+#include "schema.h"
 #include "sigpipe.h"
 #include "worker_int.h"
 #include "xalloc.h"

@@ -21,6 +21,7 @@
 
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "handler.h"
 #include "http.h"
 #include "job.h"

@@ -8,6 +8,7 @@
 -- workers by it.
 ALTER TABLE workers ADD COLUMN lease interval NOT NULL DEFAULT '30 seconds';
 
+-- Replaces register_worker() of version 3 (dropped first: it takes a lease now).
 DROP FUNCTION register_worker(text, text[], integer);
 CREATE FUNCTION register_worker(p_name text, p_queues text[], p_concurrency integer,
                                 p_lease interval)

@@ -7,6 +7,7 @@
 -- in this very call, so all of a turn is still one statement and one
 -- commit.
 
+-- Replaces nothing: an overload beside finish_and_claim() of version 6, which it calls.
 -- As finish_and_claim() of version 6, after first setting progress
 -- p_progress[i] and message p_messages[i] on job p_progress_ids[i], if the
 -- worker still holds it, and telling channel p_channel (jq-status

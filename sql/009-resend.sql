@@ -10,6 +10,7 @@
 -- what the first one did, and changes nothing.  The worker ids come from
 -- a sequence, so no other worker's attempt can match.
 
+-- Replaces complete_attempt() of version 3.
 -- As complete_attempt() of version 3; also true if this worker's
 -- completion of this attempt is already in history.
 CREATE OR REPLACE FUNCTION complete_attempt(p_id bigint, p_worker bigint, p_attempt integer,
@@ -29,6 +30,7 @@ BEGIN
 END
 $$;
 
+-- Replaces fail_attempt() of version 3.
 -- As fail_attempt() of version 3; also returns the state a first send of
 -- this failure left: failed or cancelled for good (in history, under this
 -- worker and attempt, with this error), or scheduled again with this

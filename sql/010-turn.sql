@@ -314,6 +314,7 @@ BEGIN
 END
 $$;
 
+-- Replaces renew_leases() of version 3.
 -- As version 3's: also renews the leases of the worker's claimed jobs.
 CREATE OR REPLACE FUNCTION renew_leases(p_worker bigint, p_ids bigint[], p_lease interval)
 RETURNS SETOF bigint
@@ -329,6 +330,7 @@ BEGIN
 END
 $$;
 
+-- Replaces release_unknown() of version 3.
 -- As version 3's: a claimed job goes back too, its attempts untouched;
 -- and a job whose cancel was asked is cancelled, not put back.
 CREATE OR REPLACE FUNCTION release_unknown(p_worker bigint, p_ids bigint[])
@@ -354,6 +356,7 @@ BEGIN
 END
 $$;
 
+-- Replaces reap_expired() of version 3.
 -- As version 3's: a claimed job whose lease ran out was never started,
 -- so it is ready again with its attempts untouched.
 CREATE OR REPLACE FUNCTION reap_expired() RETURNS integer
@@ -386,6 +389,7 @@ BEGIN
 END
 $$;
 
+-- Replaces cancel_job() of version 2.
 -- As version 2's: a claimed job has not started, so it is cancelled at
 -- once like a queued one; its worker is told, to drop it.
 CREATE OR REPLACE FUNCTION cancel_job(p_id bigint) RETURNS text
@@ -412,6 +416,7 @@ BEGIN
 END
 $$;
 
+-- Replaces stats_queues() of version 5.
 -- As version 5's, with claimed jobs counted as queued: they wait for a slot,
 -- in a worker's local queue instead of the table's.
 CREATE OR REPLACE FUNCTION stats_queues(p_queues text[] DEFAULT NULL)

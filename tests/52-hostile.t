@@ -159,9 +159,9 @@ is "$(tables)" "$ntables" "every table is still there"
 odd="we\"ird'; drop schema jq cascade; --"
 exits 0 "a schema name with quotes and SQL works" jq-enqueue --schema "$odd" '{}'
 is "$(sql "select count(*) from \"we\"\"ird'; drop schema jq cascade; --\".jobs")" 1 "and holds the job"
-exits 0 "a schema name of 58 bytes works" jq-enqueue --schema "$(rep 58 s)" '{}'
-exits 64 "one of 59 bytes is refused with 64" jq-enqueue --schema "$(rep 59 s)" '{}'
-like "$(cat "$T/err")" "schema name must be 1 to 58 bytes" "naming the limit"
+exits 0 "a schema name of 53 bytes works" jq-enqueue --schema "$(rep 53 s)" '{}'
+exits 64 "one of 54 bytes is refused with 64" jq-enqueue --schema "$(rep 54 s)" '{}'
+like "$(cat "$T/err")" "schema name must be 1 to 53 bytes" "naming the limit"
 exits 64 "one of invalid UTF-8 is refused with 64" jq-enqueue --schema "$bad" '{}'
 exits 64 "an empty one is refused with 64" jq-status --schema "" 1
 exits 0 "a schema name with a newline works" env JQ_SCHEMA="$nl" jq-enqueue '{}'

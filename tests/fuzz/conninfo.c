@@ -1,15 +1,24 @@
 /*
- * Fuzz target: wiping the secrets out of connection strings (lib/db.c),
- * which runs on every -d a tool is given, before libpq sees it.  db.c is
- * compiled into this target whole for its rule of what a secret is;
- * nothing here connects.
+ * Fuzz target: wiping the secrets out of connection strings (lib/conninfo.c),
+ * which runs on every -d a tool is given, before libpq sees it.  Nothing
+ * here connects.
  *
  * Invariants: hiding keeps the length and only ever writes 'x', again
  * when hiding twice; whenever libpq reads a secret out of the
  * string, it does not read the same secret out of the hidden string; and
  * the public copy, if libpq can read it, holds no secret at all.
  */
-#include "../../lib/db.c"
+#include "config.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "conninfo.h"
+#include "xalloc.h"
 
 #include "fuzz.h"
 
@@ -57,12 +66,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(twice[i] == hidden[i] || twice[i] == 'x');
 	free(twice);
 
-	opts = is_conninfo(s) ? PQconninfoParse(s, NULL) : NULL;
+	opts = pgjq_conninfo_is_string(s) ? PQconninfoParse(s, NULL) : NULL;
 	if (opts != NULL) {
 		for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
 			char *after;
 
-			if (o->val == NULL || !secret_keyword(o->keyword, strlen(o->keyword)) || all_x(o->val))
+			if (o->val == NULL || !pgjq_conninfo_secret_keyword(o->keyword, strlen(o->keyword)) || all_x(o->val))
 				continue;
 			after = setting(hidden, o->keyword);
 			if (after != NULL && strcmp(after, o->val) == 0) {
@@ -75,10 +84,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	pub = pgjq_conninfo_public(s);
-	if (pub != NULL && is_conninfo(pub) && (opts = PQconninfoParse(pub, NULL)) != NULL) {
+	if (pub != NULL && pgjq_conninfo_is_string(pub) && (opts = PQconninfoParse(pub, NULL)) != NULL) {
 		for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-			FUZZ_CHECK(o->val == NULL || !secret_keyword(o->keyword, strlen(o->keyword)) ||
-			    !is_conninfo(s));
+			FUZZ_CHECK(o->val == NULL || !pgjq_conninfo_secret_keyword(o->keyword, strlen(o->keyword)) ||
+			    !pgjq_conninfo_is_string(s));
 		PQconninfoFree(opts);
 	}
 	free(pub);

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the secret-keeping parts of lib/db.c: wiping passwords
+ * Unit tests for the secret-keeping parts of lib/conninfo.c: wiping passwords
  * from connection strings, and the password-free copy a handler gets;
  * and from --http URLs (lib/http.c).
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
+#include "conninfo.h"
 #include "http.h"
 #include "tap.h"
 
