@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -18,6 +19,7 @@ enum {
 	OPT_CATCH_UP = PGJQ_OPT_TOOL,
 	OPT_CRON,
 	OPT_EVERY,
+	OPT_FROM,
 	OPT_MAX_ATTEMPTS,
 	OPT_TIMEOUT,
 	OPT_TZ,
@@ -33,6 +35,7 @@ static const char options_help[] =
 	    "      --max-attempts n     its jobs' attempts before they fail for good (default 3)\n"
 	    "      --timeout duration   time limit of each attempt of its jobs\n"
 	    "  -n, --count n            next: how many slots to print (default 5)\n"
+	    "      --from time          next: the slots after this UTC time, not now\n"
 	    "      --json               a JSON object per line\n";
 
 static void
@@ -44,7 +47,7 @@ usage(FILE *f)
 	    "                   [--timeout duration] [payload]\n"
 	    "       jq-schedule list [-q queue]...\n"
 	    "       jq-schedule rm | pause | resume | run name ...\n"
-	    "       jq-schedule next expr [--tz zone] [-n count]\n"
+	    "       jq-schedule next expr [--tz zone] [-n count] [--from time]\n"
 	    "       (each also takes [-hV] [-d conninfo] [--json] [--schema name])\n");
 }
 
@@ -54,6 +57,7 @@ static const struct option longopts[] = {
 	{"count", required_argument, NULL, 'n'},
 	{"cron", required_argument, NULL, OPT_CRON},
 	{"every", required_argument, NULL, OPT_EVERY},
+	{"from", required_argument, NULL, OPT_FROM},
 	{"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
 	{"priority", required_argument, NULL, 'p'},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -69,6 +73,31 @@ check_name(const struct pgjq_common *c, const char *name)
 		pgjq_usage_error(c, "invalid schedule name '%s': use " PGJQ_QUEUE_RULE, name);
 }
 
+/* "2027-03-28T01:00Z", seconds and the Z optional, a space for the T: UTC, in microseconds. */
+static int64_t
+parse_utc(const char *s)
+{
+	struct tm tm = {0};
+	int sec = 0, used = 0;
+	char t, z = 'Z', extra;
+
+	if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &t,
+	    &tm.tm_hour, &tm.tm_min, &used) != 6 || (t != 'T' && t != ' '))
+		return -1;
+	s += used;
+	if (*s == ':' && sscanf(s, ":%2d%n", &sec, &used) == 1)
+		s += used;
+	if (*s != '\0' && (sscanf(s, "%c%c", &z, &extra) != 1 || z != 'Z'))
+		return -1;
+	if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || sec > 59)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	tm.tm_sec = sec;
+	return (int64_t)timegm(&tm) * 1000000;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -77,6 +106,7 @@ main(int argc, char **argv)
 	    .max_attempts = PGJQ_DEFAULT_MAX_ATTEMPTS, .payload = "{}"};
 	bool every_given = false, tz_given = false, job_opts = false, count_given = false;
 	long count = 5;
+	int64_t from = -1;
 	const char *cmd;
 	PGconn *conn;
 	int opt, status, cu;
@@ -111,6 +141,12 @@ main(int argc, char **argv)
 			if (a.every_us < 1000000)
 				pgjq_usage_error(&common, "--every: at least 1s, got '%s'", optarg);
 			every_given = true;
+			break;
+		case OPT_FROM:
+			if ((from = parse_utc(optarg)) < 0)
+				pgjq_usage_error(&common, "--from: expected YYYY-MM-DDTHH:MM[:SS]Z (UTC), got '%s'",
+				    optarg);
+			count_given = true;
 			break;
 		case OPT_MAX_ATTEMPTS:
 			a.max_attempts = (int)pgjq_opt_long(&common, "--max-attempts", optarg, 1,
@@ -151,12 +187,12 @@ main(int argc, char **argv)
 			pgjq_usage_error(&common, "next: expected one cron expression (quote it)");
 		if (pgjq_schedule_slots(argv[0], 0, a.tz, &sl, why, sizeof why) != 0)
 			pgjq_usage_error(&common, "next: %s", why);
-		return pgjq_schedule_next(&sl, (int)count, common.json);
+		return pgjq_schedule_next(&sl, (int)count, from, common.json);
 	}
 	if (count_given || (strcmp(cmd, "add") != 0 && (tz_given || job_opts || every_given ||
 	    a.cron != NULL)))
 		pgjq_usage_error(&common, "%s: these options are for add%s", cmd,
-		    count_given ? " (and -n for next)" : "");
+		    count_given ? " (and -n, --from for next)" : "");
 
 	if (strcmp(cmd, "add") == 0) {
 		char why[256];

@@ -66,9 +66,16 @@ int
 pgjq_schedule_plan(const struct pgjq_slots *sl, enum pgjq_catch_up cu, int64_t due_us,
     int64_t now_us, int64_t *slots, int64_t *next)
 {
-	int64_t t = due_us, latest;
+	int64_t t, latest;
 	int n = 0;
 
+	/* due_us is the first slot at or after next_at, whatever set it (add, or an UPDATE by hand). */
+	if ((due_us = t = pgjq_slots_next(sl, due_us - 1)) < 0)
+		return -1;
+	if (t > now_us) {
+		*next = t;
+		return 0;
+	}
 	if (cu == PGJQ_CATCH_UP_ALL) {
 		while (t <= now_us && n < PGJQ_SCHEDULE_BURST) {
 			slots[n++] = t;
@@ -350,15 +357,17 @@ pgjq_schedule_steer(PGconn *conn, const char *schema, const char *what, char *co
 }
 
 int
-pgjq_schedule_next(const struct pgjq_slots *sl, int n, bool json)
+pgjq_schedule_next(const struct pgjq_slots *sl, int n, int64_t from_us, bool json)
 {
 	struct pgjq_buf out = {0};
 	struct timespec ts;
-	int64_t t;
+	int64_t t = from_us;
 	char when[64];
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	t = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	if (t < 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		t = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	}
 	for (int i = 0; i < n; i++) {
 		if ((t = pgjq_slots_next(sl, t)) < 0) {
 			write_out(&out);

@@ -58,8 +58,8 @@ int pgjq_schedule_list(PGconn *conn, const char *queues, bool json);
 /* rm, pause, resume or run, of each name. */
 int pgjq_schedule_steer(PGconn *conn, const char *schema, const char *what,
     char *const *names, int n, bool json);
-/* jq-schedule next: the next n slots after now, touching nothing. */
-int pgjq_schedule_next(const struct pgjq_slots *sl, int n, bool json);
+/* jq-schedule next: the next n slots after from_us (-1: now), touching nothing. */
+int pgjq_schedule_next(const struct pgjq_slots *sl, int n, int64_t from_us, bool json);
 
 /*
  * A schedule's slots from its row's text: cron (or NULL), every in

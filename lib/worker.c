@@ -23,6 +23,7 @@
 #include "job.h"
 #include "listen.h"
 #include "pipe.h"
+#include "schedule.h"
 #include "sigpipe.h"
 #include "worker.h"
 #include "worker_int.h"
@@ -124,6 +125,8 @@ next_wakeup(struct worker *w, int64_t now)
 	} else {
 		SOONER(w->next_renew);
 		SOONER(w->next_reap);
+		if (!w->turn.busy)
+			SOONER(wk_schedule_due(w));
 		if (w->stopping == WK_RUNNING)
 			SOONER(w->next_prune);
 		int run, ahead;
@@ -229,6 +232,8 @@ worker_init(struct worker *w, const struct pgjq_worker_opts *o)
 	w->chan_new = pgjq_xasprintf("%s_new", o->schema);
 	w->chan_cancel = pgjq_xasprintf("%s_cancel", o->schema);
 	w->chan_progress = pgjq_xasprintf("%s_progress", o->schema);
+	w->chan_schedule = pgjq_schedule_channel(o->schema);
+	wk_schedule_init(w);
 	srand((unsigned)getpid() ^ (unsigned)pgjq_now_us());
 	if (o->http_url != NULL)
 		w->http = pgjq_http_new(o->http_url);
@@ -261,6 +266,8 @@ worker_free(struct worker *w)
 	free(w->chan_new);
 	free(w->chan_cancel);
 	free(w->chan_progress);
+	free(w->chan_schedule);
+	wk_schedule_free(w);
 	pgjq_http_free(w->http);
 	PQfinish(w->conn);
 }
@@ -293,6 +300,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		wk_db_reconnect(&w, now);
 		wk_db_read_notifies(&w);
 		wk_turn_read(&w, now);
+		wk_schedule_resolve(&w);
 		/* the handlers, and jobs for the free slots: */
 		wk_slots_check(&w, now);
 		if (w.pipes != NULL)
@@ -300,6 +308,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		wk_ahead_feed_slots(&w, now);
 		/* what to tell the database: */
 		wk_upkeep(&w, now);
+		wk_schedule_tick(&w, now);
 		wk_turn_send(&w, pgjq_now_us());
 		if (finished(&w))
 			break;
