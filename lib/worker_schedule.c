@@ -19,7 +19,6 @@
 #include "db.h"
 #include "diag.h"
 #include "job.h"
-#include "listen.h"
 #include "schedule.h"
 #include "worker_int.h"
 #include "xalloc.h"
@@ -89,7 +88,7 @@ wk_schedule_due(const struct worker *w)
 	if (w->stopping != WK_RUNNING)
 		return 0;
 	if (sc->reload)
-		return pgjq_now_us();
+		return 1; /* long due */
 	if (sc->due != 0 && sc->due < sc->recheck)
 		return sc->due;
 	return sc->recheck;
