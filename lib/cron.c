@@ -126,8 +126,8 @@ parse_field(int fi, const char *s, size_t len, uint64_t *bits, char *why, size_t
 			size_t sl = (size_t)(item_end - st);
 			long v = 0;
 
-			for (size_t i = 0; i < sl && v <= 1000; i++)
-				v = isdigit((unsigned char)st[i]) ? v * 10 + (st[i] - '0') : -1000000;
+			for (size_t i = 0; i < sl && v >= 0 && v <= 1000; i++)
+				v = isdigit((unsigned char)st[i]) ? v * 10 + (st[i] - '0') : -1;
 			if (sl == 0 || v < 1 || v > f->hi) {
 				snprintf(why, size, "field %d (%s): step '%.*s' is not in 1-%d", fi + 1,
 				    f->what, (int)(sl > 32 ? 32 : sl), st, f->hi);
