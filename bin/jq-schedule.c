@@ -42,13 +42,13 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: jq-schedule add name -q queue (--cron expr | --every duration) [--tz zone]\n"
+	    "usage: jq-schedule [-hV] [-d conninfo] [--json] [--schema name] command ...\n"
+	    "       jq-schedule add name -q queue (--cron expr | --every duration) [--tz zone]\n"
 	    "                   [--catch-up none|last|all] [-p priority] [--max-attempts n]\n"
 	    "                   [--timeout duration] [payload]\n"
-	    "       jq-schedule list [-q queue]...\n"
+	    "       jq-schedule list [-q queue ...]\n"
 	    "       jq-schedule rm | pause | resume | run name ...\n"
-	    "       jq-schedule next expr [--tz zone] [-n count] [--from time]\n"
-	    "       (each also takes [-hV] [-d conninfo] [--json] [--schema name])\n");
+	    "       jq-schedule next expr [--tz zone] [-n count] [--from time]\n");
 }
 
 static const struct option longopts[] = {

@@ -136,4 +136,20 @@ is "$(fired paused)" "2026-01-01T00:00:00Z" "resumed, it catches up as told (las
 exits 0 "jq-stats --prometheus" jq-stats --prometheus
 like "$(cat "$T/out")" '^pgjq_schedule_last_success_timestamp_seconds\{schedule="spring"\} [0-9]+' \
 	"the last success time of each schedule"
+# The man page's examples, as pasted (with a worker for the report, whose handler is true(1)).
+if command -v mandoc > /dev/null 2>&1; then
+	mandoc -Tascii "$top_srcdir/man/jq-schedule.1" | col -b | sed -n '/^EXAMPLES/,/^SEE ALSO/p' |
+		grep -E '^[[:space:]]+jq-schedule ' | grep -v '| jq ' | sed 's/^[[:space:]]*//' > "$T/examples"
+	is "$(wc -l < "$T/examples" | tr -d ' ')" 5 "the man page has five jq-schedule examples to try"
+	jq-worker -q reports -- true 2> "$T/ex-worker.err" &
+	wpid=$!
+	at_exit "kill $wpid"
+	while IFS= read -r line; do
+		exits 0 "as pasted: $line" sh -c "$line" < /dev/null
+	done < "$T/examples"
+	is "$(sql "select count(*) from schedules where name in ('nightly-report', 'office-sync', 'heartbeat')")" 3 \
+		"the examples added their schedules"
+else
+	skip "mandoc is not installed" 8
+fi
 done_testing
