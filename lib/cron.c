@@ -118,7 +118,7 @@ parse_field(int fi, const char *s, size_t len, uint64_t *bits, char *why, size_t
 				}
 			} else {
 				/* "N/S" is N to the end, every S. */
-				hi = slash != NULL ? (fi == 4 ? 6 : f->hi) : lo;
+				hi = slash != NULL ? f->hi : lo;
 			}
 		}
 		if (slash != NULL) {
