@@ -111,6 +111,13 @@ mall 2026-01-01T00:00:00Z" "handlers get JQ_SCHEDULE and JQ_SCHEDULED_FOR"
 exits 0 "a second worker on the same queue" jq-worker -q qmall --drain -- "$T/h"
 is "$(sql "select count(*) from all_jobs where key like 'schedule/mall/%'")" 5 "fires none of them again"
 
+# --pipe handlers find the schedule and the slot in the job's line.
+jq-schedule add piped -q qpiped --cron '0 0 1 1 *' '{"do":"ok"}' > /dev/null
+sql "update schedules set next_at = '2025-06-01 00:00+00' where name = 'piped'"
+exits 0 "a --pipe worker" jq-worker -q qpiped --pipe --drain -- "$top_srcdir/tests/handlers/pipe"
+is "$(sql "select (result->'line'->>'schedule') || ' ' || (result->'line'->>'scheduled_for') from all_jobs where queue = 'qpiped'")" \
+	"piped 2026-01-01T00:00:00Z" "a --pipe handler gets \"schedule\" and \"scheduled_for\""
+
 # The DST rule on the firing path: 02:30 on 29 March 2026 did not exist in Berlin.
 jq-schedule add spring -q qspring --cron '30 2 29 3 *' --tz Europe/Berlin --catch-up all > /dev/null
 sql "update schedules set next_at = '2026-03-28 12:00+00' where name = 'spring'"
