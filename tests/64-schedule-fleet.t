@@ -13,7 +13,10 @@ start() { # N: worker N, its log in $T/wN.err
 	eval "pid$1=\$!"
 }
 for n in 1 2 3 4; do start $n; done
-at_exit 'kill $pid1 $pid2 $pid3 $pid4 2> /dev/null'
+# An idle worker of another queue, to hear of a schedule added later.
+jq-worker -q other -- true 2> "$T/w5.err" &
+pid5=$!
+at_exit 'kill $pid1 $pid2 $pid3 $pid4 $pid5 2> /dev/null'
 slots() { sql "select count(*) from all_jobs where key like 'schedule/tick/%'"; }
 enough() { [ "$(slots)" -ge "$1" ]; }
 
@@ -25,10 +28,15 @@ sleep 1
 start 1
 start 3
 wait_for "six more slots fired" 30 enough "$(($(slots) + 6))"
+exits 0 "add a schedule to the idle worker's queue" jq-schedule add other -q other --every 1s
+other() { [ "$(sql "select count(*) from all_jobs where key like 'schedule/other/%'")" -ge 2 ]; }
+# Well within the minute after which a worker reads its schedules anyway.
+wait_for "the idle worker fired it" 20 other && pass "a worker hears of a new schedule at once (NOTIFY)" ||
+	fail "a worker hears of a new schedule at once (NOTIFY)"
 exits 0 "pause it" jq-schedule pause tick
 sleep 1
-kill -TERM $pid1 $pid2 $pid3 $pid4
-wait $pid1 $pid2 $pid3 $pid4 2> /dev/null
+kill -TERM $pid1 $pid2 $pid3 $pid4 $pid5
+wait $pid1 $pid2 $pid3 $pid4 $pid5 2> /dev/null
 
 got=$(sql "select count(*) || ' ' || count(distinct key) || ' ' ||
 	(extract(epoch from max(s) - min(s))::integer + 1)
@@ -40,7 +48,7 @@ diag "jobs, distinct slots, seconds from the first slot to the last: $got"
 is "$got" "$n $n $n" "one job per slot: none doubled, none skipped"
 is "$(sql "select count(*) from all_jobs where key like 'schedule/tick/%' and state <> 'completed'")" 0 \
 	"every one of them ran"
-is "$(sql "select last_slot = (select max(substr(key, 15)::timestamptz) from all_jobs where key like 'schedule/tick/%') from schedules")" \
+is "$(sql "select last_slot = (select max(substr(key, 15)::timestamptz) from all_jobs where key like 'schedule/tick/%') from schedules where name = 'tick'")" \
 	t "the schedule's last slot is the last job's"
 fired_by=$(cat "$T"/w*.err | grep -c ' scheduled: schedule tick')
 diag "fired: $fired_by job events; by worker: $(for n in 1 2 3 4; do printf '%s ' "$(grep -c ' scheduled: ' "$T/w$n.err")"; done)"
