@@ -309,7 +309,10 @@ static const struct {
 	{"resume", "WITH u AS (UPDATE {S}.schedules s SET paused = false, updated_at = pg_catalog.now()"
 	           "            WHERE s.name = $1 RETURNING s.queue)"
 	           " SELECT NULL::bigint, pg_catalog.pg_notify($2, u.queue) FROM u"},
-	{"run", "SELECT j.id, $2::text FROM (SELECT {S}.schedule_run($1) AS id) j WHERE j.id IS NOT NULL"},
+	/* Workers hear of it: they take the jobs they read last for all the schedule's there are. */
+	{"run", "SELECT j.id, pg_catalog.pg_notify($2, s.queue)"
+	        "  FROM (SELECT {S}.schedule_run($1) AS id) j, {S}.schedules s"
+	        " WHERE j.id IS NOT NULL AND s.name = $1"},
 };
 
 int

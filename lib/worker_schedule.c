@@ -3,9 +3,11 @@
  * knows when the next slot of its queues' schedules is due and fires the
  * due ones between turns, so a turn costs nothing more while none is due;
  * a notice on the schedules' channel, a reconnect, or a minute gone by
- * makes it read them again.  It also finds out, for the jobs it claimed
- * from queues that have schedules, which schedule and slot each is for,
- * so that their handlers can be told.
+ * makes it read them again.  It also knows, for the jobs it claims, which
+ * schedule and slot each is for, so that their handlers can be told:
+ * reading the schedules also reads their unfinished jobs, and as long as
+ * no slot has come since, a job not among them is no schedule's.  Only a
+ * job claimed around a slot's time is looked up.
  */
 #include "config.h"
 
@@ -19,12 +21,15 @@
 #include "db.h"
 #include "diag.h"
 #include "job.h"
+#include "listen.h"
 #include "schedule.h"
 #include "worker_int.h"
 #include "xalloc.h"
 
 /* Read the schedules this often even without a notice: one lost cannot hide a change for long. */
 #define RECHECK_US (INT64_C(60) * 1000000)
+/* Our idea of when a slot is due may be this far off another worker's (clocks, round trips). */
+#define SLOT_MARGIN_US (INT64_C(1000000))
 
 /* A claimed job, and the schedule and slot it is for (NULL: none). */
 struct sched_job {
@@ -40,6 +45,9 @@ struct wk_sched {
 	size_t nqueues;
 	struct sched_job *jobs;   /* what the jobs we hold are for */
 	size_t njobs, jobs_cap;
+	struct sched_job *pending; /* the unfinished jobs of our queues' schedules, as last read */
+	size_t npending;
+	int64_t read_at;          /* when they were read: no slot came between then and due */
 };
 
 void
@@ -59,12 +67,25 @@ forget_queues(struct wk_sched *sc)
 	sc->nqueues = 0;
 }
 
+static void
+forget_pending(struct wk_sched *sc)
+{
+	for (size_t i = 0; i < sc->npending; i++) {
+		free(sc->pending[i].name);
+		free(sc->pending[i].slot);
+	}
+	free(sc->pending);
+	sc->pending = NULL;
+	sc->npending = 0;
+}
+
 void
 wk_schedule_free(struct worker *w)
 {
 	if (w->sched == NULL)
 		return;
 	forget_queues(w->sched);
+	forget_pending(w->sched);
 	for (size_t i = 0; i < w->sched->njobs; i++) {
 		free(w->sched->jobs[i].name);
 		free(w->sched->jobs[i].slot);
@@ -103,6 +124,34 @@ static const char load_sql[] =
 	"  FROM {S}.schedules s WHERE s.queue = ANY ($1::text[])";
 
 enum { S_NAME, S_QUEUE, S_CRON, S_EVERY, S_TZ, S_CATCH_UP, S_PAUSED, S_NEXT, S_NOW };
+
+static const char pending_sql[] =
+	"SELECT j.job, j.name, pg_catalog.to_char(j.slot AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	"  FROM {S}.schedule_jobs j JOIN {S}.jobs x ON x.id = j.job"
+	" WHERE x.queue = ANY ($1::text[])";
+
+/* Reads the unfinished jobs of our queues' schedules; false if it could not. */
+static bool
+read_pending(struct worker *w)
+{
+	struct wk_sched *sc = w->sched;
+	const char *params[1] = {w->queues};
+	PGresult *res = wk_db_exec(w, "cannot read the schedules' jobs", pgjq_sql(pending_sql), 1,
+	    params);
+
+	forget_pending(sc);
+	if (res == NULL)
+		return false;
+	sc->npending = (size_t)PQntuples(res);
+	sc->pending = pgjq_xcalloc(sc->npending + 1, sizeof *sc->pending);
+	for (size_t i = 0; i < sc->npending; i++) {
+		sc->pending[i].id = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+		sc->pending[i].name = pgjq_xstrdup(PQgetvalue(res, (int)i, 1));
+		sc->pending[i].slot = pgjq_xstrdup(PQgetvalue(res, (int)i, 2));
+	}
+	PQclear(res);
+	return true;
+}
 
 /* Times go both ways as microseconds since the epoch: exact, whatever the session's settings. */
 static const char fire_sql[] =
@@ -197,6 +246,10 @@ load_and_fire(struct worker *w, int64_t now, bool may_fire)
 	}
 	PQclear(res);
 	sc->due = soonest != 0 ? now + soonest : 0;
+	/* Read after the schedules, so that nothing fired before their next_at is missed. */
+	sc->read_at = 0;
+	if (!fired && sc->nqueues > 0 && read_pending(w))
+		sc->read_at = now;
 	return !fired;
 }
 
@@ -242,6 +295,26 @@ find(const struct wk_sched *sc, int64_t id)
 	return NULL;
 }
 
+static const struct sched_job *
+find_pending(const struct wk_sched *sc, int64_t id)
+{
+	for (size_t i = 0; i < sc->npending; i++)
+		if (sc->pending[i].id == id)
+			return &sc->pending[i];
+	return NULL;
+}
+
+/*
+ * Whether the jobs read last are all the schedules' jobs there are: read
+ * since the last notice, and no slot due since (with a margin for another
+ * worker's clock).  A schedule run by hand sends a notice too.
+ */
+static bool
+pending_complete(const struct wk_sched *sc, int64_t now)
+{
+	return sc->read_at != 0 && !sc->reload && (sc->due == 0 || now < sc->due - SLOT_MARGIN_US);
+}
+
 static bool
 queue_has_schedules(const struct wk_sched *sc, const char *queue)
 {
@@ -260,6 +333,10 @@ wk_schedule_resolve(struct worker *w)
 	char *array;
 	const char *params[1];
 	PGresult *res;
+
+	int64_t now = pgjq_now_us();
+	bool complete = pending_complete(sc, now);
+	size_t need = 0;
 
 	if (sc->nqueues == 0 || w->conn == NULL || w->turn.busy)
 		return;
@@ -282,8 +359,21 @@ wk_schedule_resolve(struct worker *w)
 	}
 	sc->njobs = kept;
 	sc->jobs = pgjq_xgrow(sc->jobs, &sc->jobs_cap, sc->njobs + n, sizeof *sc->jobs);
-	for (size_t i = 0; i < n; i++)
-		sc->jobs[sc->njobs++] = (struct sched_job){.id = ids[i]};
+	for (size_t i = 0; i < n; i++) {
+		const struct sched_job *p = find_pending(sc, ids[i]);
+
+		sc->jobs[sc->njobs++] = (struct sched_job){.id = ids[i],
+		    .name = p != NULL ? pgjq_xstrdup(p->name) : NULL,
+		    .slot = p != NULL ? pgjq_xstrdup(p->slot) : NULL};
+		/* Not among the schedules' jobs, and none can have been fired since: no lookup. */
+		if (p == NULL && !complete)
+			ids[need++] = ids[i];
+	}
+	if (need == 0) {
+		free(ids);
+		return;
+	}
+	n = need;
 	array = pgjq_id_array(ids, n);
 	params[0] = array;
 	res = wk_db_exec(w, "cannot read the jobs' schedules",

@@ -7,9 +7,16 @@
 pg_start
 
 exits 0 "add a schedule every second" jq-schedule add tick -q tick --every 1s --catch-up all
-pids=
+# Most jobs run on a worker that did not fire them: each handler still says what it is for.
+cat > "$T/h" <<'H'
+#!/bin/sh
+cat > /dev/null
+echo "$JQ_JOB_ID ${JQ_SCHEDULE:-none} ${JQ_SCHEDULED_FOR:-none}" >> "$RECORD"
+H
+chmod +x "$T/h"
+export RECORD="$T/record"
 start() { # N: worker N, its log in $T/wN.err
-	jq-worker -q tick -c 2 -- true 2>> "$T/w$1.err" &
+	jq-worker -q tick -c 2 -- "$T/h" 2>> "$T/w$1.err" &
 	eval "pid$1=\$!"
 }
 for n in 1 2 3 4; do start $n; done
@@ -54,4 +61,7 @@ fired_by=$(cat "$T"/w*.err | grep -c ' scheduled: schedule tick')
 diag "fired: $fired_by job events; by worker: $(for n in 1 2 3 4; do printf '%s ' "$(grep -c ' scheduled: ' "$T/w$n.err")"; done)"
 [ "$fired_by" -le "$n" ] && pass "no worker says it fired a slot another fired" ||
 	fail "no worker says it fired a slot another fired ($fired_by events for $n jobs)"
+is "$(grep -c ' none' "$RECORD")" 0 "every handler got JQ_SCHEDULE and JQ_SCHEDULED_FOR"
+is "$(sql "select count(*) from all_jobs where key like 'schedule/tick/%'")" \
+	"$(grep ' tick ' "$RECORD" | cut -d' ' -f1 | sort -u | wc -l | tr -d ' ')" "each job's handler ran"
 done_testing
