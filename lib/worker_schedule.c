@@ -162,8 +162,12 @@ static const char fire_sql[] =
 	"                 FROM pg_catalog.unnest($3::bigint[]) WITH ORDINALITY AS u(us, n) ORDER BY u.n),"
 	"         TIMESTAMPTZ 'epoch' + $4::bigint * INTERVAL '1 microsecond') f";
 
-/* Fires the due slots of the schedule in row i of res; false if the statement failed. */
-static bool
+/*
+ * Fires the due slots of the schedule in row i of res: 1 if done (or
+ * another worker was first), 0 if this worker cannot (said; it tries again
+ * at the next recheck), -1 if the statement failed.
+ */
+static int
 fire(struct worker *w, PGresult *res, int i, int64_t db_now)
 {
 	const char *name = PQgetvalue(res, i, S_NAME);
@@ -179,14 +183,14 @@ fire(struct worker *w, PGresult *res, int i, int64_t db_now)
 	    strtoll(PQgetvalue(res, i, S_EVERY), NULL, 10), PQgetvalue(res, i, S_TZ), &sl, why,
 	    sizeof why) != 0) {
 		pgjq_warn("schedule '%s': cannot fire it here: %s", name, why);
-		return true;
+		return 0;
 	}
 	n = pgjq_schedule_plan(&sl, (enum pgjq_catch_up)pgjq_catch_up_parse(
 	    PQgetvalue(res, i, S_CATCH_UP)), due, db_now, slots, &next);
 	if (n < 0) {
 		/* Its last slot came: it fires once more, and then next_at stays put for ever after. */
 		pgjq_warn("schedule '%s': no slot within ten years", name);
-		return true;
+		return 0;
 	}
 	pgjq_buf_putc(&arr, '{');
 	for (int k = 0; k < n; k++)
@@ -201,17 +205,21 @@ fire(struct worker *w, PGresult *res, int i, int64_t db_now)
 	f = wk_db_exec(w, "cannot fire a schedule", pgjq_sql(fire_sql), 4, params);
 	pgjq_buf_free(&arr);
 	if (f == NULL)
-		return false;
+		return -1;
 	for (int k = 0; k < PQntuples(f); k++)
 		wk_event(w, "scheduled", NULL, strtoll(PQgetvalue(f, k, 0), NULL, 10),
 		    "schedule %s, slot %s", name, PQgetvalue(f, k, 1));
 	PQclear(f);
-	return true;
+	return 1;
 }
 
-/* Reads our queues' schedules, fires the due ones; false if it has to be done again. */
+/*
+ * Reads our queues' schedules, fires the due ones; false if it has to be
+ * done again.  cannot collects "\tNAME\t" of the due ones this worker
+ * cannot fire, left to the next recheck rather than tried again at once.
+ */
 static bool
-load_and_fire(struct worker *w, int64_t now, bool may_fire)
+load_and_fire(struct worker *w, int64_t now, bool may_fire, struct pgjq_buf *cannot)
 {
 	struct wk_sched *sc = w->sched;
 	const char *params[1] = {w->queues};
@@ -236,10 +244,22 @@ load_and_fire(struct worker *w, int64_t now, bool may_fire)
 			continue;
 		db_now = strtoll(PQgetvalue(res, i, S_NOW), NULL, 10);
 		if (next <= db_now && may_fire) {
-			if (!fire(w, res, i, db_now))
+			int done = fire(w, res, i, db_now);
+
+			if (done < 0)
 				break;
-			fired = true;
+			if (done == 0)
+				pgjq_buf_printf(cannot, "\t%s\t", PQgetvalue(res, i, S_NAME));
+			fired |= done > 0;
 			continue;
+		}
+		if (next <= db_now && cannot->len > 0) {
+			char *tab = pgjq_xasprintf("\t%s\t", PQgetvalue(res, i, S_NAME));
+			bool skip = strstr(cannot->data, tab) != NULL;
+
+			free(tab);
+			if (skip)
+				continue;
 		}
 		if (soonest == 0 || next - db_now < soonest)
 			soonest = next - db_now > 0 ? next - db_now : 1;
@@ -258,14 +278,16 @@ wk_schedule_tick(struct worker *w, int64_t now)
 {
 	struct wk_sched *sc = w->sched;
 	int64_t due = wk_schedule_due(w);
+	struct pgjq_buf cannot = {0};
 
 	if (w->conn == NULL || w->turn.busy || w->id == 0 || due == 0 || now < due)
 		return;
 	sc->reload = false;
 	sc->recheck = now + (w->deaf && w->o->poll_us < RECHECK_US ? w->o->poll_us : RECHECK_US);
 	/* What was fired is read back once, to learn the next slots (ours or another worker's). */
-	if (!load_and_fire(w, now, true) && w->conn != NULL)
-		load_and_fire(w, now, false);
+	if (!load_and_fire(w, now, true, &cannot) && w->conn != NULL)
+		load_and_fire(w, now, false, &cannot);
+	pgjq_buf_free(&cannot);
 }
 
 /* --------------------------------------------- the jobs' schedules */

@@ -139,6 +139,14 @@ jq-schedule resume paused > /dev/null
 exits 0 "resumed" jq-worker -q qpaused --drain -- "$T/h"
 is "$(fired paused)" "2026-01-01T00:00:00Z" "resumed, it catches up as told (last)"
 
+# A schedule this host cannot reckon (a zone its tz database lacks) is said once, not spun on.
+jq-schedule add alien -q qalien --cron '@daily' > /dev/null
+sql "update schedules set tz = 'Mars/Olympus_Mons', next_at = now() - interval '1 day' where name = 'alien'"
+signal_after 2 TERM jq-worker -q qalien -- "$T/h" 2> "$T/alien.err"
+is "$(grep -c "schedule 'alien': cannot fire it here: time zone 'Mars/Olympus_Mons' is not in this host's tz database" "$T/alien.err")" 1 \
+	"a schedule that cannot be fired here is said once, and left for the next look"
+jq-schedule rm alien > /dev/null
+
 # jq-stats: the last success per schedule.
 exits 0 "jq-stats --prometheus" jq-stats --prometheus
 like "$(cat "$T/out")" '^pgjq_schedule_last_success_timestamp_seconds\{schedule="spring"\} [0-9]+' \
