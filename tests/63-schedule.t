@@ -118,6 +118,17 @@ exits 0 "a --pipe worker" jq-worker -q qpiped --pipe --drain -- "$top_srcdir/tes
 is "$(sql "select (result->'line'->>'schedule') || ' ' || (result->'line'->>'scheduled_for') from all_jobs where queue = 'qpiped'")" \
 	"piped 2026-01-01T00:00:00Z" "a --pipe handler gets \"schedule\" and \"scheduled_for\""
 
+# --http handlers find them in headers.
+"$top_builddir/tests/httpd" "$T/port" "$T" &
+hpid=$!
+at_exit "pkill -P $hpid 2>/dev/null; kill $hpid 2>/dev/null"
+wait_for "the test server listens" 10 test -s "$T/port"
+jq-schedule add webbed -q qweb --cron '0 0 1 1 *' > /dev/null
+sql "update schedules set next_at = '2025-06-01 00:00+00' where name = 'webbed'"
+exits 0 "an --http worker" jq-worker -q qweb --drain --http "http://127.0.0.1:$(cat "$T/port")/schedule"
+is "$(sql "select result #>> '{}' from all_jobs where queue = 'qweb'")" "webbed 2026-01-01T00:00:00Z" \
+	"an --http handler gets the Jq-Schedule and Jq-Scheduled-For headers"
+
 # The DST rule on the firing path: 02:30 on 29 March 2026 did not exist in Berlin.
 jq-schedule add spring -q qspring --cron '30 2 29 3 *' --tz Europe/Berlin --catch-up all > /dev/null
 sql "update schedules set next_at = '2026-03-28 12:00+00' where name = 'spring'"
