@@ -185,6 +185,8 @@ main(int argc, char **argv)
 
 		if (argc != 1)
 			pgjq_usage_error(&common, "next: expected one cron expression (quote it)");
+		if (every_given || a.cron != NULL || job_opts || common.queue_given)
+			pgjq_usage_error(&common, "next: takes only --tz, -n and --from");
 		if (pgjq_schedule_slots(argv[0], 0, a.tz, &sl, why, sizeof why) != 0)
 			pgjq_usage_error(&common, "next: %s", why);
 		return pgjq_schedule_next(&sl, (int)count, from, common.json);

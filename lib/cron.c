@@ -299,13 +299,12 @@ naive(int64_t t)
 }
 
 static bool
-day_matches(const struct pgjq_cron *c, int64_t day, int m, int d)
+day_matches(const struct pgjq_cron *c, int64_t day, int d)
 {
 	int dow = (int)((day % 7 + 7 + 4) % 7); /* 1970-01-01 was a Thursday */
 	bool dom_ok = (c->dom >> d) & 1, dow_ok = (c->dow >> dow) & 1;
 
 	/* Vixie cron: either day field starting with '*' makes them both apply; else either does. */
-	(void)m;
 	if (c->dom_star || c->dow_star)
 		return dom_ok && dow_ok;
 	return dom_ok || dow_ok;
@@ -322,7 +321,7 @@ next_wall(const struct pgjq_cron *c, int64_t W, int64_t limit)
 		civil_from_days(day, &y, &m, &d);
 		if (!((c->month >> m) & 1)) {
 			W = days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1) * 86400;
-		} else if (!day_matches(c, day, m, d)) {
+		} else if (!day_matches(c, day, d)) {
 			W = (day + 1) * 86400;
 		} else if (!((c->hour >> h) & 1)) {
 			W = day * 86400 + (h + 1) * 3600;
