@@ -19,7 +19,8 @@
 	X(PGJQ_CHANNEL_CANCEL, "_cancel")     /* "ID WORKER": stop a running job */ \
 	X(PGJQ_CHANNEL_PROGRESS, "_progress") /* "ID PCT [MESSAGE]" of a running job */ \
 	X(PGJQ_CHANNEL_DONE, "_done")         /* "ID STATE": a job finished */ \
-	X(PGJQ_CHANNEL_LOG, "_log")           /* "ID": lines of the job's log were kept */
+	X(PGJQ_CHANNEL_LOG, "_log")           /* "ID": lines of the job's log were kept */ \
+	X(PGJQ_CHANNEL_SCHEDULE, "_schedule") /* schedules were added or changed */
 
 enum pgjq_channel {
 #define PGJQ_CHANNEL_ENUM(name, suffix) name,

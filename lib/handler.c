@@ -43,7 +43,7 @@ close_fd(int *fd)
  */
 struct envp {
 	char **vars;
-	char *own[7];  /* the JQ_ strings, owned */
+	char *own[9];  /* the JQ_ strings, owned */
 	int nown;
 };
 
@@ -59,7 +59,8 @@ contract_var(const char *var)
 {
 	static const char *const names[] = {
 		"JQ_JOB_ID=", "JQ_QUEUE=", "JQ_ATTEMPT=", "JQ_MAX_ATTEMPTS=",
-		"JQ_PROGRESS_FD=", "JQ_DATABASE_URL=", "JQ_SCHEMA=",
+		"JQ_PROGRESS_FD=", "JQ_DATABASE_URL=", "JQ_SCHEMA=", "JQ_SCHEDULE=",
+		"JQ_SCHEDULED_FOR=",
 	};
 
 	if (strncmp(var, "JQ_", 3) != 0)
@@ -79,7 +80,7 @@ envp_build(struct envp *e, const struct pgjq_handler_env *env, bool progress_fd,
 	while (environ[count] != NULL)
 		count++;
 	e->nown = 0;
-	e->vars = pgjq_xcalloc(count + 8, sizeof *e->vars);
+	e->vars = pgjq_xcalloc(count + 10, sizeof *e->vars);
 	for (size_t i = 0; i < count; i++)
 		if (!contract_var(environ[i]))
 			e->vars[n++] = environ[i];
@@ -88,6 +89,10 @@ envp_build(struct envp *e, const struct pgjq_handler_env *env, bool progress_fd,
 		envp_add(e, &n, pgjq_xasprintf("JQ_QUEUE=%s", env->queue));
 		envp_add(e, &n, pgjq_xasprintf("JQ_ATTEMPT=%d", env->attempt));
 		envp_add(e, &n, pgjq_xasprintf("JQ_MAX_ATTEMPTS=%d", env->max_attempts));
+		if (env->schedule != NULL && env->scheduled_for != NULL) {
+			envp_add(e, &n, pgjq_xasprintf("JQ_SCHEDULE=%s", env->schedule));
+			envp_add(e, &n, pgjq_xasprintf("JQ_SCHEDULED_FOR=%s", env->scheduled_for));
+		}
 	}
 	if (progress_fd)
 		envp_add(e, &n, pgjq_xstrdup("JQ_PROGRESS_FD=3"));

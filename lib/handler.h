@@ -41,6 +41,8 @@ struct pgjq_handler_env {
 	int max_attempts;
 	const char *database_url; /* NULL: not set for the handler */
 	const char *schema;       /* JQ_SCHEMA, so follow-up jobs land beside this one */
+	const char *schedule;     /* JQ_SCHEDULE: the schedule that fired the job, or NULL */
+	const char *scheduled_for; /* JQ_SCHEDULED_FOR: its slot */
 };
 
 struct pgjq_handler {

@@ -288,6 +288,10 @@ pgjq_http_start(struct pgjq_http *h, const struct pgjq_http_job *job, void *owne
 	x->headers = header(x->headers, "Jq-Queue: %s", job->queue);
 	x->headers = header(x->headers, "Jq-Attempt: %d", job->attempt);
 	x->headers = header(x->headers, "Jq-Max-Attempts: %d", job->max_attempts);
+	if (job->schedule != NULL && job->scheduled_for != NULL) {
+		x->headers = header(x->headers, "Jq-Schedule: %s", job->schedule);
+		x->headers = header(x->headers, "Jq-Scheduled-For: %s", job->scheduled_for);
+	}
 	/* No "Expect: 100-continue" round trip for large payloads. */
 	x->headers = header(x->headers, "Expect:");
 	pgjq_curl.easy_setopt(x->easy, CURLOPT_URL, h->url);

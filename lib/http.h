@@ -43,6 +43,8 @@ struct pgjq_http_job {
 	int attempt, max_attempts;
 	const char *payload;      /* must live until the request ends */
 	int64_t timeout_us;       /* 0: none */
+	const char *schedule;     /* the schedule that fired it, or NULL */
+	const char *scheduled_for; /* and its slot */
 };
 
 /* Starts a request for a job; owner identifies it again when it ends. */

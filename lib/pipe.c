@@ -156,7 +156,15 @@ void
 pgjq_pipe_send(struct pgjq_pipe *p, int64_t id, const char *queue, int attempt,
     int max_attempts, const char *payload, size_t len)
 {
-	char head[64 + PGJQ_QUEUE_MAX + 64];
+	pgjq_pipe_send_scheduled(p, id, queue, attempt, max_attempts, NULL, NULL, payload, len);
+}
+
+void
+pgjq_pipe_send_scheduled(struct pgjq_pipe *p, int64_t id, const char *queue, int attempt,
+    int max_attempts, const char *schedule, const char *scheduled_for, const char *payload,
+    size_t len)
+{
+	char head[64 + PGJQ_QUEUE_MAX * 2 + 128];
 	int n;
 
 	/*
@@ -167,8 +175,13 @@ pgjq_pipe_send(struct pgjq_pipe *p, int64_t id, const char *queue, int attempt,
 	 * one line of JSON.  "id" comes first and "payload" last, as the
 	 * manual promises, for handlers that pick the id out with a pattern.
 	 */
-	n = snprintf(head, sizeof head, "{\"id\":%" PRId64 ",\"queue\":\"%s\",\"attempt\":%d,"
-	    "\"max_attempts\":%d,\"payload\":", id, queue, attempt, max_attempts);
+	if (schedule != NULL && scheduled_for != NULL)
+		n = snprintf(head, sizeof head, "{\"id\":%" PRId64 ",\"queue\":\"%s\",\"attempt\":%d,"
+		    "\"max_attempts\":%d,\"schedule\":\"%.64s\",\"scheduled_for\":\"%.40s\",\"payload\":",
+		    id, queue, attempt, max_attempts, schedule, scheduled_for);
+	else
+		n = snprintf(head, sizeof head, "{\"id\":%" PRId64 ",\"queue\":\"%s\",\"attempt\":%d,"
+		    "\"max_attempts\":%d,\"payload\":", id, queue, attempt, max_attempts);
 	if (p->job != 0 && p->nqueued < PGJQ_PIPE_DEPTH_MAX - 1) {
 		p->queued[p->nqueued++] = id;
 	} else {

@@ -101,6 +101,14 @@ bool pgjq_pipe_can_queue(const struct pgjq_pipe *p, int depth);
 void pgjq_pipe_send(struct pgjq_pipe *p, int64_t id, const char *queue, int attempt,
     int max_attempts, const char *payload, size_t len);
 
+/*
+ * pgjq_pipe_send for a job a schedule fired: the line also has
+ * "schedule" and "scheduled_for" (names and times need no escaping).
+ */
+void pgjq_pipe_send_scheduled(struct pgjq_pipe *p, int64_t id, const char *queue, int attempt,
+    int max_attempts, const char *schedule, const char *scheduled_for, const char *payload,
+    size_t len);
+
 /* Adds the pipe's fds that need watching to pfd (at most 3); returns how many. */
 int pgjq_pipe_pollfds(const struct pgjq_pipe *p, struct pollfd *pfd);
 

@@ -26,6 +26,10 @@ const double pgjq_stats_quantiles[PGJQ_STATS_NQUANTILES] = {0.5, 0.95, 0.99};
 const char *const pgjq_stats_tables[2] = {"jobs", "history"};
 
 /* The column order is what pgjq_stats_read() takes apart. */
+const char pgjq_stats_schedules_sql[] =
+	"SELECT s.name, coalesce(extract(epoch FROM {S}.schedule_last_success(s.name)), 0)::float8"
+	"  FROM {S}.schedules s WHERE $1::text[] IS NULL OR s.queue = ANY ($1::text[]) ORDER BY s.name";
+
 const char pgjq_stats_queues_sql[] =
 	"SELECT queue, scheduled, queued, running, completed, failed, cancelled, oldest_queued, "
 	"       completed_1m, completed_5m, completed_15m, failed_1m, failed_5m, failed_15m, "
@@ -88,7 +92,21 @@ pgjq_stats_free(struct pgjq_stats *s)
 	for (size_t i = 0; i < s->nqueues; i++)
 		free(s->queues[i].queue);
 	free(s->queues);
+	for (size_t i = 0; i < s->nschedules; i++)
+		free(s->schedules[i].name);
+	free(s->schedules);
 	memset(s, 0, sizeof *s);
+}
+
+void
+pgjq_stats_read_schedules(struct pgjq_stats *s, const PGresult *schedules)
+{
+	s->nschedules = (size_t)PQntuples(schedules);
+	s->schedules = pgjq_xcalloc(s->nschedules + 1, sizeof *s->schedules);
+	for (size_t i = 0; i < s->nschedules; i++) {
+		s->schedules[i].name = pgjq_xstrdup(PQgetvalue(schedules, (int)i, 0));
+		s->schedules[i].last_success = get_double(schedules, (int)i, 1);
+	}
 }
 
 double
@@ -249,6 +267,15 @@ pgjq_stats_table(struct pgjq_buf *b, const struct pgjq_stats *s)
 	pgjq_buf_printf(b, "tables: jobs %" PRId64 " live rows, %" PRId64 " dead; "
 	    "history %" PRId64 " live rows, %" PRId64 " dead\n",
 	    s->live_tuples[0], s->dead_tuples[0], s->live_tuples[1], s->dead_tuples[1]);
+	for (size_t i = 0; i < s->nschedules; i++) {
+		double ago = s->at_epoch - s->schedules[i].last_success;
+		char when[32];
+
+		pgjq_format_duration((int64_t)(ago * 1e6), when, sizeof when);
+		pgjq_buf_printf(b, "schedule %s: last success %s%s\n", s->schedules[i].name,
+		    s->schedules[i].last_success > 0 ? when : "never",
+		    s->schedules[i].last_success > 0 ? " ago" : "");
+	}
 }
 
 /* ------------------------------------------------------------------ JSON */
@@ -329,6 +356,15 @@ pgjq_stats_json(struct pgjq_buf *b, const struct pgjq_stats *s)
 	}
 	json_object_set_new(o, "tables", tables);
 	put_json(b, o);
+	for (size_t i = 0; i < s->nschedules; i++) {
+		o = json_object();
+		json_object_set_new(o, "type", json_string("schedule"));
+		json_object_set_new(o, "at", json_string(s->at));
+		json_object_set_new(o, "schedule", json_string(s->schedules[i].name));
+		json_object_set_new(o, "last_success_epoch", s->schedules[i].last_success > 0 ?
+		    json_real(s->schedules[i].last_success) : json_null());
+		put_json(b, o);
+	}
 }
 
 /* ------------------------------------------------------------ Prometheus */
@@ -441,6 +477,13 @@ pgjq_stats_prometheus(struct pgjq_buf *b, const struct pgjq_stats *s)
 	for (int t = 0; t < 2; t++)
 		pgjq_buf_printf(b, "pgjq_table_dead_tuples{table=\"%s\"} %" PRId64 "\n",
 		    pgjq_stats_tables[t], s->dead_tuples[t]);
+	prom_head(b, "pgjq_schedule_last_success_timestamp_seconds", "gauge",
+	    "When a job of the schedule last completed, Unix time; 0 if none ever did.");
+	for (size_t i = 0; i < s->nschedules; i++) {
+		pgjq_buf_printf(b, "pgjq_schedule_last_success_timestamp_seconds{schedule=\"");
+		pgjq_stats_prom_label(b, s->schedules[i].name);
+		pgjq_buf_printf(b, "\"} %.6f\n", s->schedules[i].last_success);
+	}
 }
 
 /* ------------------------------------------------------------- the loop */
@@ -453,7 +496,7 @@ static bool
 fetch(PGconn *conn, struct pgjq_listener *l, const char *queues, struct pgjq_stats *s)
 {
 	const char *params[] = {queues};
-	PGresult *qres, *dres;
+	PGresult *qres, *dres, *sres;
 
 	if (l != NULL) {
 		if ((qres = pgjq_listen_exec(l, pgjq_sql(pgjq_stats_queues_sql), 1, params)) == NULL)
@@ -462,12 +505,20 @@ fetch(PGconn *conn, struct pgjq_listener *l, const char *queues, struct pgjq_sta
 			PQclear(qres);
 			return false;
 		}
+		if ((sres = pgjq_listen_exec(l, pgjq_sql(pgjq_stats_schedules_sql), 1, params)) == NULL) {
+			PQclear(qres);
+			PQclear(dres);
+			return false;
+		}
 	} else {
 		qres = pgjq_exec_or_die(conn, pgjq_sql(pgjq_stats_queues_sql), 1, params);
 		dres = pgjq_exec_or_die(conn, pgjq_sql(pgjq_stats_database_sql), 1, params);
+		sres = pgjq_exec_or_die(conn, pgjq_sql(pgjq_stats_schedules_sql), 1, params);
 	}
 	pgjq_stats_free(s);
 	pgjq_stats_read(s, qres, dres);
+	pgjq_stats_read_schedules(s, sres);
+	PQclear(sres);
 	PQclear(qres);
 	PQclear(dres);
 	return true;

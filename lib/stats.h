@@ -45,6 +45,11 @@ struct pgjq_stats {
 	int64_t workers, slots;       /* live workers of the queues shown, each once */
 	int64_t live_tuples[2];       /* jobs, history: from the statistics collector */
 	int64_t dead_tuples[2];
+	struct pgjq_schedule_stats {  /* the schedules of the queues shown, by name */
+		char *name;               /* owned */
+		double last_success;      /* Unix time its job last completed; 0: never */
+	} *schedules;
+	size_t nschedules;
 };
 
 /* The tables of the tuple counts, in that order. */
@@ -53,10 +58,13 @@ extern const char *const pgjq_stats_tables[2];
 /* The statements: $1 is a text[] of queue names, or NULL for every queue. */
 extern const char pgjq_stats_queues_sql[];
 extern const char pgjq_stats_database_sql[];
+extern const char pgjq_stats_schedules_sql[];
 
 /* Fills s from the results of the two statements; the caller frees it. */
 void pgjq_stats_read(struct pgjq_stats *s, const PGresult *queues, const PGresult *database);
 void pgjq_stats_free(struct pgjq_stats *s);
+/* Fills s's schedules from the result of pgjq_stats_schedules_sql. */
+void pgjq_stats_read_schedules(struct pgjq_stats *s, const PGresult *schedules);
 
 /* Failed over completed and failed jobs in the last window; NaN if none finished. */
 double pgjq_stats_failure_rate(const struct pgjq_queue_stats *q);

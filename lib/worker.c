@@ -25,6 +25,7 @@
 #include "joblog.h"
 #include "listen.h"
 #include "pipe.h"
+#include "schedule.h"
 #include "sigpipe.h"
 #include "worker.h"
 #include "worker_int.h"
@@ -129,6 +130,8 @@ next_wakeup(struct worker *w, int64_t now)
 	} else {
 		SOONER(w->next_renew);
 		SOONER(w->next_reap);
+		if (!w->turn.busy)
+			SOONER(wk_schedule_due(w));
 		if (w->stopping == WK_RUNNING)
 			SOONER(w->next_prune);
 		int run, ahead;
@@ -239,6 +242,8 @@ worker_init(struct worker *w, const struct pgjq_worker_opts *o)
 	w->chan_cancel = pgjq_channel_name(o->schema, PGJQ_CHANNEL_CANCEL);
 	w->chan_progress = pgjq_channel_name(o->schema, PGJQ_CHANNEL_PROGRESS);
 	w->chan_log = pgjq_channel_name(o->schema, PGJQ_CHANNEL_LOG);
+	w->chan_schedule = pgjq_channel_name(o->schema, PGJQ_CHANNEL_SCHEDULE);
+	wk_schedule_init(w);
 	srand((unsigned)getpid() ^ (unsigned)pgjq_now_us());
 	if (o->http_url != NULL)
 		w->http = pgjq_http_new(o->http_url);
@@ -274,6 +279,8 @@ worker_free(struct worker *w)
 	free(w->chan_log);
 	wk_log_free(w);
 	wk_turn_forget(w);
+	free(w->chan_schedule);
+	wk_schedule_free(w);
 	pgjq_http_free(w->http);
 	PQfinish(w->conn);
 }
@@ -306,6 +313,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		wk_db_reconnect(&w, now);
 		wk_db_read_notifies(&w);
 		wk_turn_read(&w, now);
+		wk_schedule_resolve(&w);
 		/* the handlers, and jobs for the free slots: */
 		wk_slots_check(&w, now);
 		if (w.pipes != NULL)
@@ -313,6 +321,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 		wk_ahead_feed_slots(&w, now);
 		/* what to tell the database: */
 		wk_upkeep(&w, now);
+		wk_schedule_tick(&w, now);
 		wk_turn_send(&w, pgjq_now_us());
 		if (finished(&w))
 			break;

@@ -141,7 +141,8 @@ wk_db_connect(struct worker *w, bool first)
 	if (w->conn == NULL)
 		return false;
 	PQsetnonblocking(w->conn, 0);
-	if (!w->o->poll_only && (!listen_on(w, w->chan_new) || !listen_on(w, w->chan_cancel)))
+	if (!w->o->poll_only && (!listen_on(w, w->chan_new) || !listen_on(w, w->chan_cancel) ||
+	    !listen_on(w, w->chan_schedule)))
 		return false;
 	if (!w->o->poll_only) {
 		char every[32];
@@ -183,6 +184,7 @@ wk_db_connect(struct worker *w, bool first)
 	w->wake = true;
 	w->turned = false;
 	w->next_renew = w->next_reap = 0;
+	wk_schedule_changed(w);
 	return true;
 }
 
@@ -220,6 +222,11 @@ wk_db_read_notifies(struct worker *w)
 			for (size_t i = 0; i < w->o->nqueues; i++)
 				if (strcmp(n->extra, w->o->queues[i]) == 0)
 					w->wake = true;
+		} else if (strcmp(n->relname, w->chan_schedule) == 0) {
+			/* Anyone may send it: it only makes us read the schedules again. */
+			for (size_t i = 0; i < w->o->nqueues; i++)
+				if (strcmp(n->extra, w->o->queues[i]) == 0)
+					wk_schedule_changed(w);
 		} else if (strcmp(n->relname, w->chan_cancel) == 0) {
 			long long id = 0, worker = 0;
 

@@ -176,6 +176,8 @@ struct worker {
 	char *queues;             /* the queues as an array literal */
 	char *chan_new, *chan_cancel, *chan_progress; /* channels: new work, cancels, progress */
 	char *chan_log;           /* ... and new log lines */
+	char *chan_schedule;      /* schedules added or changed */
+	struct wk_sched *sched;   /* worker_schedule.c's */
 	int64_t reconnect_at, reconnect_delay; /* the next try, and the wait before it, growing */
 	bool said_down;           /* the loss is in the log already */
 	bool deaf;                /* it did not come: the poll and the renewals find new work and cancels */
@@ -418,6 +420,25 @@ void wk_log_refused(struct worker *w, const char *why);
 void wk_log_requeue(struct worker *w);
 
 void wk_log_free(struct worker *w);
+/* worker_schedule.c: recurring jobs */
+
+void wk_schedule_init(struct worker *w);
+void wk_schedule_free(struct worker *w);
+
+/* A notice says schedules changed: read them again. */
+void wk_schedule_changed(struct worker *w);
+
+/* When the schedules need the loop next (monotonic); 0: not while stopping. */
+int64_t wk_schedule_due(const struct worker *w);
+
+/* Fires the due slots of our queues' schedules, between turns, when their time has come. */
+void wk_schedule_tick(struct worker *w, int64_t now);
+
+/* Finds out which schedule and slot the jobs just claimed are for, before they start. */
+void wk_schedule_resolve(struct worker *w);
+
+/* The schedule job id is for (and *slot, its slot in UTC), or NULL. */
+const char *wk_schedule_of(const struct worker *w, int64_t id, const char **slot);
 
 /* worker_event.c: job event lines */
 

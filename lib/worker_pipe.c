@@ -87,6 +87,7 @@ void
 wk_pipe_start_job(struct worker *w, struct slot *s, int64_t now)
 {
 	struct piped *pp = wk_pipe_of(w, s);
+	const char *sched, *slot;
 
 	s->piped = true;
 	s->h.in_fd = s->h.out_fd = s->h.err_fd = s->h.progress_fd = -1;
@@ -103,8 +104,9 @@ wk_pipe_start_job(struct worker *w, struct slot *s, int64_t now)
 	/* In its stdin already, unless that handler is gone and this is another (a resend). */
 	if (s->sent_ahead && pp->p.job == s->id)
 		return;
-	pgjq_pipe_send(&pp->p, s->id, s->queue, s->attempt, s->max_attempts, s->payload,
-	    strlen(s->payload));
+	sched = wk_schedule_of(w, s->id, &slot);
+	pgjq_pipe_send_scheduled(&pp->p, s->id, s->queue, s->attempt, s->max_attempts, sched, slot,
+	    s->payload, strlen(s->payload));
 }
 
 int
@@ -130,8 +132,10 @@ wk_pipe_queue_job(struct worker *w, int i, struct ahead *a)
 {
 	struct piped *pp = &w->pipes[i];
 
-	pgjq_pipe_send(&pp->p, a->id, a->queue, a->attempt, a->max_attempts, a->payload,
-	    strlen(a->payload));
+	const char *slot, *sched = wk_schedule_of(w, a->id, &slot);
+
+	pgjq_pipe_send_scheduled(&pp->p, a->id, a->queue, a->attempt, a->max_attempts, sched, slot,
+	    a->payload, strlen(a->payload));
 	a->sent = true;
 	pp->queued[pp->nqueued++] = *a;
 	a->payload = NULL;

@@ -90,12 +90,14 @@ wk_slot_start(struct worker *w, struct slot *s, struct ahead *a, int64_t now)
 	env.max_attempts = s->max_attempts;
 	env.database_url = w->o->conninfo;
 	env.schema = w->o->schema;
+	env.schedule = wk_schedule_of(w, s->id, &env.scheduled_for);
 	wk_event(w, "started", s, s->id, "attempt %d/%d", s->attempt, s->max_attempts);
 	if (w->http != NULL) {
 		struct pgjq_http_job job = {
 			.id = s->id, .queue = s->queue, .attempt = s->attempt,
 			.max_attempts = s->max_attempts, .payload = s->payload,
-			.timeout_us = s->limit_us,
+			.timeout_us = s->limit_us, .schedule = env.schedule,
+			.scheduled_for = env.scheduled_for,
 		};
 
 		/* libcurl enforces the time limit itself. */

@@ -10,9 +10,11 @@
 --                      jobs, history, all_jobs, workers
 --   <schema>_producer  an observer that enqueues: jq-enqueue, enqueue()
 --   <schema>_worker    an observer that runs jobs: jq-worker (register,
---                      claim, renew, finish, release, reap, prune history)
+--                      claim, renew, finish, release, reap, prune history,
+--                      fire the schedules of its queues)
 --
--- None of them may cancel or retry jobs (jq-cancel, jq-retry), change
+-- None of them may cancel or retry jobs (jq-cancel, jq-retry), add or
+-- change schedules (jq-schedule add, rm, pause, resume, run), change
 -- the schema, or call the internal functions; those stay with the owner.
 -- A login role is given one or more of them:
 --
@@ -79,7 +81,8 @@ DECLARE
 	c_work     constant text[] := ARRAY['register_worker', 'claim_jobs', 'renew_leases',
 	                                    'unregister_worker', 'complete_attempt', 'fail_attempt',
 	                                    'release_job', 'reap_expired', 'prune_history',
-	                                    'finish_and_claim', 'turn', 'append_logs', 'prune_logs'];
+	                                    'finish_and_claim', 'turn', 'append_logs', 'prune_logs',
+	                                    'schedule_fire'];
 	v_nsp      oid;
 	v_owner    name;
 	v_name     text;

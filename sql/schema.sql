@@ -691,6 +691,153 @@ END
 $$;
 
 --
+-- Name: schedules; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.schedules (
+    name text NOT NULL,
+    queue text NOT NULL,
+    cron text,
+    every interval,
+    tz text DEFAULT 'UTC'::text NOT NULL,
+    catch_up text DEFAULT 'last'::text NOT NULL,
+    payload jsonb NOT NULL,
+    priority integer DEFAULT 0 NOT NULL,
+    max_attempts integer DEFAULT 3 NOT NULL,
+    timeout interval,
+    paused boolean DEFAULT false NOT NULL,
+    next_at timestamp with time zone NOT NULL,
+    last_slot timestamp with time zone,
+    last_job bigint,
+    last_success timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT schedules_catch_up_check CHECK ((catch_up = ANY (ARRAY['none'::text, 'last'::text, 'all'::text]))),
+    CONSTRAINT schedules_check CHECK (((cron IS NULL) <> (every IS NULL))),
+    CONSTRAINT schedules_cron_check CHECK (((length(cron) >= 1) AND (length(cron) <= 256))),
+    CONSTRAINT schedules_every_check CHECK ((every >= '00:00:01'::interval)),
+    CONSTRAINT schedules_max_attempts_check CHECK ((max_attempts >= 1)),
+    CONSTRAINT schedules_name_check CHECK ((name ~ '^[A-Za-z0-9_.:-]{1,64}$'::text)),
+    CONSTRAINT schedules_queue_check CHECK ((queue ~ '^[A-Za-z0-9_.:-]{1,64}$'::text)),
+    CONSTRAINT schedules_timeout_check CHECK ((timeout > '00:00:00'::interval)),
+    CONSTRAINT schedules_tz_check CHECK (((length(tz) >= 1) AND (length(tz) <= 127)))
+);
+
+--
+-- Name: schedule_enqueue(jq.schedules, timestamp with time zone); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.schedule_enqueue(s jq.schedules, p_slot timestamp with time zone) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+	v_id bigint;
+BEGIN
+	v_id := enqueue(s.payload, s.queue, s.priority, NULL, NULL, s.max_attempts, s.timeout,
+	                schedule_key(s.name, p_slot), NULL);
+	INSERT INTO schedule_jobs (name, slot, job) VALUES (s.name, p_slot, v_id)
+	ON CONFLICT (name, slot) DO UPDATE SET job = excluded.job;
+	RETURN v_id;
+END
+$$;
+
+--
+-- Name: schedule_fire(text, timestamp with time zone, timestamp with time zone[], timestamp with time zone); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.schedule_fire(p_name text, p_due timestamp with time zone, p_slots timestamp with time zone[], p_next timestamp with time zone) RETURNS TABLE(slot timestamp with time zone, job bigint)
+    LANGUAGE plpgsql
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+	s      schedules;
+	v_slot timestamptz;
+	v_id   bigint;
+BEGIN
+	SELECT * INTO s FROM schedules x WHERE x.name = p_name FOR UPDATE;
+	IF NOT FOUND OR s.paused OR s.next_at IS DISTINCT FROM p_due OR p_next <= p_due THEN
+		RETURN;
+	END IF;
+	PERFORM schedule_settle(p_name);
+	FOREACH v_slot IN ARRAY coalesce(p_slots, '{}') LOOP
+		v_id := schedule_enqueue(s, v_slot);
+		slot := v_slot;
+		job := v_id;
+		RETURN NEXT;
+	END LOOP;
+	UPDATE schedules x
+	   SET next_at = p_next, last_slot = coalesce(v_slot, x.last_slot),
+	       last_job = coalesce(v_id, x.last_job)
+	 WHERE x.name = p_name;
+END
+$$;
+
+--
+-- Name: schedule_key(text, timestamp with time zone); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.schedule_key(p_name text, p_slot timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+	SELECT 'schedule/' || p_name || '/' ||
+	       to_char(p_slot AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+$$;
+
+--
+-- Name: schedule_last_success(text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.schedule_last_success(p_name text) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+	SELECT greatest(s.last_success,
+	                (SELECT max(h.finished_at) FROM schedule_jobs j
+	                   JOIN history h ON h.id = j.job AND h.state = 'completed'
+	                  WHERE j.name = s.name))
+	  FROM schedules s WHERE s.name = p_name
+$$;
+
+--
+-- Name: schedule_run(text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.schedule_run(p_name text) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+	s    schedules;
+	v_id bigint;
+BEGIN
+	SELECT * INTO s FROM schedules x WHERE x.name = p_name FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	PERFORM schedule_settle(p_name);
+	v_id := schedule_enqueue(s, date_trunc('second', now()));
+	UPDATE schedules x SET last_slot = date_trunc('second', now()), last_job = v_id
+	 WHERE x.name = p_name;
+	RETURN v_id;
+END
+$$;
+
+--
+-- Name: schedule_settle(text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.schedule_settle(p_name text) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+	UPDATE schedules s SET last_success = schedule_last_success(p_name) WHERE s.name = p_name;
+	DELETE FROM schedule_jobs j
+	 WHERE j.name = p_name AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.id = j.job);
+$$;
+
+--
 -- Name: stats_database(text[]); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -1224,6 +1371,16 @@ CREATE SEQUENCE jq.logs_id_seq
 ALTER SEQUENCE jq.logs_id_seq OWNED BY jq.logs.id;
 
 --
+-- Name: schedule_jobs; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.schedule_jobs (
+    name text NOT NULL,
+    slot timestamp with time zone NOT NULL,
+    job bigint NOT NULL
+);
+
+--
 -- Name: schema_version; Type: TABLE; Schema: jq; Owner: -
 --
 
@@ -1285,6 +1442,20 @@ ALTER TABLE ONLY jq.jobs
 
 ALTER TABLE ONLY jq.logs
     ADD CONSTRAINT logs_pkey PRIMARY KEY (id);
+
+--
+-- Name: schedule_jobs schedule_jobs_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.schedule_jobs
+    ADD CONSTRAINT schedule_jobs_pkey PRIMARY KEY (name, slot);
+
+--
+-- Name: schedules schedules_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.schedules
+    ADD CONSTRAINT schedules_pkey PRIMARY KEY (name);
 
 --
 -- Name: schema_version schema_version_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
@@ -1355,6 +1526,18 @@ CREATE INDEX jobs_waiting ON jq.jobs USING btree (id) WHERE (waiting > 0);
 CREATE INDEX logs_job ON jq.logs USING btree (job_id, id);
 
 --
+-- Name: schedule_jobs_job; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX schedule_jobs_job ON jq.schedule_jobs USING btree (job);
+
+--
+-- Name: schedules_due; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX schedules_due ON jq.schedules USING btree (queue, next_at) WHERE (NOT paused);
+
+--
 -- Name: history history_logs; Type: TRIGGER; Schema: jq; Owner: -
 --
 
@@ -1371,6 +1554,13 @@ CREATE TRIGGER jobs_check_ids AFTER INSERT ON jq.jobs REFERENCING NEW TABLE AS n
 --
 
 CREATE TRIGGER jobs_notify_new AFTER INSERT ON jq.jobs REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION jq.notify_new();
+
+--
+-- Name: schedule_jobs schedule_jobs_name_fkey; Type: FK CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.schedule_jobs
+    ADD CONSTRAINT schedule_jobs_name_fkey FOREIGN KEY (name) REFERENCES jq.schedules(name) ON DELETE CASCADE;
 
 --
 -- PostgreSQL database dump complete

@@ -11,6 +11,7 @@
  *   /flaky   503 the first time a job id is seen, 200 after (ids in a file)
  *   /slow    answers after 10 seconds
  *   /auth    200 with the request's Authorization header as a JSON string
+ *   /schedule  200 with the Jq-Schedule and Jq-Scheduled-For headers as a JSON string
  *
  * Usage: httpd PORTFILE [STATEDIR]   (writes the port it listens on to PORTFILE)
  * It exits when its parent dies or on SIGTERM.
@@ -59,7 +60,7 @@ static void
 serve(int fd)
 {
 	FILE *in = fdopen(fd, "r"), *out = fdopen(dup(fd), "w");
-	char line[8192], method[16], path[1024], job[64], auth[1024];
+	char line[8192], method[16], path[1024], job[64], auth[1024], sched[128], sfor[64];
 
 	while (fgets(line, sizeof line, in) != NULL) {
 		size_t len = 0;
@@ -67,12 +68,16 @@ serve(int fd)
 
 		if (sscanf(line, "%15s %1023s", method, path) != 2)
 			return;
-		job[0] = auth[0] = '\0';
+		job[0] = auth[0] = sched[0] = sfor[0] = '\0';
 		while (fgets(line, sizeof line, in) != NULL && strcmp(line, "\r\n") != 0) {
 			if (strncasecmp(line, "Content-Length:", 15) == 0)
 				len = strtoul(line + 15, NULL, 10);
 			if (strncasecmp(line, "Jq-Job-Id:", 10) == 0)
 				sscanf(line + 10, " %63[0-9]", job);
+			if (strncasecmp(line, "Jq-Schedule:", 12) == 0)
+				sscanf(line + 12, " %127[A-Za-z0-9_.:-]", sched);
+			if (strncasecmp(line, "Jq-Scheduled-For:", 17) == 0)
+				sscanf(line + 17, " %63[0-9TZ:-]", sfor);
 			if (strncasecmp(line, "Authorization:", 14) == 0)
 				sscanf(line + 14, " %1023[^\r\n\"\\]", auth);
 		}
@@ -98,6 +103,11 @@ serve(int fd)
 			/* Quotes and backslashes were left out above: a JSON string as it is. */
 			char json[1100];
 			int n = snprintf(json, sizeof json, "\"%s\"", auth);
+
+			reply(out, 200, "OK", "", json, (size_t)n);
+		} else if (strcmp(path, "/schedule") == 0) {
+			char json[256];
+			int n = snprintf(json, sizeof json, "\"%s %s\"", sched, sfor);
 
 			reply(out, 200, "OK", "", json, (size_t)n);
 		} else if (strcmp(path, "/slow") == 0) {

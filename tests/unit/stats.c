@@ -72,8 +72,12 @@ main(void)
 			.run = {NAN, NAN, NAN},
 		},
 	};
+	struct pgjq_schedule_stats sch[2] = {{.name = "nightly", .last_success = 1795431600.25},
+		{.name = "never"}};
 	struct pgjq_stats s = {
 		.at = "2026-11-23T11:00:00+00:00",
+		.schedules = sch,
+		.nschedules = 2,
 		.queues = q,
 		.nqueues = 2,
 		.workers = 3,
@@ -83,7 +87,7 @@ main(void)
 	};
 	struct pgjq_buf b = {0};
 
-	plan(26);
+	plan(29);
 
 	pgjq_stats_prom_label(&b, "a\\b\"c\nd");
 	is_str(b.data, "a\\\\b\\\"c\\nd", "label values escape backslash, quote and newline");
@@ -94,6 +98,12 @@ main(void)
 	    "pgjq_jobs{queue=\"mail\",state=\"completed\"} 1000000", "a count, in full");
 	is_line(b.data, "pgjq_jobs{queue=\"we",
 	    "pgjq_jobs{queue=\"we\\\"ird\\\\q\\nx\",state=\"scheduled\"} 0", "an odd name escaped");
+	is_line(b.data, "pgjq_schedule_last_success_timestamp_seconds{schedule=\"nightly\"}",
+	    "pgjq_schedule_last_success_timestamp_seconds{schedule=\"nightly\"} 1795431600.250000",
+	    "a schedule's last success");
+	is_line(b.data, "pgjq_schedule_last_success_timestamp_seconds{schedule=\"never\"}",
+	    "pgjq_schedule_last_success_timestamp_seconds{schedule=\"never\"} 0.000000",
+	    "0 for a schedule that never succeeded");
 	is_line(b.data, "pgjq_oldest_queued_seconds{queue=\"mail\"}",
 	    "pgjq_oldest_queued_seconds{queue=\"mail\"} 75.25", "the oldest queued job's age");
 	is_line(b.data, "pgjq_oldest_queued_seconds{queue=\"we",
@@ -124,12 +134,15 @@ main(void)
 			p += n + (p[n] == '\n');
 		}
 		is_int(bad, 0, "every line is a comment or a sample");
-		is_int(types, 11, "one TYPE line per metric");
+		is_int(types, 12, "one TYPE line per metric");
 	}
 	pgjq_buf_reset(&b);
 
 	pgjq_stats_json(&b, &s);
-	is_int(count_lines(b.data), 3, "JSON: a line per queue and one for the database");
+	is_int(count_lines(b.data), 5, "JSON: a line per queue, one for the database, one per schedule");
+	is_line(b.data, "{\"type\":\"schedule\",\"at\":\"2026-11-23T11:00:00+00:00\",\"schedule\":\"never\"",
+	    "{\"type\":\"schedule\",\"at\":\"2026-11-23T11:00:00+00:00\",\"schedule\":\"never\","
+	    "\"last_success_epoch\":null}", "a schedule's line");
 	{
 		char *l = line_with(b.data, "{\"type\":\"queue\",\"at\":\"2026-11-23T11:00:00+00:00\",\"queue\":\"mail\"");
 

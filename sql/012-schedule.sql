@@ -1,0 +1,142 @@
+-- pgjq schema, version 12: recurring jobs (jq-schedule).
+--
+-- A schedule says when (a cron expression in a zone, or an interval),
+-- where (a queue) and what (a payload and the enqueue settings).  When
+-- its slots fall is worked out by the clients (lib/cron.c, with the
+-- system's tz database); the database keeps the one fact that makes
+-- firing exactly-once: next_at, the next slot not yet fired.  Whoever
+-- fires a slot moves next_at past it in the same transaction as the job,
+-- under the schedule row's lock, and only if next_at is still what it
+-- read; a second worker (or one restarted mid-fire, whose transaction
+-- rolled back) finds next_at moved on and makes nothing.  Job keys alone
+-- would not do: a slot's job that has finished has left jobs, and its
+-- key with it.
+--
+-- Nothing here sends notices on a channel of its own: the tools that
+-- change schedules tell the workers, on the channel they name.
+
+CREATE TABLE schedules (
+	name         text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.:-]{1,64}$'),
+	queue        text NOT NULL CHECK (queue ~ '^[A-Za-z0-9_.:-]{1,64}$'),
+	cron         text CHECK (length(cron) BETWEEN 1 AND 256),
+	every        interval CHECK (every >= '1 second'),
+	tz           text NOT NULL DEFAULT 'UTC' CHECK (length(tz) BETWEEN 1 AND 127),
+	catch_up     text NOT NULL DEFAULT 'last' CHECK (catch_up IN ('none', 'last', 'all')),
+	payload      jsonb NOT NULL,
+	priority     integer NOT NULL DEFAULT 0,
+	max_attempts integer NOT NULL DEFAULT 3 CHECK (max_attempts >= 1),
+	timeout      interval CHECK (timeout > '0'),
+	paused       boolean NOT NULL DEFAULT false,
+	next_at      timestamptz NOT NULL,             -- the next slot not yet fired
+	last_slot    timestamptz,                      -- the last slot fired (or run by hand)
+	last_job     bigint,                           -- and its job
+	last_success timestamptz,                      -- when a job of it last completed, as last seen
+	created_at   timestamptz NOT NULL DEFAULT now(),
+	updated_at   timestamptz NOT NULL DEFAULT now(),
+	CHECK ((cron IS NULL) <> (every IS NULL))
+);
+-- Workers read the schedules of their queues, and sleep until min(next_at).
+CREATE INDEX schedules_due ON schedules (queue, next_at) WHERE NOT paused;
+
+-- The jobs a schedule fired whose outcome is not yet folded into
+-- last_success.  A row goes once its job is finished (or gone).
+CREATE TABLE schedule_jobs (
+	name text NOT NULL REFERENCES schedules ON DELETE CASCADE,
+	slot timestamptz NOT NULL,
+	job  bigint NOT NULL,
+	PRIMARY KEY (name, slot)
+);
+CREATE INDEX schedule_jobs_job ON schedule_jobs (job);
+
+-- The uniqueness key of a slot's job: also how a job's schedule and slot
+-- are read back.  Seconds suffice: an interval is at least one.
+CREATE FUNCTION schedule_key(p_name text, p_slot timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path FROM CURRENT AS $$
+	SELECT 'schedule/' || p_name || '/' ||
+	       to_char(p_slot AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+$$;
+
+-- When a job of the schedule last completed: what was folded in, or a job
+-- fired since that has completed.
+CREATE FUNCTION schedule_last_success(p_name text) RETURNS timestamptz
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+	SELECT greatest(s.last_success,
+	                (SELECT max(h.finished_at) FROM schedule_jobs j
+	                   JOIN history h ON h.id = j.job AND h.state = 'completed'
+	                  WHERE j.name = s.name))
+	  FROM schedules s WHERE s.name = p_name
+$$;
+
+-- Enqueues the schedule's job for slot p_slot (s locked by the caller).
+CREATE FUNCTION schedule_enqueue(s schedules, p_slot timestamptz) RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+	v_id bigint;
+BEGIN
+	v_id := enqueue(s.payload, s.queue, s.priority, NULL, NULL, s.max_attempts, s.timeout,
+	                schedule_key(s.name, p_slot), NULL);
+	INSERT INTO schedule_jobs (name, slot, job) VALUES (s.name, p_slot, v_id)
+	ON CONFLICT (name, slot) DO UPDATE SET job = excluded.job;
+	RETURN v_id;
+END
+$$;
+
+-- Folds the finished jobs of the schedule into last_success and forgets them.
+CREATE FUNCTION schedule_settle(p_name text) RETURNS void
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+	UPDATE schedules s SET last_success = schedule_last_success(p_name) WHERE s.name = p_name;
+	DELETE FROM schedule_jobs j
+	 WHERE j.name = p_name AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.id = j.job);
+$$;
+
+-- Fires the slots p_slots of schedule p_name, in order, if its next slot
+-- is still p_due (what the caller read before working out the slots),
+-- and moves next_at to p_next.  Returns the slots fired and their jobs:
+-- none if another worker fired first or the schedule was paused, changed
+-- or removed meanwhile (next_at, set afresh by add and resume, says so).
+CREATE FUNCTION schedule_fire(p_name text, p_due timestamptz, p_slots timestamptz[],
+                              p_next timestamptz)
+RETURNS TABLE (slot timestamptz, job bigint)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+	s      schedules;
+	v_slot timestamptz;
+	v_id   bigint;
+BEGIN
+	SELECT * INTO s FROM schedules x WHERE x.name = p_name FOR UPDATE;
+	IF NOT FOUND OR s.paused OR s.next_at IS DISTINCT FROM p_due OR p_next <= p_due THEN
+		RETURN;
+	END IF;
+	PERFORM schedule_settle(p_name);
+	FOREACH v_slot IN ARRAY coalesce(p_slots, '{}') LOOP
+		v_id := schedule_enqueue(s, v_slot);
+		slot := v_slot;
+		job := v_id;
+		RETURN NEXT;
+	END LOOP;
+	UPDATE schedules x
+	   SET next_at = p_next, last_slot = coalesce(v_slot, x.last_slot),
+	       last_job = coalesce(v_id, x.last_job)
+	 WHERE x.name = p_name;
+END
+$$;
+
+-- jq-schedule run: the schedule's job now, its slot this moment; the
+-- schedule's own slots are untouched.  NULL if there is no such schedule.
+CREATE FUNCTION schedule_run(p_name text) RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+	s    schedules;
+	v_id bigint;
+BEGIN
+	SELECT * INTO s FROM schedules x WHERE x.name = p_name FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	PERFORM schedule_settle(p_name);
+	v_id := schedule_enqueue(s, date_trunc('second', now()));
+	UPDATE schedules x SET last_slot = date_trunc('second', now()), last_job = v_id
+	 WHERE x.name = p_name;
+	RETURN v_id;
+END
+$$;
