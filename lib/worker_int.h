@@ -252,6 +252,9 @@ void wk_ahead_feed_slots(struct worker *w, int64_t now);
 /* A notice says job id was cancelled: if it is in the local queue and not yet running, it leaves. */
 void wk_ahead_cancelled(struct worker *w, int64_t id);
 
+/* A queue was paused: its jobs in the local queue go back unstarted. */
+void wk_ahead_paused(struct worker *w, const char *queue);
+
 /* Stopping, or reconnected: the local queue goes back at once, attempts untouched. */
 void wk_ahead_release_all(struct worker *w);
 
