@@ -462,3 +462,28 @@ BEGIN
 	END IF;
 END
 $$;
+
+-- jq-retry --now: a scheduled job (a delay, or a backoff between
+-- attempts) becomes queued at once, its attempts as they are.  Returns
+-- the job's state afterwards ('queued' if moved), NULL for no such job.
+-- One still waiting for dependencies stays scheduled.
+CREATE FUNCTION run_now(p_id bigint) RETURNS text
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+	v_state text;
+	v_queue text;
+BEGIN
+	UPDATE jobs j SET state = 'queued', run_at = now()
+	 WHERE j.id = p_id AND j.state = 'scheduled' AND j.waiting = 0
+	RETURNING j.queue INTO v_queue;
+	IF FOUND THEN
+		PERFORM pg_notify(current_schema() || '_new', v_queue);
+		RETURN 'queued';
+	END IF;
+	SELECT j.state INTO v_state FROM jobs j WHERE j.id = p_id;
+	IF NOT FOUND THEN
+		SELECT h.state INTO v_state FROM history h WHERE h.id = p_id;
+	END IF;
+	RETURN v_state;
+END
+$$;
