@@ -9,9 +9,10 @@
 -- * A paused queue is not claimed from.  Workers also drop the jobs of
 --   it they hold claimed but not started: pause_queue() tells them on the
 --   cancel channel ("pause QUEUE"), which workers of version 10 ignore.
--- * A limited queue's row is locked by the claim (FOR UPDATE, so claims
---   of that queue serialise), and only then, in a statement with a newer
---   snapshot, are its running and claimed jobs counted: every claim that
+-- * A claim of a limited queue takes a transaction advisory lock of the
+--   queue (so claims of that queue serialise; unlike a row lock it writes
+--   nothing), and only then, in a statement with a newer snapshot, are
+--   its running and claimed jobs counted: every claim that
 --   committed before the lock was granted is seen, so the count of jobs
 --   held is never above the limit, not even for a moment.  Claimed-ahead
 --   jobs count as they hold a place.
@@ -33,6 +34,10 @@ CREATE TABLE queues (
 	rate_window interval CHECK (rate_window > '0'),
 	-- The clock_timestamp() of each start within the last window and margin.
 	starts      timestamptz[] NOT NULL DEFAULT '{}',
+	-- The last claim found the limit reached: a turn that frees a place
+	-- says so on the "_new" channel.  (Only then: a NOTIFY serialises
+	-- commits, too dear for every turn of a queue far from its limit.)
+	at_limit    boolean NOT NULL DEFAULT false,
 	changed_at  timestamptz NOT NULL DEFAULT now(),
 	CHECK ((rate_n IS NULL) = (rate_window IS NULL))
 );
@@ -87,6 +92,14 @@ BEGIN
 END
 $$;
 
+-- The first key of the advisory locks a claim of a limited queue takes
+-- (the second is the hash of the queue's name): the queues table's oid,
+-- so that schemas in one database do not share them.
+CREATE FUNCTION flow_lock_class() RETURNS integer
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+	SELECT 'queues'::regclass::oid::integer
+$$;
+
 -- The margin a rated queue's window is widened by: the time a handler may
 -- take to start after its claim committed, on a busy host.
 CREATE FUNCTION rate_margin(p_window interval) RETURNS interval
@@ -113,9 +126,10 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 $$;
 
 -- Replaces turn() of version 10: the claim obeys the queues' pause, limit
--- and rate; a turn that frees a place in a limited queue says so on the
--- "_new" channel, for workers that found it full; when a rated queue is
--- what stopped the claim, the "due" row tells when its next start may be.
+-- and rate; a turn that frees a place in a limited queue that a claim
+-- found full says so on the "_new" channel, for the workers waiting; when
+-- a rated queue is what stopped the claim, the "due" row tells when its
+-- next start may be.
 
 -- Records a turn's reports and claims jobs, in one call and so one commit.
 --
@@ -174,6 +188,7 @@ DECLARE
 	v_quota   integer[];
 	v_rated   text[];
 	v_rate_at timestamptz;
+	v_flip    text[];
 BEGIN
 	IF coalesce(cardinality(p_attempts), 0) <> v_n OR coalesce(cardinality(p_kinds), 0) <> v_n
 	   OR coalesce(cardinality(p_ran), 0) <> v_n OR coalesce(cardinality(p_results), 0) <> v_n
@@ -272,10 +287,10 @@ BEGIN
 		       array_agg(DISTINCT h.queue) FILTER (WHERE h.fate <> 'running')
 		  INTO v_ords, v_states, v_done, v_dead, v_dead_st, v_queues, v_freed
 		  FROM held h;
-		-- A place freed in a limited queue: workers that found it full claim again.
+		-- A place freed in a full queue: workers that found it full claim again.
 		IF v_freed IS NOT NULL THEN
 			PERFORM pg_notify(current_schema() || '_new', q.name)
-			   FROM queues q WHERE q.name = ANY (v_freed) AND q.max_running IS NOT NULL;
+			   FROM queues q WHERE q.name = ANY (v_freed) AND q.at_limit;
 		END IF;
 
 		PERFORM pg_notify(current_schema() || '_done', d.id || ' ' || d.st)
@@ -378,10 +393,13 @@ BEGIN
 		 WHERE q.name = ANY (p_queues)
 		   AND (q.paused OR q.max_running IS NOT NULL OR q.rate_n IS NOT NULL);
 		IF v_rules IS NOT NULL THEN
-			-- Claims of a limited or rated queue wait here for one another.
-			PERFORM 1 FROM queues q
+			-- Claims of a limited or rated queue wait here for one another,
+			-- always in the same order.  (A hash that two queues share
+			-- only makes their claims wait for each other too.)
+			PERFORM pg_advisory_xact_lock(flow_lock_class(), hashtext(q.name))
+			   FROM queues q
 			  WHERE q.name = ANY (v_rules) AND (q.max_running IS NOT NULL OR q.rate_n IS NOT NULL)
-			  ORDER BY q.name FOR UPDATE;
+			  ORDER BY hashtext(q.name);
 			-- A statement of its own: its snapshot, taken once the locks
 			-- were granted, sees every claim that committed before.
 			-- Each queue's quota: none if paused; its limit less the jobs
@@ -389,21 +407,27 @@ BEGIN
 			-- the window.  And when the window next has room, if it has none.
 			SELECT array_agg(q.name), array_agg(greatest(0,
 			           CASE WHEN q.paused THEN 0
-			                ELSE least(p_run + p_ahead,
-			                           q.max_running - (SELECT count(*) FROM jobs j
-			                                             WHERE j.queue = q.name
-			                                               AND j.state IN ('running', 'claimed')),
+			                ELSE least(p_run + p_ahead, q.max_running - l.held,
 			                           CASE WHEN q.rate_n IS NOT NULL THEN least(p_run, q.rate_n - r.n) END)
 			           END)),
 			       array_agg(q.name) FILTER (WHERE q.rate_n IS NOT NULL AND NOT q.paused),
 			       min(r.first + q.rate_window + rate_margin(q.rate_window))
-			           FILTER (WHERE NOT q.paused AND r.n >= q.rate_n)
-			  INTO v_qnames, v_quota, v_rated, v_rate_at
+			           FILTER (WHERE NOT q.paused AND r.n >= q.rate_n),
+			       array_agg(q.name) FILTER (WHERE NOT q.paused
+			                                   AND q.at_limit <> (q.max_running - l.held < p_run + p_ahead))
+			  INTO v_qnames, v_quota, v_rated, v_rate_at, v_flip
 			  FROM queues q,
+			       LATERAL (SELECT count(*)::integer AS held FROM jobs j
+			                 WHERE q.max_running IS NOT NULL
+			                   AND j.queue = q.name AND j.state IN ('running', 'claimed')) l,
 			       LATERAL (SELECT count(*)::integer AS n, min(s.at) AS first
 			                  FROM unnest(q.starts) s(at)
 			                 WHERE s.at > clock_timestamp() - q.rate_window - rate_margin(q.rate_window)) r
 			 WHERE q.name = ANY (v_rules);
+			-- Full, or no longer: written only when that changes.
+			IF v_flip IS NOT NULL THEN
+				UPDATE queues q SET at_limit = NOT q.at_limit WHERE q.name = ANY (v_flip);
+			END IF;
 		END IF;
 		-- Each queue's best rows from jobs_claim, as claim_jobs() takes them,
 		-- best first, each queue within its quota.
