@@ -1,4 +1,4 @@
-/* jq-queue: list queues, pause and resume them, set their fleet-wide limits. */
+/* jq-queue: list queues, pause and resume them, set their fleet-wide limits, purge them. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -12,12 +12,18 @@
 
 enum {
 	OPT_WAIT = PGJQ_OPT_TOOL,
+	OPT_STATE,
+	OPT_OLDER_THAN,
+	OPT_YES,
 };
 
 static const char options_help[] =
 	    "  -q, --queue queue        list only this queue; repeat for more\n"
 	    "      --json               a JSON object per queue\n"
-	    "      --wait               pause: return once none of the queues' jobs is running\n";
+	    "      --older-than duration  purge: only jobs created (finished) that long ago\n"
+	    "      --state state        purge: jobs in this state (default scheduled, queued); repeat\n"
+	    "      --wait               pause: return once none of the queues' jobs is running\n"
+	    "      --yes                purge: do not ask, even on a terminal\n";
 
 static void
 usage(FILE *f)
@@ -27,12 +33,16 @@ usage(FILE *f)
 	    "       jq-queue [options] pause [--wait] queue ...\n"
 	    "       jq-queue [options] resume queue ...\n"
 	    "       jq-queue [options] limit queue n|none\n"
-	    "       jq-queue [options] rate queue n/duration|none\n");
+	    "       jq-queue [options] rate queue n/duration|none\n"
+	    "       jq-queue [options] purge [--yes] [--state state]... [--older-than duration] queue\n");
 }
 
 static const struct option longopts[] = {
 	PGJQ_COMMON_LONGOPTS,
 	{"wait", no_argument, NULL, OPT_WAIT},
+	{"state", required_argument, NULL, OPT_STATE},
+	{"older-than", required_argument, NULL, OPT_OLDER_THAN},
+	{"yes", no_argument, NULL, OPT_YES},
 	{NULL, 0, NULL, 0},
 };
 
@@ -51,6 +61,10 @@ main(int argc, char **argv)
 	struct pgjq_queue_conn conn;
 	struct pgjq_queue_set set = {0};
 	const char *cmd;
+	const char *states[5];
+	size_t nstates = 0;
+	int64_t older_us = -1;
+	bool yes = false, purge_opts = false;
 	int opt;
 
 	pgjq_common_init(&common, argv[0], usage);
@@ -61,6 +75,29 @@ main(int argc, char **argv)
 		switch (opt) {
 		case OPT_WAIT:
 			set.wait = true;
+			break;
+		case OPT_STATE:
+			if (strcmp(optarg, "scheduled") != 0 && strcmp(optarg, "queued") != 0 &&
+			    strcmp(optarg, "completed") != 0 && strcmp(optarg, "failed") != 0 &&
+			    strcmp(optarg, "cancelled") != 0)
+				pgjq_usage_error(&common, "--state: '%s' cannot be purged: use scheduled, "
+				    "queued, completed, failed or cancelled (running jobs never are)", optarg);
+			for (size_t i = 0; i <= nstates; i++) {
+				if (i == nstates) {
+					states[nstates++] = optarg;
+					break;
+				}
+				if (strcmp(states[i], optarg) == 0)
+					break;
+			}
+			purge_opts = true;
+			break;
+		case OPT_OLDER_THAN:
+			older_us = pgjq_opt_duration(&common, "--older-than", optarg);
+			purge_opts = true;
+			break;
+		case OPT_YES:
+			yes = purge_opts = true;
 			break;
 		default:
 			common.usage(stderr);
@@ -80,6 +117,8 @@ main(int argc, char **argv)
 	}
 	if (set.wait && strcmp(cmd, "pause") != 0)
 		pgjq_usage_error(&common, "--wait goes with pause");
+	if (purge_opts && strcmp(cmd, "purge") != 0)
+		pgjq_usage_error(&common, "--state, --older-than and --yes go with purge");
 	if (strcmp(cmd, "list") == 0) {
 		if (argc > 0)
 			pgjq_usage_error(&common, "list takes no arguments; name queues with -q");
@@ -111,6 +150,11 @@ main(int argc, char **argv)
 		    pgjq_rate_parse(argv[1], &set.n, &set.window_us, &why) != 0)
 			pgjq_usage_error(&common, "rate: invalid rate '%s': %s", argv[1], why);
 		argc = 1;
+	} else if (strcmp(cmd, "purge") == 0) {
+		if (argc != 1)
+			pgjq_usage_error(&common, "purge: name one queue");
+		check_names(&common, 1, argv);
+		return pgjq_queue_purge(&conn, argv[0], states, nstates, older_us, yes);
 	} else {
 		pgjq_usage_error(&common, "unknown command '%s'", cmd);
 	}

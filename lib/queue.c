@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -27,6 +28,12 @@ static const char known_sql[] = "SELECT {S}.queue_known($1)";
 static const char pause_sql[] = "SELECT {S}.pause_queue($1, $2::boolean)";
 static const char limit_sql[] = "SELECT {S}.limit_queue($1, $2::integer)";
 static const char rate_sql[] = "SELECT {S}.rate_queue($1, $2::integer, $3::interval)";
+static const char purge_before_sql[] = "SELECT now() - $1::interval";
+static const char purge_count_sql[] = "SELECT {S}.purge_count($1, $2::text[], $3::timestamptz)";
+static const char purge_batch_sql[] =
+	"SELECT {S}.purge_batch($1, $2::text[], $3::timestamptz, $4::integer)";
+/* Rows a purge deletes per transaction: short locks, and room for vacuum between. */
+#define PURGE_BATCH 5000
 /* What pause --wait waits for: claimed jobs too, which their workers put back when told. */
 static const char held_sql[] =
 	"SELECT count(*) FROM {S}.jobs WHERE queue = ANY ($1::text[]) AND state IN ('running', 'claimed')";
@@ -263,4 +270,96 @@ pgjq_queue_apply(const struct pgjq_queue_conn *c, const char *const *queues, siz
 		status = list_on(conn, c, queues, n);
 	PQfinish(conn);
 	return status;
+}
+
+/* Whether the queue is known; dies with a usage error, nothing changed, if not. */
+static void
+must_know(PGconn *conn, const char *queue)
+{
+	const char *params[1] = {queue};
+	PGresult *res = pgjq_exec_or_die(conn, pgjq_sql(known_sql), 1, params);
+	bool known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	PQclear(res);
+	if (!known) {
+		pgjq_warn("no queue '%s': no job, worker or setting names it; nothing changed", queue);
+		PQfinish(conn);
+		exit(PGJQ_EX_USAGE);
+	}
+}
+
+/* Asks on the terminal whether to delete count jobs; true for yes. */
+static bool
+confirm(const char *queue, const char *count)
+{
+	char line[64];
+
+	fprintf(stderr, "%s: delete %s job%s of queue %s? [y/N] ", pgjq_progname(), count,
+	    strcmp(count, "1") == 0 ? "" : "s", queue);
+	fflush(stderr);
+	if (fgets(line, sizeof line, stdin) == NULL)
+		return false;
+	return line[0] == 'y' || line[0] == 'Y';
+}
+
+int
+pgjq_queue_purge(const struct pgjq_queue_conn *c, const char *queue, const char *const *states,
+    size_t nstates, int64_t older_us, bool yes)
+{
+	static const char *const backlog[] = {"scheduled", "queued"};
+	PGconn *conn = pgjq_connect(c->conninfo, c->schema);
+	char *array = nstates > 0 ? pgjq_queue_array(states, nstates) : pgjq_queue_array(backlog, 2);
+	char *before = NULL, limit[16];
+	long long total = 0, got;
+
+	must_know(conn, queue);
+	if (older_us >= 0) {
+		char older[64];
+		const char *params[1] = {older};
+		PGresult *res;
+
+		pgjq_format_interval(older_us, older, sizeof older);
+		res = pgjq_exec_or_die(conn, pgjq_sql(purge_before_sql), 1, params);
+		before = pgjq_xstrdup(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	if (!yes && isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
+		const char *params[3] = {queue, array, before};
+		PGresult *res = pgjq_exec_or_die(conn, pgjq_sql(purge_count_sql), 3, params);
+		bool go = strcmp(PQgetvalue(res, 0, 0), "0") == 0 || confirm(queue, PQgetvalue(res, 0, 0));
+
+		PQclear(res);
+		if (!go) {
+			pgjq_warn("nothing purged");
+			PQfinish(conn);
+			free(array);
+			free(before);
+			return PGJQ_EX_NO;
+		}
+	}
+	snprintf(limit, sizeof limit, "%d", PURGE_BATCH);
+	do {
+		const char *params[4] = {queue, array, before, limit};
+		PGresult *res = pgjq_exec(conn, pgjq_sql(purge_batch_sql), 4, params);
+
+		if (!pgjq_ok(res)) {
+			pgjq_warn("%lld job%s of queue %s purged before the failure", total,
+			    total == 1 ? "" : "s", queue);
+			pgjq_die_result(conn, res, "cannot purge");
+		}
+		got = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		total += got;
+		PQclear(res);
+	} while (got == PURGE_BATCH);
+	PQfinish(conn);
+	free(array);
+	free(before);
+	if (c->json)
+		printf("{\"queue\":\"%s\",\"purged\":%lld}\n", queue, total);
+	else
+		printf("%lld\n", total);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		pgjq_die(PGJQ_EX_IOERR, "%lld jobs of queue %s purged, but cannot say so: %s", total, queue,
+		    strerror(errno));
+	return PGJQ_EX_OK;
 }

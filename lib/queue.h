@@ -1,7 +1,8 @@
 /*
  * queue: jq-queue's work, steering whole queues kept in the database's
  * queues table (schema version 11): list them, pause and resume them,
- * set their fleet-wide limits.  The workers obey at their next claim.
+ * set their fleet-wide limits, purge their jobs.  The workers obey at
+ * their next claim.
  *
  * Every change names queues that must be known (jobs, finished jobs,
  * settings or a live worker serving it): a misspelt name is a usage
@@ -42,6 +43,15 @@ int pgjq_queue_list(const struct pgjq_queue_conn *c, const char *const *queues, 
 /* Applies the change to every named queue, in one transaction; returns the exit status. */
 int pgjq_queue_apply(const struct pgjq_queue_conn *c, const char *const *queues, size_t n,
     const struct pgjq_queue_set *set);
+
+/*
+ * Deletes the queue's jobs in the states named (NULL-free list; n 0:
+ * scheduled and queued), older than older_us (-1: any age), in batches of
+ * their own transactions; never a running or claimed job.  On a terminal
+ * it asks first unless yes.  Prints the count; returns the exit status.
+ */
+int pgjq_queue_purge(const struct pgjq_queue_conn *c, const char *queue, const char *const *states,
+    size_t nstates, int64_t older_us, bool yes);
 
 /*
  * Parses a rate "N/DURATION" (N from 1 to 1000000, the duration above 0):

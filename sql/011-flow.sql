@@ -511,3 +511,73 @@ BEGIN
 	RETURN v_state;
 END
 $$;
+
+-- jq-queue purge: deletes up to p_limit of the queue's jobs in the states
+-- given, never a running or claimed one, and returns how many.  A live
+-- job (scheduled, queued) goes if created before p_before, a finished one
+-- if it finished before it (NULL: any).  Called once per batch, each its
+-- own transaction, so no lock is held long and vacuum keeps up.  Jobs
+-- that waited for a deleted live job are cancelled, as when a dependency
+-- is cancelled.
+CREATE FUNCTION purge_batch(p_queue text, p_states text[], p_before timestamptz, p_limit integer)
+RETURNS integer
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+	v_ids bigint[];
+	v_n   integer;
+	v_dep record;
+BEGIN
+	IF EXISTS (SELECT 1 FROM unnest(p_states) s
+	            WHERE s IS NULL OR s NOT IN ('scheduled', 'queued', 'completed', 'failed', 'cancelled')) THEN
+		RAISE EXCEPTION 'purge_batch: only scheduled, queued, completed, failed and cancelled jobs are purged'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	WITH d AS (
+		DELETE FROM jobs j
+		 WHERE j.id IN (SELECT x.id FROM jobs x
+		                 WHERE x.queue = p_queue AND x.state = ANY (p_states)
+		                   AND x.state IN ('scheduled', 'queued')
+		                   AND (p_before IS NULL OR x.created_at < p_before)
+		                 LIMIT p_limit FOR UPDATE SKIP LOCKED)
+		   AND j.state IN ('scheduled', 'queued')
+		RETURNING j.id
+	)
+	SELECT array_agg(d.id) INTO v_ids FROM d;
+	v_n := coalesce(cardinality(v_ids), 0);
+	IF v_ids IS NOT NULL AND EXISTS (SELECT 1 FROM jobs w WHERE w.waiting > 0) THEN
+		FOR v_dep IN SELECT j.id, d.id AS dead
+		               FROM unnest(v_ids) d(id),
+		                    LATERAL (SELECT x.id FROM jobs x
+		                              WHERE x.after @> ARRAY[d.id] AND x.after IS NOT NULL
+		                                AND x.state NOT IN ('running', 'claimed')) j
+		              ORDER BY j.id LOOP
+			PERFORM finish_job(v_dep.id, 'cancelled', NULL, NULL,
+			                   format('dependency %s was purged', v_dep.dead));
+		END LOOP;
+	END IF;
+	IF v_n < p_limit THEN
+		WITH d AS (
+			DELETE FROM history h
+			 WHERE h.id IN (SELECT x.id FROM history x
+			                 WHERE x.queue = p_queue AND x.state = ANY (p_states)
+			                   AND (p_before IS NULL OR x.finished_at < p_before)
+			                 LIMIT p_limit - v_n FOR UPDATE SKIP LOCKED)
+			RETURNING 1
+		)
+		SELECT v_n + count(*) INTO v_n FROM d;
+	END IF;
+	RETURN v_n;
+END
+$$;
+
+-- What purge_batch() would delete, for jq-queue to ask about.
+CREATE FUNCTION purge_count(p_queue text, p_states text[], p_before timestamptz)
+RETURNS bigint
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+	SELECT (SELECT count(*) FROM jobs x
+	         WHERE x.queue = p_queue AND x.state = ANY (p_states) AND x.state IN ('scheduled', 'queued')
+	           AND (p_before IS NULL OR x.created_at < p_before))
+	     + (SELECT count(*) FROM history x
+	         WHERE x.queue = p_queue AND x.state = ANY (p_states)
+	           AND (p_before IS NULL OR x.finished_at < p_before))
+$$;
