@@ -42,6 +42,15 @@ CREATE TABLE queues (
 	CHECK ((rate_n IS NULL) = (rate_window IS NULL))
 );
 
+-- How often the job's handlers said "not now" (snooze): within the
+-- worker's --max-snoozes, a snooze does not count as an attempt.
+ALTER TABLE jobs ADD COLUMN snoozes integer NOT NULL DEFAULT 0;
+ALTER TABLE history ADD COLUMN snoozes integer NOT NULL DEFAULT 0;
+CREATE OR REPLACE VIEW all_jobs AS
+	SELECT * FROM jobs
+	UNION ALL
+	SELECT * FROM history;
+
 -- The jobs a worker holds, by queue: what a limit counts.
 CREATE INDEX jobs_held ON jobs (queue) WHERE state IN ('running', 'claimed');
 
@@ -125,8 +134,9 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 	 ORDER BY 1
 $$;
 
--- Replaces turn() of version 10: the claim obeys the queues' pause, limit
--- and rate; a turn that frees a place in a limited queue that a claim
+-- Replaces turn() of version 10 (which now calls this one): a report may
+-- be 'snoozed', p_max_snoozes bounding it; the claim obeys the queues'
+-- pause, limit and rate; a turn that frees a place in a limited queue that a claim
 -- found full says so on the "_new" channel, for the workers waiting; when
 -- a rated queue is what stopped the claim, the "due" row tells when its
 -- next start may be.
@@ -139,6 +149,10 @@ $$;
 --   'completed'  p_results[i] is the result
 --   'failed'     p_errors[i], p_permanent[i], p_backoffs[i] as fail_attempt
 --   'released'   put back unfinished (shutting down); the attempt not counted
+--   'snoozed'    the handler said "not now": scheduled again in
+--                p_backoffs[i], the attempt not counted, if the job has
+--                been snoozed fewer than p_max_snoozes times (NULL: 10);
+--                past that, as 'failed' with that backoff
 -- p_progress[i], when not NULL, sets the job's progress and message
 -- p_messages[i], and is told on p_channel as "ID PCT [MESSAGE]".  Each
 -- job appears at most once.  Meanings are those of complete_attempt(),
@@ -158,7 +172,8 @@ CREATE OR REPLACE FUNCTION turn(p_worker bigint, p_ids bigint[], p_attempts inte
                      p_ran interval[], p_results jsonb[], p_errors text[],
                      p_permanent boolean[], p_backoffs interval[], p_progress smallint[],
                      p_messages text[], p_channel text,
-                     p_queues text[], p_run integer, p_ahead integer, p_lease interval)
+                     p_queues text[], p_run integer, p_ahead integer, p_lease interval,
+                     p_max_snoozes integer)
 RETURNS TABLE (id bigint, queue text, payload jsonb, attempt integer, max_attempts integer,
                timeout interval, priority integer, state text)
 LANGUAGE plpgsql SET search_path FROM CURRENT
@@ -199,10 +214,10 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF EXISTS (SELECT 1 FROM unnest(p_kinds) k
-	            WHERE k IS NULL OR k NOT IN ('running', 'completed', 'failed', 'released')) THEN
+	            WHERE k IS NULL OR k NOT IN ('running', 'completed', 'failed', 'released', 'snoozed')) THEN
 		RAISE EXCEPTION 'turn: not a kind of report: %',
 			(SELECT k FROM unnest(p_kinds) k
-			  WHERE k IS NULL OR k NOT IN ('running', 'completed', 'failed', 'released') LIMIT 1)
+			  WHERE k IS NULL OR k NOT IN ('running', 'completed', 'failed', 'released', 'snoozed') LIMIT 1)
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 
@@ -217,13 +232,22 @@ BEGIN
 		-- each with its fate.  A cancel asked while it ran wins over a
 		-- failure and over a release, as it would have had it come sooner.
 		held AS (
-			SELECT j.id, j.queue, r.ord::integer AS ord, r.attempt, r.result, r.error, r.backoff, r.pct, r.msg,
+			SELECT j.id, j.queue, r.ord::integer AS ord, r.attempt, r.result, r.backoff, r.pct, r.msg,
+			       CASE WHEN r.kind = 'snoozed' AND NOT j.cancel
+			            THEN format('snoozed %s times, as many as --max-snoozes allows: the attempt counts',
+			                        j.snoozes)
+			            ELSE r.error END AS error,
 			       CASE WHEN j.state = 'claimed' THEN now() - coalesce(r.ran, '0') ELSE j.started_at END
 			           AS started_at,
 			       CASE r.kind
 			       WHEN 'completed' THEN 'completed'
 			       WHEN 'running' THEN 'running'
 			       WHEN 'released' THEN CASE WHEN j.cancel THEN 'cancelled' ELSE 'queued' END
+			       WHEN 'snoozed' THEN
+			           CASE WHEN j.cancel THEN 'cancelled'
+			                WHEN j.snoozes < coalesce(p_max_snoozes, 10) THEN 'snoozed'
+			                WHEN r.permanent OR r.attempt >= j.max_attempts THEN 'failed'
+			                ELSE 'scheduled' END
 			       ELSE CASE WHEN j.cancel THEN 'cancelled'
 			                 WHEN r.permanent OR r.attempt >= j.max_attempts THEN 'failed'
 			                 ELSE 'scheduled' END
@@ -235,7 +259,7 @@ BEGIN
 			       -- state would offer jobs_lease, all of whose rows a planner
 			       -- that has seen none there would read for every report.
 			       LATERAL (SELECT x.id, x.queue, x.state, x.started_at, x.cancel, x.max_attempts,
-			                       x.worker, x.attempts
+			                       x.worker, x.attempts, x.snoozes
 			                  FROM jobs x WHERE x.id = r.id OFFSET 0 FOR UPDATE) j
 			 WHERE j.worker = p_worker AND j.state IN ('claimed', 'running')
 			   AND j.attempts + CASE WHEN j.state = 'claimed' THEN 1 ELSE 0 END = r.attempt
@@ -250,7 +274,7 @@ BEGIN
 			INSERT INTO history (id, queue, state, priority, run_at, waiting, after, payload,
 			                     attempts, max_attempts, timeout, key, progress, message,
 			                     result, error, worker, lease_until, created_at, started_at,
-			                     finished_at)
+			                     finished_at, snoozes)
 			SELECT m.id, m.queue, m.fate, m.priority, m.run_at, m.waiting, m.after, m.payload,
 			       m.new_attempts, m.max_attempts, m.timeout, m.key,
 			       CASE WHEN m.fate = 'completed' THEN 100 WHEN m.pct IS NOT NULL THEN m.pct
@@ -259,24 +283,26 @@ BEGIN
 			       m.new_result,
 			       CASE WHEN m.fate = 'cancelled' THEN coalesce(m.new_error, 'cancelled')
 			            ELSE coalesce(m.new_error, m.error) END,
-			       m.worker, NULL, m.created_at, m.new_started_at, now()
+			       m.worker, NULL, m.created_at, m.new_started_at, now(), m.snoozes
 			  FROM moved m
 		),
 		changed AS (
 			UPDATE jobs j
-			   SET state = h.fate,
-			       attempts = CASE WHEN h.fate = 'queued' THEN h.attempt - 1 ELSE h.attempt END,
-			       started_at = CASE WHEN h.fate = 'queued' THEN NULL ELSE h.started_at END,
-			       run_at = CASE WHEN h.fate = 'scheduled' THEN now() + h.backoff ELSE j.run_at END,
+			   SET state = CASE WHEN h.fate = 'snoozed' THEN 'scheduled' ELSE h.fate END,
+			       attempts = CASE WHEN h.fate IN ('queued', 'snoozed') THEN h.attempt - 1 ELSE h.attempt END,
+			       started_at = CASE WHEN h.fate IN ('queued', 'snoozed') THEN NULL ELSE h.started_at END,
+			       run_at = CASE WHEN h.fate IN ('scheduled', 'snoozed') THEN now() + h.backoff
+			                     ELSE j.run_at END,
+			       snoozes = j.snoozes + CASE WHEN h.fate = 'snoozed' THEN 1 ELSE 0 END,
 			       error = CASE WHEN h.fate = 'scheduled' THEN h.error ELSE j.error END,
 			       worker = CASE WHEN h.fate = 'running' THEN j.worker END,
 			       lease_until = CASE WHEN h.fate = 'running' THEN j.lease_until END,
-			       progress = CASE WHEN h.fate = 'queued' THEN NULL WHEN h.pct IS NOT NULL THEN h.pct
+			       progress = CASE WHEN h.fate IN ('queued', 'snoozed') THEN NULL WHEN h.pct IS NOT NULL THEN h.pct
 			                       ELSE j.progress END,
-			       message = CASE WHEN h.fate = 'queued' THEN NULL WHEN h.pct IS NOT NULL THEN h.msg
+			       message = CASE WHEN h.fate IN ('queued', 'snoozed') THEN NULL WHEN h.pct IS NOT NULL THEN h.msg
 			                      ELSE j.message END
 			  FROM held h
-			 WHERE j.id = h.id AND h.fate IN ('running', 'scheduled', 'queued')
+			 WHERE j.id = h.id AND h.fate IN ('running', 'scheduled', 'queued', 'snoozed')
 			RETURNING j.id
 		)
 		SELECT array_agg(h.ord ORDER BY h.ord), array_agg(h.fate ORDER BY h.ord),
@@ -580,4 +606,19 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 	     + (SELECT count(*) FROM history x
 	         WHERE x.queue = p_queue AND x.state = ANY (p_states)
 	           AND (p_before IS NULL OR x.finished_at < p_before))
+$$;
+
+-- Replaces turn() of version 10, for workers of that version: the one
+-- above, with the default bound on snoozes (they send none).
+CREATE OR REPLACE FUNCTION turn(p_worker bigint, p_ids bigint[], p_attempts integer[], p_kinds text[],
+                                p_ran interval[], p_results jsonb[], p_errors text[],
+                                p_permanent boolean[], p_backoffs interval[], p_progress smallint[],
+                                p_messages text[], p_channel text,
+                                p_queues text[], p_run integer, p_ahead integer, p_lease interval)
+RETURNS TABLE (id bigint, queue text, payload jsonb, attempt integer, max_attempts integer,
+               timeout interval, priority integer, state text)
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+	SELECT * FROM turn(p_worker, p_ids, p_attempts, p_kinds, p_ran, p_results, p_errors,
+	                   p_permanent, p_backoffs, p_progress, p_messages, p_channel,
+	                   p_queues, p_run, p_ahead, p_lease, NULL::integer)
 $$;
