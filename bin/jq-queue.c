@@ -34,6 +34,7 @@ usage(FILE *f)
 	    "       jq-queue [options] resume queue ...\n"
 	    "       jq-queue [options] limit queue n|none\n"
 	    "       jq-queue [options] rate queue n/duration|none\n"
+	    "       jq-queue [options] group-limit queue n\n"
 	    "       jq-queue [options] purge [--yes] [--state state]... [--older-than duration] queue\n");
 }
 
@@ -138,6 +139,13 @@ main(int argc, char **argv)
 		set.change = PGJQ_QUEUE_LIMIT;
 		set.max = strcmp(argv[1], "none") == 0 ? 0 :
 		    pgjq_opt_long(&common, "limit", argv[1], 1, 1000000);
+		argc = 1;
+	} else if (strcmp(cmd, "group-limit") == 0) {
+		if (argc != 2)
+			pgjq_usage_error(&common, "group-limit: expected a queue and a number");
+		check_names(&common, 1, argv);
+		set.change = PGJQ_QUEUE_GROUP_LIMIT;
+		set.max = pgjq_opt_long(&common, "group-limit", argv[1], 1, 1000000);
 		argc = 1;
 	} else if (strcmp(cmd, "rate") == 0) {
 		const char *why;

@@ -26,7 +26,8 @@ enum timing {
 };
 
 /* The parameters of enqueue_job(), in order. */
-enum { P_PAYLOAD, P_QUEUE, P_PRIORITY, P_DELAY, P_AT, P_MAX_ATTEMPTS, P_TIMEOUT, P_KEY, P_AFTER, NPARAMS };
+enum { P_PAYLOAD, P_QUEUE, P_PRIORITY, P_DELAY, P_AT, P_MAX_ATTEMPTS, P_TIMEOUT, P_KEY, P_AFTER, P_GROUP,
+	NPARAMS };
 
 /* A value read but not yet sent. */
 struct pending {
@@ -83,6 +84,10 @@ static const char copy_timed[] =
 static const char enqueue_sql[] =
     "SELECT id, state, is_new FROM {S}.enqueue_job($1::jsonb, $2, $3::integer, $4::interval, "
     "$5::timestamptz, $6::integer, $7::interval, $8, $9::bigint[])";
+/* With a group: a function of its own, so that producers need no new right for the rest. */
+static const char enqueue_grouped_sql[] =
+    "SELECT id, state, is_new FROM {S}.enqueue_grouped($1::jsonb, $2, $3::integer, $4::interval, "
+    "$5::timestamptz, $6::integer, $7::interval, $8, $9::bigint[], $10)";
 
 static void
 place(const struct pgjq_enqueuer *e, long line, char *buf, size_t size)
@@ -287,6 +292,7 @@ struct job {
 	bool has_timeout;
 	int64_t timeout_us;
 	const char *key;
+	const char *group;
 	char *after_text;       /* owned */
 	json_t *envelope;       /* keeps the envelope's strings alive */
 };
@@ -404,6 +410,11 @@ read_envelope(struct pgjq_enqueuer *e, const char *text, size_t len, long line, 
 				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
 				    "envelope field \"key\": expected a string of 1 to %d bytes", PGJQ_KEY_MAX);
 			j->key = json_string_value(v);
+		} else if (strcmp(k, "group") == 0) {
+			if (!json_is_string(v) || !pgjq_key_valid(json_string_value(v), json_string_length(v)))
+				return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
+				    "envelope field \"group\": expected a string of 1 to %d bytes", PGJQ_KEY_MAX);
+			j->group = json_string_value(v);
 		} else if (strcmp(k, "after") == 0) {
 			int64_t *ids = NULL;
 			size_t nids = 0, cap = 0, i;
@@ -436,7 +447,7 @@ read_envelope(struct pgjq_enqueuer *e, const char *text, size_t len, long line, 
 		} else {
 			return pgjq_enqueuer_fail(e, PGJQ_EX_DATAERR, line,
 			    "unknown envelope field \"%s\" (payload, queue, priority, delay, at, "
-			    "max_attempts, timeout, key, after)", k);
+			    "max_attempts, timeout, key, group, after)", k);
 		}
 	}
 	if (!has_payload)
@@ -477,6 +488,7 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 	j.has_timeout = e->opts.has_timeout;
 	j.timeout_us = e->opts.timeout_us;
 	j.key = e->opts.key;
+	j.group = e->opts.group;
 	j.after_text = e->after_text ? pgjq_xstrdup(e->after_text) : NULL;
 	if (e->opts.has_delay) {
 		j.timing = TIME_DELAY;
@@ -524,7 +536,7 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 	p->timing = j.timing;
 	p->when_us = j.when_us;
 
-	if (j.key != NULL || j.after_text != NULL || j.at != NULL) {
+	if (j.key != NULL || j.after_text != NULL || j.at != NULL || j.group != NULL) {
 		/* Slow path: the database decides uniqueness, dependencies and times. */
 		char num[32], interval[64];
 
@@ -551,6 +563,8 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 			p->params[P_KEY] = pgjq_xstrdup(j.key);
 		if (j.after_text != NULL)
 			p->params[P_AFTER] = pgjq_xstrdup(j.after_text);
+		if (j.group != NULL)
+			p->params[P_GROUP] = pgjq_xstrdup(j.group);
 	} else {
 		/* Fast path: the columns after id (and state, run_at) for COPY. */
 		char interval[64];
@@ -741,7 +755,9 @@ call_slow_rows(struct pgjq_enqueuer *e)
 		 * in one server session, which a pooler in transaction mode
 		 * does not keep for us.
 		 */
-		res = pgjq_exec(e->conn, pgjq_sql(enqueue_sql), NPARAMS, (const char *const *)p->params);
+		res = p->params[P_GROUP] != NULL ?
+		    pgjq_exec(e->conn, pgjq_sql(enqueue_grouped_sql), NPARAMS, (const char *const *)p->params) :
+		    pgjq_exec(e->conn, pgjq_sql(enqueue_sql), NPARAMS - 1, (const char *const *)p->params);
 		if (!pgjq_ok(res))
 			return db_fail(e, res, p->line, "cannot enqueue");
 		e->sent = pgjq_xgrow(e->sent, &e->sent_cap, e->nsent + 1, sizeof *e->sent);

@@ -19,14 +19,15 @@
 /* The column order is what print_row() takes apart. */
 static const char list_sql[] =
 	"SELECT queue, paused, max_running, rate_n, rate_window, scheduled, queued, running, "
-	"       completed, failed, cancelled, workers "
+	"       completed, failed, cancelled, workers, group_limit "
 	"  FROM {S}.queue_list($1::text[])";
 enum { L_QUEUE, L_PAUSED, L_MAX, L_RATE_N, L_RATE_WINDOW, L_SCHEDULED, L_QUEUED, L_RUNNING,
-	L_COMPLETED, L_FAILED, L_CANCELLED, L_WORKERS };
+	L_COMPLETED, L_FAILED, L_CANCELLED, L_WORKERS, L_GROUP_LIMIT };
 
 static const char known_sql[] = "SELECT {S}.queue_known($1)";
 static const char pause_sql[] = "SELECT {S}.pause_queue($1, $2::boolean)";
 static const char limit_sql[] = "SELECT {S}.limit_queue($1, $2::integer)";
+static const char group_limit_sql[] = "SELECT {S}.group_limit_queue($1, $2::integer)";
 static const char rate_sql[] = "SELECT {S}.rate_queue($1, $2::integer, $3::interval)";
 static const char purge_before_sql[] = "SELECT now() - $1::interval";
 static const char purge_count_sql[] = "SELECT {S}.purge_count($1, $2::text[], $3::timestamptz)";
@@ -121,6 +122,7 @@ print_json(const PGresult *res, int row)
 	    json_count(res, row, L_MAX));
 	json_object_set_new(o, "rate", cell(res, row, L_RATE_N) == NULL ? json_null() :
 	    json_string(rate));
+	json_object_set_new(o, "group_limit", json_count(res, row, L_GROUP_LIMIT));
 	json_object_set_new(o, "scheduled", json_count(res, row, L_SCHEDULED));
 	json_object_set_new(o, "queued", json_count(res, row, L_QUEUED));
 	json_object_set_new(o, "running", json_count(res, row, L_RUNNING));
@@ -255,6 +257,10 @@ pgjq_queue_apply(const struct pgjq_queue_conn *c, const char *const *queues, siz
 		case PGJQ_QUEUE_LIMIT:
 			params[1] = set->max > 0 ? num : NULL;
 			run(conn, pgjq_sql(limit_sql), 2, params);
+			break;
+		case PGJQ_QUEUE_GROUP_LIMIT:
+			params[1] = set->max > 0 ? num : NULL;
+			run(conn, pgjq_sql(group_limit_sql), 2, params);
 			break;
 		case PGJQ_QUEUE_RATE:
 			params[1] = set->n > 0 ? n_text : NULL;

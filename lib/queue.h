@@ -27,6 +27,7 @@ enum pgjq_queue_change {
 	PGJQ_QUEUE_RESUME,
 	PGJQ_QUEUE_LIMIT,       /* max: at most that many held at once; 0 lifts it */
 	PGJQ_QUEUE_RATE,        /* n per window_us; n 0 lifts it */
+	PGJQ_QUEUE_GROUP_LIMIT, /* max of a group's jobs held at once; 0: back to 1 */
 };
 
 struct pgjq_queue_set {

@@ -34,6 +34,8 @@ CREATE TABLE queues (
 	rate_window interval CHECK (rate_window > '0'),
 	-- The clock_timestamp() of each start within the last window and margin.
 	starts      timestamptz[] NOT NULL DEFAULT '{}',
+	-- At most this many of a group's jobs held at once.
+	group_limit integer NOT NULL DEFAULT 1 CHECK (group_limit >= 1),
 	-- The last claim found the limit reached: a turn that frees a place
 	-- says so on the "_new" channel.  (Only then: a NOTIFY serialises
 	-- commits, too dear for every turn of a queue far from its limit.)
@@ -46,6 +48,23 @@ CREATE TABLE queues (
 -- worker's --max-snoozes, a snooze does not count as an attempt.
 ALTER TABLE jobs ADD COLUMN snoozes integer NOT NULL DEFAULT 0;
 ALTER TABLE history ADD COLUMN snoozes integer NOT NULL DEFAULT 0;
+
+-- Groups: a job may belong to a group of its queue (jq-enqueue --group),
+-- of which at most the queue's group_limit are held at once, fleet-wide.
+-- Ungrouped jobs are claimed from jobs_claim, now without the grouped
+-- ones, so a group's backlog is never read past by them; grouped ones
+-- from jobs_group_claim, one index descent per group (a skip scan), so
+-- a group of 100,000 jobs costs a claim what a group of one does.
+ALTER TABLE jobs ADD COLUMN group_key text CHECK (length(group_key) BETWEEN 1 AND 512);
+ALTER TABLE history ADD COLUMN group_key text;
+DROP INDEX jobs_claim;
+CREATE INDEX jobs_claim ON jobs (queue, priority, run_at, id)
+	WHERE state = 'queued' AND group_key IS NULL;
+CREATE INDEX jobs_group_claim ON jobs (queue, group_key, priority, run_at, id)
+	WHERE state = 'queued' AND group_key IS NOT NULL;
+CREATE INDEX jobs_group_held ON jobs (queue, group_key)
+	WHERE state IN ('running', 'claimed') AND group_key IS NOT NULL;
+
 CREATE OR REPLACE VIEW all_jobs AS
 	SELECT * FROM jobs
 	UNION ALL
@@ -101,6 +120,16 @@ BEGIN
 END
 $$;
 
+-- Sets the queue's group limit (NULL: back to 1).
+CREATE FUNCTION group_limit_queue(p_queue text, p_max integer) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+	INSERT INTO queues AS q (name, group_limit) VALUES (p_queue, coalesce(p_max, 1))
+	ON CONFLICT (name) DO UPDATE SET group_limit = coalesce(p_max, 1), changed_at = now();
+	PERFORM pg_notify(current_schema() || '_new', p_queue);
+END
+$$;
+
 -- The first key of the advisory locks a claim of a limited queue takes
 -- (the second is the hash of the queue's name): the queues table's oid,
 -- so that schemas in one database do not share them.
@@ -121,13 +150,14 @@ $$;
 CREATE FUNCTION queue_list(p_queues text[] DEFAULT NULL)
 RETURNS TABLE (queue text, paused boolean, max_running integer, rate_n integer,
                rate_window double precision, scheduled bigint, queued bigint, running bigint,
-               completed bigint, failed bigint, cancelled bigint, workers bigint)
+               completed bigint, failed bigint, cancelled bigint, workers bigint,
+               group_limit integer)
 LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 	SELECT coalesce(s.queue, q.name), coalesce(q.paused, false), q.max_running, q.rate_n,
 	       extract(epoch FROM q.rate_window)::double precision,
 	       coalesce(s.scheduled, 0), coalesce(s.queued, 0), coalesce(s.running, 0),
 	       coalesce(s.completed, 0), coalesce(s.failed, 0), coalesce(s.cancelled, 0),
-	       coalesce(s.workers, 0)
+	       coalesce(s.workers, 0), coalesce(q.group_limit, 1)
 	  FROM stats_queues(p_queues) s
 	  FULL JOIN (SELECT * FROM queues x WHERE p_queues IS NULL OR x.name = ANY (p_queues)) q
 	    ON q.name = s.queue
@@ -204,6 +234,11 @@ DECLARE
 	v_rated   text[];
 	v_rate_at timestamptz;
 	v_flip    text[];
+	v_gfreed  text[];
+	v_grouped text[];
+	v_gids    bigint[];
+	v_q       text;
+	v_glimit  integer;
 BEGIN
 	IF coalesce(cardinality(p_attempts), 0) <> v_n OR coalesce(cardinality(p_kinds), 0) <> v_n
 	   OR coalesce(cardinality(p_ran), 0) <> v_n OR coalesce(cardinality(p_results), 0) <> v_n
@@ -233,6 +268,7 @@ BEGIN
 		-- failure and over a release, as it would have had it come sooner.
 		held AS (
 			SELECT j.id, j.queue, r.ord::integer AS ord, r.attempt, r.result, r.backoff, r.pct, r.msg,
+			       j.group_key IS NOT NULL AS grouped,
 			       CASE WHEN r.kind = 'snoozed' AND NOT j.cancel
 			            THEN format('snoozed %s times, as many as --max-snoozes allows: the attempt counts',
 			                        j.snoozes)
@@ -259,7 +295,7 @@ BEGIN
 			       -- state would offer jobs_lease, all of whose rows a planner
 			       -- that has seen none there would read for every report.
 			       LATERAL (SELECT x.id, x.queue, x.state, x.started_at, x.cancel, x.max_attempts,
-			                       x.worker, x.attempts, x.snoozes
+			                       x.worker, x.attempts, x.snoozes, x.group_key
 			                  FROM jobs x WHERE x.id = r.id OFFSET 0 FOR UPDATE) j
 			 WHERE j.worker = p_worker AND j.state IN ('claimed', 'running')
 			   AND j.attempts + CASE WHEN j.state = 'claimed' THEN 1 ELSE 0 END = r.attempt
@@ -274,7 +310,7 @@ BEGIN
 			INSERT INTO history (id, queue, state, priority, run_at, waiting, after, payload,
 			                     attempts, max_attempts, timeout, key, progress, message,
 			                     result, error, worker, lease_until, created_at, started_at,
-			                     finished_at, snoozes)
+			                     finished_at, snoozes, group_key)
 			SELECT m.id, m.queue, m.fate, m.priority, m.run_at, m.waiting, m.after, m.payload,
 			       m.new_attempts, m.max_attempts, m.timeout, m.key,
 			       CASE WHEN m.fate = 'completed' THEN 100 WHEN m.pct IS NOT NULL THEN m.pct
@@ -283,7 +319,7 @@ BEGIN
 			       m.new_result,
 			       CASE WHEN m.fate = 'cancelled' THEN coalesce(m.new_error, 'cancelled')
 			            ELSE coalesce(m.new_error, m.error) END,
-			       m.worker, NULL, m.created_at, m.new_started_at, now(), m.snoozes
+			       m.worker, NULL, m.created_at, m.new_started_at, now(), m.snoozes, m.group_key
 			  FROM moved m
 		),
 		changed AS (
@@ -310,13 +346,16 @@ BEGIN
 		       array_agg(h.id) FILTER (WHERE h.fate IN ('failed', 'cancelled')),
 		       array_agg(h.fate) FILTER (WHERE h.fate IN ('failed', 'cancelled')),
 		       array_agg(DISTINCT h.queue) FILTER (WHERE h.fate = 'queued'),
-		       array_agg(DISTINCT h.queue) FILTER (WHERE h.fate <> 'running')
-		  INTO v_ords, v_states, v_done, v_dead, v_dead_st, v_queues, v_freed
+		       array_agg(DISTINCT h.queue) FILTER (WHERE h.fate <> 'running'),
+		       array_agg(DISTINCT h.queue) FILTER (WHERE h.fate <> 'running' AND h.grouped)
+		  INTO v_ords, v_states, v_done, v_dead, v_dead_st, v_queues, v_freed, v_gfreed
 		  FROM held h;
-		-- A place freed in a full queue: workers that found it full claim again.
+		-- A place freed in a full queue, or in a group: workers that found
+		-- it full claim again.
 		IF v_freed IS NOT NULL THEN
 			PERFORM pg_notify(current_schema() || '_new', q.name)
 			   FROM queues q WHERE q.name = ANY (v_freed) AND q.at_limit;
+			PERFORM pg_notify(current_schema() || '_new', q) FROM unnest(v_gfreed) q;
 		END IF;
 
 		PERFORM pg_notify(current_schema() || '_done', d.id || ' ' || d.st)
@@ -418,14 +457,26 @@ BEGIN
 		  FROM queues q
 		 WHERE q.name = ANY (p_queues)
 		   AND (q.paused OR q.max_running IS NOT NULL OR q.rate_n IS NOT NULL);
+		-- The worker's queues with grouped jobs ready: one probe each.
+		-- (LIMIT 1, not EXISTS: as a semi-join the planner read a whole
+		-- group's entries with a bitmap scan.)
+		SELECT array_agg(q.name ORDER BY q.name) INTO v_grouped
+		  FROM (SELECT DISTINCT unnest(p_queues)) q(name)
+		 WHERE (SELECT true FROM jobs x
+		         WHERE x.state = 'queued' AND x.queue = q.name AND x.group_key IS NOT NULL
+		         LIMIT 1);
+		IF v_rules IS NOT NULL OR v_grouped IS NOT NULL THEN
+			-- Claims of a limited, rated or grouped queue wait here for one
+			-- another, always in the same order.  (A hash that two queues
+			-- share only makes their claims wait for each other too.)
+			PERFORM pg_advisory_xact_lock(flow_lock_class(), hashtext(l.name))
+			   FROM (SELECT q.name FROM queues q
+			          WHERE q.name = ANY (v_rules) AND (q.max_running IS NOT NULL OR q.rate_n IS NOT NULL)
+			         UNION
+			         SELECT unnest(v_grouped)) l
+			  ORDER BY hashtext(l.name);
+		END IF;
 		IF v_rules IS NOT NULL THEN
-			-- Claims of a limited or rated queue wait here for one another,
-			-- always in the same order.  (A hash that two queues share
-			-- only makes their claims wait for each other too.)
-			PERFORM pg_advisory_xact_lock(flow_lock_class(), hashtext(q.name))
-			   FROM queues q
-			  WHERE q.name = ANY (v_rules) AND (q.max_running IS NOT NULL OR q.rate_n IS NOT NULL)
-			  ORDER BY hashtext(q.name);
 			-- A statement of its own: its snapshot, taken once the locks
 			-- were granted, sees every claim that committed before.
 			-- Each queue's quota: none if paused; its limit less the jobs
@@ -455,6 +506,34 @@ BEGIN
 				UPDATE queues q SET at_limit = NOT q.at_limit WHERE q.name = ANY (v_flip);
 			END IF;
 		END IF;
+		-- Each group's best jobs, as many as its limit leaves room for,
+		-- locked; the claim below takes the best of them with the rest.
+		-- Counted after the lock: every claim of a grouped job has it.
+		FOREACH v_q IN ARRAY coalesce(v_grouped, '{}') LOOP
+			CONTINUE WHEN coalesce(v_quota[array_position(v_qnames, v_q)], 1) = 0;
+			v_glimit := coalesce((SELECT q.group_limit FROM queues q WHERE q.name = v_q), 1);
+			SELECT coalesce(v_gids, '{}') || coalesce(array_agg(y.id), '{}') INTO v_gids
+			  FROM (WITH RECURSIVE k(g) AS (
+			            (SELECT x.group_key FROM jobs x
+			              WHERE x.state = 'queued' AND x.queue = v_q AND x.group_key IS NOT NULL
+			              ORDER BY x.group_key LIMIT 1)
+			            UNION ALL
+			            SELECT (SELECT x.group_key FROM jobs x
+			                     WHERE x.state = 'queued' AND x.queue = v_q AND x.group_key IS NOT NULL
+			                       AND x.group_key > k.g
+			                     ORDER BY x.group_key LIMIT 1)
+			              FROM k WHERE k.g IS NOT NULL)
+			        SELECT k.g FROM k WHERE k.g IS NOT NULL) k,
+			       LATERAL (SELECT x.id FROM jobs x
+			                 WHERE x.state = 'queued' AND x.queue = v_q AND x.group_key = k.g
+			                   AND NOT x.cancel
+			                 ORDER BY x.priority, x.run_at, x.id
+			                 LIMIT greatest(0, v_glimit - (SELECT count(*) FROM jobs h
+			                                                WHERE h.state IN ('running', 'claimed')
+			                                                  AND h.queue = v_q AND h.group_key = k.g
+			                                                  AND h.group_key IS NOT NULL))
+			                 FOR UPDATE SKIP LOCKED) y;
+		END LOOP;
 		-- Each queue's best rows from jobs_claim, as claim_jobs() takes them,
 		-- best first, each queue within its quota.
 		SELECT array_agg(c.id ORDER BY c.priority, c.run_at, c.id),
@@ -462,12 +541,21 @@ BEGIN
 		  INTO v_ids, v_idq
 		  FROM (SELECT b.id, b.queue, b.priority, b.run_at
 		          FROM (SELECT DISTINCT unnest(p_queues)) q(name),
-		               LATERAL (SELECT x.id, x.queue, x.priority, x.run_at FROM jobs x
-		                         WHERE x.state = 'queued' AND x.queue = q.name AND NOT x.cancel
-		                         ORDER BY x.priority, x.run_at, x.id
+		               LATERAL (SELECT u.id, u.queue, u.priority, u.run_at
+		                          FROM (SELECT f.* FROM (SELECT x.id, x.queue, x.priority, x.run_at FROM jobs x
+		                                  WHERE x.state = 'queued' AND x.queue = q.name
+		                                    AND x.group_key IS NULL AND NOT x.cancel
+		                                  ORDER BY x.priority, x.run_at, x.id
+		                                  LIMIT coalesce(v_quota[array_position(v_qnames, q.name)],
+		                                                 p_run + p_ahead)
+		                                  FOR UPDATE SKIP LOCKED) f
+		                                UNION ALL
+		                                SELECT x.id, x.queue, x.priority, x.run_at FROM jobs x
+		                                 WHERE v_gids IS NOT NULL AND x.id = ANY (v_gids)
+		                                   AND x.queue = q.name) u
+		                         ORDER BY u.priority, u.run_at, u.id
 		                         LIMIT coalesce(v_quota[array_position(v_qnames, q.name)],
-		                                        p_run + p_ahead)
-		                         FOR UPDATE SKIP LOCKED) b
+		                                        p_run + p_ahead)) b
 		         ORDER BY b.priority, b.run_at, b.id
 		         LIMIT p_run + p_ahead) c;
 		IF v_rated IS NOT NULL THEN
@@ -621,4 +709,32 @@ LANGUAGE sql SET search_path FROM CURRENT AS $$
 	SELECT * FROM turn(p_worker, p_ids, p_attempts, p_kinds, p_ran, p_results, p_errors,
 	                   p_permanent, p_backoffs, p_progress, p_messages, p_channel,
 	                   p_queues, p_run, p_ahead, p_lease, NULL::integer)
+$$;
+
+-- enqueue_job() with a group: what jq-enqueue --group calls (roles.sql
+-- lets producers call it).  A job a key found keeps the group it has.
+CREATE FUNCTION enqueue_grouped(
+	payload      jsonb,
+	queue        text,
+	priority     integer,
+	delay        interval,
+	"at"         timestamptz,
+	max_attempts integer,
+	timeout      interval,
+	key          text,
+	after        bigint[],
+	p_group      text,
+	OUT id       bigint,
+	OUT state    text,
+	OUT is_new   boolean
+)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+BEGIN
+	SELECT e.id, e.state, e.is_new INTO id, state, is_new
+	  FROM enqueue_job(payload, queue, priority, delay, "at", max_attempts, timeout, key, after) e;
+	IF is_new AND p_group IS NOT NULL THEN
+		UPDATE jobs j SET group_key = p_group WHERE j.id = enqueue_grouped.id;
+	END IF;
+END
 $$;
