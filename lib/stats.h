@@ -34,6 +34,8 @@ struct pgjq_queue_stats {
 	double run[PGJQ_STATS_NQUANTILES];          /* run time percentiles, seconds, last 15 min */
 	int64_t workers;                            /* live workers serving the queue */
 	int64_t slots;                              /* jobs they may run at once */
+	bool paused;                                /* jq-queue pause */
+	int64_t limit;                              /* jq-queue limit; 0: none */
 };
 
 /* One reading of the whole schema. */
@@ -53,10 +55,15 @@ extern const char *const pgjq_stats_tables[2];
 /* The statements: $1 is a text[] of queue names, or NULL for every queue. */
 extern const char pgjq_stats_queues_sql[];
 extern const char pgjq_stats_database_sql[];
+/* Each queue's settings (jq-queue): name, paused, limit. */
+extern const char pgjq_stats_flow_sql[];
 
 /* Fills s from the results of the two statements; the caller frees it. */
 void pgjq_stats_read(struct pgjq_stats *s, const PGresult *queues, const PGresult *database);
 void pgjq_stats_free(struct pgjq_stats *s);
+
+/* Adds the queues' settings, rows of pgjq_stats_flow_sql, to the queues of s. */
+void pgjq_stats_read_flow(struct pgjq_stats *s, const PGresult *flow);
 
 /* Failed over completed and failed jobs in the last window; NaN if none finished. */
 double pgjq_stats_failure_rate(const struct pgjq_queue_stats *q);

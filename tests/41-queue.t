@@ -55,6 +55,15 @@ like "$(cat "$T/out")" "^mail +active +3 +20/1s +0 +3 +0" "mail, active, limit 3
 like "$(cat "$T/out")" "^thumbs +active +- +- +0 +2 +0" "thumbs, unlimited, 2 queued"
 exits 0 "--json" jq-queue --json -q mail
 is "$(jget .queue .state .limit .rate .queued < "$T/out")" '["mail","active",3,"20/1s",3]' "as JSON"
+exits 0 "pause thumbs" jq-queue pause thumbs
+exits 0 "jq-stats --json" jq-stats --json -q mail -q thumbs
+is "$(grep '"queue"' "$T/out" | jget .queue .paused .limit | tr '\n' ' ')" '["mail",false,3] ["thumbs",true,null] ' \
+	"jq-stats shows the paused state and the limit"
+exits 0 "jq-stats --prometheus" jq-stats --prometheus
+like "$(cat "$T/out")" '^pgjq_queue_paused\{queue="thumbs"\} 1$' "as Prometheus gauges: paused"
+like "$(cat "$T/out")" '^pgjq_queue_paused\{queue="mail"\} 0$' "not paused"
+like "$(cat "$T/out")" '^pgjq_queue_limit\{queue="mail"\} 3$' "the limit"
+exits 0 "resume thumbs" jq-queue resume thumbs
 exits 0 "limit none" jq-queue limit mail none
 exits 0 "rate none" jq-queue rate mail none
 exits 0 "pause --json" jq-queue --json pause thumbs
