@@ -20,6 +20,9 @@ settings() { sql "select coalesce(string_agg(format('%s %s %s %s %s', name, paus
 
 enqueue_n mail 3
 enqueue_n thumbs 2
+exits 69 "a misspelt schema: exit 69" jq-queue --schema jqq pause mail
+like "$(cat "$T/err")" "schema jqq" "naming it"
+is "$(sql "select count(*) from pg_namespace where nspname = 'jqq'")" 0 "and none is made"
 
 # Bad input: exit 64, a clear message, nothing changed.
 before=$(settings)
