@@ -21,6 +21,7 @@ enum {
 	OPT_BATCH,
 	OPT_DELAY,
 	OPT_KEY,
+	OPT_GROUP,
 	OPT_MAX_ATTEMPTS,
 	OPT_TIMEOUT,
 };
@@ -33,6 +34,7 @@ static const char options_help[] =
 	    "      --at time            run at this time (anything timestamptz accepts)\n"
 	    "      --delay duration     run after this long (250ms, 30s, 5m, 2h, 1d)\n"
 	    "      --batch n            commit every n values, not all at once\n"
+	    "      --group key          at most the queue's group limit of this group's jobs run at once\n"
 	    "      --key key            enqueue nothing while a job with this key is unfinished\n"
 	    "      --max-attempts n     attempts before the job fails for good (default 3)\n"
 	    "      --timeout duration   time limit of each attempt\n"
@@ -43,8 +45,9 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: jq-enqueue [-ehV] [-d conninfo] [-p priority] [-q queue] [--after id[,id...]]\n"
-	    "                  [--at time | --delay duration] [--batch n] [--json] [--key key]\n"
-	    "                  [--max-attempts n] [--schema name] [--timeout duration] [payload ...]\n");
+	    "                  [--at time | --delay duration] [--batch n] [--group key] [--json]\n"
+	    "                  [--key key] [--max-attempts n] [--schema name] [--timeout duration]\n"
+	    "                  [payload ...]\n");
 }
 
 static const struct option longopts[] = {
@@ -55,6 +58,7 @@ static const struct option longopts[] = {
 	{"delay", required_argument, NULL, OPT_DELAY},
 	{"envelope", no_argument, NULL, 'e'},
 	{"key", required_argument, NULL, OPT_KEY},
+	{"group", required_argument, NULL, OPT_GROUP},
 	{"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
 	{"priority", required_argument, NULL, 'p'},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -184,6 +188,11 @@ main(int argc, char **argv)
 		case OPT_DELAY:
 			opts.delay_us = pgjq_opt_duration(&common, "--delay", optarg);
 			opts.has_delay = true;
+			break;
+		case OPT_GROUP:
+			if (!pgjq_key_valid(optarg, strlen(optarg)))
+				pgjq_usage_error(&common, "--group: expected 1 to %d bytes of UTF-8 text", PGJQ_KEY_MAX);
+			opts.group = optarg;
 			break;
 		case OPT_KEY:
 			if (!pgjq_key_valid(optarg, strlen(optarg)))

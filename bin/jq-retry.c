@@ -1,4 +1,4 @@
-/* jq-retry: put failed or cancelled jobs back in their queue. */
+/* jq-retry: put failed or cancelled jobs back in their queue; or, with --now, run scheduled ones now. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -13,11 +13,13 @@
 
 enum {
 	OPT_FAILED = PGJQ_OPT_TOOL,
+	OPT_NOW,
 };
 
 static const char options_help[] =
 	    "  -q, --queue queue        with --failed: this queue's failed jobs; repeat for more\n"
 	    "      --failed             retry the failed jobs (of -q's queue)\n"
+	    "      --now                queue the scheduled jobs named now, instead of after their delay\n"
 	    "  -n, --dry-run            say what would be retried, change nothing\n"
 	    "      --json               a JSON object per job\n";
 
@@ -26,13 +28,15 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: jq-retry [-hnV] [-d conninfo] [-q queue]... [--failed] [--json] [--schema name]\n"
-	    "                [id ...]\n");
+	    "                [id ...]\n"
+	    "       jq-retry [-hnV] [-d conninfo] [--json] [--schema name] --now id ...\n");
 }
 
 static const struct option longopts[] = {
 	PGJQ_COMMON_LONGOPTS,
 	{"dry-run", no_argument, NULL, 'n'},
 	{"failed", no_argument, NULL, OPT_FAILED},
+	{"now", no_argument, NULL, OPT_NOW},
 	{NULL, 0, NULL, 0},
 };
 
@@ -42,6 +46,12 @@ static const char lock_ids_sql[] =
 	"  SELECT h.id FROM {S}.history h"
 	"   WHERE h.id = ANY ($1::bigint[]) AND h.state IN ('failed', 'cancelled')"
 	"   ORDER BY h.id FOR UPDATE) l";
+/* Locks the named jobs that --now may queue: scheduled, waiting for nothing. */
+static const char lock_now_sql[] =
+	"SELECT coalesce(pg_catalog.array_agg(l.id ORDER BY l.id), '{}')::text FROM ("
+	"  SELECT j.id FROM {S}.jobs j"
+	"   WHERE j.id = ANY ($1::bigint[]) AND j.state = 'scheduled' AND j.waiting = 0"
+	"   ORDER BY j.id FOR UPDATE) l";
 /* Locks every failed job of the queues ($1, a text[]). */
 static const char lock_failed_sql[] =
 	"SELECT coalesce(pg_catalog.array_agg(l.id ORDER BY l.id), '{}')::text FROM ("
@@ -52,6 +62,7 @@ static const char lock_failed_sql[] =
 struct judge_ctx {
 	bool json;
 	bool dry_run;
+	bool now;
 };
 
 static int
@@ -67,6 +78,10 @@ judge(void *ctx, const struct pgjq_steer_row *r, struct pgjq_buf *out)
 	} else if (r->outcome == NULL) {
 		pgjq_warn("job %" PRId64 ": no such job", r->id);
 		status = PGJQ_EX_NOJOB;
+	} else if (c->now) {
+		pgjq_warn("job %" PRId64 " is %s%s, not scheduled; not queued now", r->id, r->outcome,
+		    strcmp(r->outcome, "scheduled") == 0 ? " waiting for its dependencies" : "");
+		status = PGJQ_EX_NO;
 	} else if (strcmp(r->outcome, "key-taken") == 0) {
 		pgjq_warn("job %" PRId64 ": a live job in its queue holds its key; not retried", r->id);
 		status = PGJQ_EX_NO;
@@ -108,6 +123,9 @@ main(int argc, char **argv)
 		case OPT_FAILED:
 			failed = true;
 			break;
+		case OPT_NOW:
+			ctx.now = true;
+			break;
 		default:
 			common.usage(stderr);
 			return PGJQ_EX_USAGE;
@@ -116,6 +134,8 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	ids = pgjq_opt_ids(&common, argc, argv, &n);
+	if (ctx.now && (failed || n == 0 || common.queue_given))
+		pgjq_usage_error(&common, "--now takes job ids, and neither -q nor --failed");
 	if (failed == (n > 0))
 		pgjq_usage_error(&common, "give either job ids or --failed");
 	if (n > 0 && common.queue_given)
@@ -130,7 +150,9 @@ main(int argc, char **argv)
 		s.lock_sql = lock_failed_sql;
 	} else {
 		params[0] = array = pgjq_id_array(ids, n);
-		s.lock_sql = lock_ids_sql;
+		s.lock_sql = ctx.now ? lock_now_sql : lock_ids_sql;
+		if (ctx.now)
+			s.function = "run_now";
 		s.ids = array;
 	}
 	s.lock_params = params;

@@ -29,6 +29,7 @@ enum {
 	OPT_LEASE,
 	OPT_LOG_MAX,
 	OPT_MAX_JOBS,
+	OPT_MAX_SNOOZES,
 	OPT_PIPE,
 	OPT_POLL,
 	OPT_POLL_ONLY,
@@ -51,6 +52,7 @@ static const char options_help[] =
 	    "      --prefetch n         jobs claimed ahead at most (0: none)\n"
 	    "      --drain              exit once the queues are empty\n"
 	    "      --max-jobs n         exit after n jobs\n"
+	    "      --max-snoozes n      snoozes of a job that do not count as attempts (default 10)\n"
 	    "      --poll duration      how often to look for jobs without a notification\n"
 	    "      --poll-only          never listen for notifications\n"
 	    "      --keep-completed duration  how long completed jobs stay in history\n"
@@ -69,8 +71,8 @@ usage(FILE *f)
 	    "                 [--keep-completed duration] [--keep-failed duration]\n"
 	    "                 [--keep-logs duration] [--kill-after duration]\n"
 	    "                 [--lease duration] [--log-max size] [--max-jobs n]\n"
-	    "                 [--poll duration] [--poll-only] [--prefetch n] [--quiet]\n"
-	    "                 [--schema name] [--timeout duration]\n"
+	    "                 [--max-snoozes n] [--poll duration] [--poll-only] [--prefetch n]\n"
+	    "                 [--quiet] [--schema name] [--timeout duration]\n"
 	    "                 --http url | [--pipe] -- command [arg ...]\n");
 }
 
@@ -89,6 +91,7 @@ static const struct option longopts[] = {
 	{"lease", required_argument, NULL, OPT_LEASE},
 	{"log-max", required_argument, NULL, OPT_LOG_MAX},
 	{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
+	{"max-snoozes", required_argument, NULL, OPT_MAX_SNOOZES},
 	{"pipe", no_argument, NULL, OPT_PIPE},
 	{"poll", required_argument, NULL, OPT_POLL},
 	{"poll-only", no_argument, NULL, OPT_POLL_ONLY},
@@ -157,6 +160,7 @@ main(int argc, char **argv)
 		.keep_failed_us = 7 * 86400 * INT64_C(1000000),
 		.log_max = PGJQ_LOG_MAX_DEFAULT,
 		.prefetch = PGJQ_PREFETCH_DEFAULT,
+		.max_snoozes = PGJQ_MAX_SNOOZES_DEFAULT,
 	};
 	const char **queues = NULL;
 	size_t nqueues = 0, qcap = 0;
@@ -231,6 +235,9 @@ main(int argc, char **argv)
 			o.poll_us = pgjq_opt_duration(&common, "--poll", optarg);
 			if (o.poll_us < 10000)
 				pgjq_usage_error(&common, "--poll: must be at least 10ms");
+			break;
+		case OPT_MAX_SNOOZES:
+			o.max_snoozes = (int)pgjq_opt_long(&common, "--max-snoozes", optarg, 0, 1000000);
 			break;
 		case OPT_PREFETCH:
 			o.prefetch = (int)pgjq_opt_long(&common, "--prefetch", optarg, 0, 100000);

@@ -20,7 +20,8 @@
 #include "xalloc.h"
 
 /* The parameters of enqueue_job(), in order. */
-enum { P_PAYLOAD, P_QUEUE, P_PRIORITY, P_DELAY, P_AT, P_MAX_ATTEMPTS, P_TIMEOUT, P_KEY, P_AFTER, NPARAMS };
+enum { P_PAYLOAD, P_QUEUE, P_PRIORITY, P_DELAY, P_AT, P_MAX_ATTEMPTS, P_TIMEOUT, P_KEY, P_AFTER, P_GROUP,
+	NPARAMS };
 
 /* A value read but not yet sent. */
 struct pending {
@@ -77,6 +78,10 @@ static const char copy_timed[] =
 static const char enqueue_sql[] =
     "SELECT id, state, is_new FROM {S}.enqueue_job($1::jsonb, $2, $3::integer, $4::interval, "
     "$5::timestamptz, $6::integer, $7::interval, $8, $9::bigint[])";
+/* With a group: a function of its own, so that producers need no new right for the rest. */
+static const char enqueue_grouped_sql[] =
+    "SELECT id, state, is_new FROM {S}.enqueue_grouped($1::jsonb, $2, $3::integer, $4::interval, "
+    "$5::timestamptz, $6::integer, $7::interval, $8, $9::bigint[], $10)";
 
 static void
 place(const struct pgjq_enqueuer *e, long line, char *buf, size_t size)
@@ -296,6 +301,7 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 	j.has_timeout = e->opts.has_timeout;
 	j.timeout_us = e->opts.timeout_us;
 	j.key = e->opts.key;
+	j.group = e->opts.group;
 	j.after_text = e->after_text ? pgjq_xstrdup(e->after_text) : NULL;
 	if (e->opts.has_delay) {
 		j.timing = PGJQ_TIME_DELAY;
@@ -345,7 +351,7 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 	p->timing = j.timing;
 	p->when_us = j.when_us;
 
-	if (j.key != NULL || j.after_text != NULL || j.at != NULL) {
+	if (j.key != NULL || j.after_text != NULL || j.at != NULL || j.group != NULL) {
 		/* Slow path: the database decides uniqueness, dependencies and times. */
 		char num[32], interval[64];
 
@@ -372,6 +378,8 @@ pgjq_enqueuer_add(struct pgjq_enqueuer *e, const char *text, size_t len, long li
 			p->params[P_KEY] = pgjq_xstrdup(j.key);
 		if (j.after_text != NULL)
 			p->params[P_AFTER] = pgjq_xstrdup(j.after_text);
+		if (j.group != NULL)
+			p->params[P_GROUP] = pgjq_xstrdup(j.group);
 	} else {
 		/* Fast path: the columns after id (and state, run_at) for COPY. */
 		char interval[64];
@@ -562,7 +570,9 @@ call_slow_rows(struct pgjq_enqueuer *e)
 		 * in one server session, which a pooler in transaction mode
 		 * does not keep for us.
 		 */
-		res = pgjq_exec(e->conn, pgjq_sql(enqueue_sql), NPARAMS, (const char *const *)p->params);
+		res = p->params[P_GROUP] != NULL ?
+		    pgjq_exec(e->conn, pgjq_sql(enqueue_grouped_sql), NPARAMS, (const char *const *)p->params) :
+		    pgjq_exec(e->conn, pgjq_sql(enqueue_sql), NPARAMS - 1, (const char *const *)p->params);
 		if (!pgjq_ok(res))
 			return db_fail(e, res, p->line, "cannot enqueue");
 		e->sent = pgjq_xgrow(e->sent, &e->sent_cap, e->nsent + 1, sizeof *e->sent);

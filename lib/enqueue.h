@@ -31,6 +31,7 @@ struct pgjq_enqueue_opts {
 	bool has_timeout;
 	int64_t timeout_us;
 	const char *key;       /* or NULL */
+	const char *group;     /* or NULL */
 	const int64_t *after;  /* dependencies */
 	size_t n_after;
 	bool envelope;         /* each value is {"payload": ..., "queue": ...} */

@@ -144,6 +144,11 @@ pgjq_envelope_read(const char *text, size_t len, long line, struct pgjq_jobspec 
 				return failed(err, PGJQ_EX_DATAERR, line,
 				    "envelope field \"key\": expected a string of 1 to %d bytes", PGJQ_KEY_MAX);
 			j->key = json_string_value(v);
+		} else if (strcmp(k, "group") == 0) {
+			if (!json_is_string(v) || !pgjq_key_valid(json_string_value(v), json_string_length(v)))
+				return failed(err, PGJQ_EX_DATAERR, line,
+				    "envelope field \"group\": expected a string of 1 to %d bytes", PGJQ_KEY_MAX);
+			j->group = json_string_value(v);
 		} else if (strcmp(k, "after") == 0) {
 			int64_t *ids = NULL;
 			size_t nids = 0, cap = 0, i;
@@ -176,7 +181,7 @@ pgjq_envelope_read(const char *text, size_t len, long line, struct pgjq_jobspec 
 		} else {
 			return failed(err, PGJQ_EX_DATAERR, line,
 			    "unknown envelope field \"%s\" (payload, queue, priority, delay, at, "
-			    "max_attempts, timeout, key, after)", k);
+			    "max_attempts, timeout, key, group, after)", k);
 		}
 	}
 	if (!has_payload)

@@ -36,6 +36,7 @@ struct pgjq_jobspec {
 	bool has_timeout;
 	int64_t timeout_us;
 	const char *key;
+	const char *group;      /* at most the queue's group limit of a group run at once */
 	char *after_text;       /* owned: an id array literal, or NULL */
 	json_t *envelope;       /* keeps the envelope's strings alive */
 };

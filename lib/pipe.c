@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "duration.h"
 #include "job.h"
 #include "pipe.h"
 
@@ -474,9 +475,22 @@ take_line(struct pgjq_pipe *p, const char *s, size_t len, pgjq_pipe_msg_fn *on_m
 			goto out;
 		}
 		m.retry = v == NULL || json_is_true(v);
+	} else if (json_is_string(status) && strcmp(json_string_value(status), "snooze") == 0) {
+		const char *why;
+
+		m.kind = PGJQ_PIPE_SNOOZE;
+		v = json_object_get(o, "delay");
+		if (json_is_number(v) && json_number_value(v) >= 0 &&
+		    json_number_value(v) * 1e6 < (double)PGJQ_DURATION_MAX_US) {
+			m.delay_us = (int64_t)(json_number_value(v) * 1e6);
+		} else if (!json_is_string(v) || pgjq_parse_duration(json_string_value(v), &m.delay_us, &why) != 0) {
+			say(p, PGJQ_PIPE_BAD, s, len, on_msg, ctx,
+			    "\"delay\" is not a duration (such as \"30s\") nor a number of seconds");
+			goto out;
+		}
 	} else {
 		say(p, PGJQ_PIPE_BAD, s, len, on_msg, ctx,
-		    "\"status\" is neither \"completed\" nor \"failed\"");
+		    "\"status\" is neither \"completed\" nor \"failed\" (nor \"snooze\")");
 		goto out;
 	}
 	answered(p, m.id);

@@ -30,6 +30,7 @@
 enum pgjq_pipe_kind {
 	PGJQ_PIPE_COMPLETED,      /* the job in flight is completed */
 	PGJQ_PIPE_FAILED,         /* its attempt failed */
+	PGJQ_PIPE_SNOOZE,         /* "not now": run it again after delay_us, this attempt not counted */
 	PGJQ_PIPE_PROGRESS,       /* how far it has got */
 	PGJQ_PIPE_BAD_PROGRESS,   /* a progress line about it that makes no sense: worth a warning only */
 	PGJQ_PIPE_BAD,            /* a line that breaks the protocol: nothing it says can be trusted now */
@@ -46,6 +47,7 @@ struct pgjq_pipe_msg {
 	size_t len;
 	bool retry;               /* FAILED: whether another attempt may succeed */
 	int progress;             /* PROGRESS: 0-100 */
+	int64_t delay_us;         /* SNOOZE: how long */
 };
 
 typedef void pgjq_pipe_msg_fn(void *ctx, const struct pgjq_pipe_msg *m);

@@ -35,6 +35,8 @@ const char pgjq_stats_queues_sql[] =
 	"       completed_1m, completed_5m, completed_15m, failed_1m, failed_5m, failed_15m, "
 	"       run_p50, run_p95, run_p99, workers, slots "
 	"  FROM {S}.stats_queues($1::text[])";
+const char pgjq_stats_flow_sql[] =
+	"SELECT name, paused, coalesce(max_running, 0) FROM {S}.queues";
 const char pgjq_stats_database_sql[] =
 	"SELECT pg_catalog.to_json(at) #>> '{}', extract(epoch FROM at), workers, slots, "
 	"       jobs_live_tuples, jobs_dead_tuples, history_live_tuples, history_dead_tuples "
@@ -84,6 +86,17 @@ pgjq_stats_read(struct pgjq_stats *s, const PGresult *queues, const PGresult *da
 			s->dead_tuples[t] = get_int(database, 0, 5 + 2 * t);
 		}
 	}
+}
+
+void
+pgjq_stats_read_flow(struct pgjq_stats *s, const PGresult *flow)
+{
+	for (int i = 0; i < PQntuples(flow); i++)
+		for (size_t k = 0; k < s->nqueues; k++)
+			if (strcmp(s->queues[k].queue, PQgetvalue(flow, i, 0)) == 0) {
+				s->queues[k].paused = strcmp(PQgetvalue(flow, i, 1), "t") == 0;
+				s->queues[k].limit = get_int(flow, i, 2);
+			}
 }
 
 void
@@ -339,6 +352,8 @@ pgjq_stats_json(struct pgjq_buf *b, const struct pgjq_stats *s)
 		json_object_set_new(o, "run_seconds", run);
 		json_object_set_new(o, "workers", json_integer(q->workers));
 		json_object_set_new(o, "slots", json_integer(q->slots));
+		json_object_set_new(o, "paused", json_boolean(q->paused));
+		json_object_set_new(o, "limit", q->limit > 0 ? json_integer(q->limit) : json_null());
 		put_json(b, o);
 	}
 	o = json_object();
@@ -463,6 +478,17 @@ pgjq_stats_prometheus(struct pgjq_buf *b, const struct pgjq_stats *s)
 		prom_queue(b, "pgjq_queue_worker_slots", &s->queues[i]);
 		pgjq_buf_printf(b, "} %" PRId64 "\n", s->queues[i].slots);
 	}
+	prom_head(b, "pgjq_queue_paused", "gauge", "1 if the queue is paused (jq-queue pause), else 0.");
+	for (size_t i = 0; i < s->nqueues; i++) {
+		prom_queue(b, "pgjq_queue_paused", &s->queues[i]);
+		pgjq_buf_printf(b, "} %d\n", s->queues[i].paused);
+	}
+	prom_head(b, "pgjq_queue_limit", "gauge", "At most this many of the queue's jobs run at once (jq-queue limit).");
+	for (size_t i = 0; i < s->nqueues; i++)
+		if (s->queues[i].limit > 0) {
+			prom_queue(b, "pgjq_queue_limit", &s->queues[i]);
+			pgjq_buf_printf(b, "} %" PRId64 "\n", s->queues[i].limit);
+		}
 	prom_head(b, "pgjq_workers", "gauge", "Live workers, each counted once.");
 	pgjq_buf_printf(b, "pgjq_workers %" PRId64 "\n", s->workers);
 	prom_head(b, "pgjq_worker_slots", "gauge", "Jobs the live workers may run at once.");
@@ -496,7 +522,7 @@ static bool
 fetch(PGconn *conn, struct pgjq_listener *l, const char *queues, struct pgjq_stats *s)
 {
 	const char *params[] = {queues};
-	PGresult *qres, *dres, *sres;
+	PGresult *qres, *dres, *sres, *fres;
 
 	if (l != NULL) {
 		if ((qres = pgjq_listen_exec(l, pgjq_sql(pgjq_stats_queues_sql), 1, params)) == NULL)
@@ -510,17 +536,28 @@ fetch(PGconn *conn, struct pgjq_listener *l, const char *queues, struct pgjq_sta
 			PQclear(dres);
 			return false;
 		}
+		if ((fres = pgjq_listen_exec(l, pgjq_sql(pgjq_stats_flow_sql), 0, NULL)) == NULL) {
+			PQclear(qres);
+			PQclear(dres);
+			PQclear(sres);
+			PQclear(qres);
+			PQclear(dres);
+			return false;
+		}
 	} else {
 		qres = pgjq_exec_or_die(conn, pgjq_sql(pgjq_stats_queues_sql), 1, params);
 		dres = pgjq_exec_or_die(conn, pgjq_sql(pgjq_stats_database_sql), 1, params);
 		sres = pgjq_exec_or_die(conn, pgjq_sql(pgjq_stats_schedules_sql), 1, params);
+		fres = pgjq_exec_or_die(conn, pgjq_sql(pgjq_stats_flow_sql), 0, NULL);
 	}
 	pgjq_stats_free(s);
 	pgjq_stats_read(s, qres, dres);
 	pgjq_stats_read_schedules(s, sres);
+	pgjq_stats_read_flow(s, fres);
 	PQclear(sres);
 	PQclear(qres);
 	PQclear(dres);
+	PQclear(fres);
 	return true;
 }
 

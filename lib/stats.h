@@ -34,6 +34,8 @@ struct pgjq_queue_stats {
 	double run[PGJQ_STATS_NQUANTILES];          /* run time percentiles, seconds, last 15 min */
 	int64_t workers;                            /* live workers serving the queue */
 	int64_t slots;                              /* jobs they may run at once */
+	bool paused;                                /* jq-queue pause */
+	int64_t limit;                              /* jq-queue limit; 0: none */
 };
 
 /* One reading of the whole schema. */
@@ -59,12 +61,17 @@ extern const char *const pgjq_stats_tables[2];
 extern const char pgjq_stats_queues_sql[];
 extern const char pgjq_stats_database_sql[];
 extern const char pgjq_stats_schedules_sql[];
+/* Each queue's settings (jq-queue): name, paused, limit. */
+extern const char pgjq_stats_flow_sql[];
 
 /* Fills s from the results of the two statements; the caller frees it. */
 void pgjq_stats_read(struct pgjq_stats *s, const PGresult *queues, const PGresult *database);
 void pgjq_stats_free(struct pgjq_stats *s);
 /* Fills s's schedules from the result of pgjq_stats_schedules_sql. */
 void pgjq_stats_read_schedules(struct pgjq_stats *s, const PGresult *schedules);
+
+/* Adds the queues' settings, rows of pgjq_stats_flow_sql, to the queues of s. */
+void pgjq_stats_read_flow(struct pgjq_stats *s, const PGresult *flow);
 
 /* Failed over completed and failed jobs in the last window; NaN if none finished. */
 double pgjq_stats_failure_rate(const struct pgjq_queue_stats *q);

@@ -31,7 +31,7 @@ struct pgjq_steer_row {
 typedef int pgjq_steer_fn(void *ctx, const struct pgjq_steer_row *r, struct pgjq_buf *out);
 
 struct pgjq_steer {
-	const char *function;      /* "retry_job" or "cancel_job": ours, never a user's */
+	const char *function;      /* "retry_job", "run_now" or "cancel_job": ours, never a user's */
 	const char *lock_sql;      /* locks the eligible jobs; returns their ids as one bigint[] */
 	const char *const *lock_params;
 	int nlock;

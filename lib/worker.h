@@ -35,6 +35,7 @@ struct pgjq_worker_opts {
 	bool drain;                  /* exit once nothing is ready or running */
 	long max_jobs;               /* exit after this many jobs; 0: no limit */
 	int prefetch;                /* at most this many claimed ahead of free slots; 0: none */
+	int max_snoozes;             /* a job's snoozes beyond this count as attempts */
 	bool json;                   /* job events as JSON lines */
 	bool quiet;                  /* no routine events (started, completed, released) */
 	char *const *argv;           /* the handler command, or NULL with http_url */
@@ -47,6 +48,9 @@ struct pgjq_worker_opts {
  * while a turn is under way; this caps it.
  */
 #define PGJQ_PREFETCH_DEFAULT 1000
+
+/* How often a job may say "not now" before its snoozes count as attempts. */
+#define PGJQ_MAX_SNOOZES_DEFAULT 10
 
 /* Runs until stopped; returns the exit status. */
 int pgjq_worker_run(const struct pgjq_worker_opts *opts);

@@ -120,6 +120,31 @@ wk_ahead_release_all(struct worker *w)
 	w->nahead = 0;
 }
 
+/*
+ * Its queue was paused: the local queue's jobs of it go back unstarted,
+ * so none starts after the pause (claims stop in the database).  One
+ * the database counts as running goes back too: its attempt is taken
+ * back with it.
+ */
+void
+wk_ahead_paused(struct worker *w, const char *queue)
+{
+	size_t kept = 0, back = 0;
+
+	for (size_t i = 0; i < w->nahead; i++) {
+		if (strcmp(w->ahead[i].queue, queue) == 0) {
+			release_one(w, &w->ahead[i]);
+			back++;
+		} else {
+			w->ahead[kept++] = w->ahead[i];
+		}
+	}
+	w->nahead = kept;
+	if (back > 0)
+		pgjq_warn("queue %s paused: putting back %zu claimed job%s that had not started", queue,
+		    back, back == 1 ? "" : "s");
+}
+
 /* Adds job a (whose payload it takes) to the local queue; wk_ahead_sort puts it in its place. */
 void
 wk_ahead_put(struct worker *w, struct ahead *a)

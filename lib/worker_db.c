@@ -227,6 +227,13 @@ wk_db_read_notifies(struct worker *w)
 			for (size_t i = 0; i < w->o->nqueues; i++)
 				if (strcmp(n->extra, w->o->queues[i]) == 0)
 					wk_schedule_changed(w);
+		} else if (strcmp(n->relname, w->chan_cancel) == 0 &&
+		    strncmp(n->extra, "pause ", 6) == 0) {
+			/*
+			 * jq-queue paused a queue.  Forged, it costs the jobs of
+			 * our local queue a trip back to the table, nothing more.
+			 */
+			wk_ahead_paused(w, n->extra + 6);
 		} else if (strcmp(n->relname, w->chan_cancel) == 0) {
 			long long id = 0, worker = 0;
 

@@ -55,6 +55,8 @@ struct slot {
 	unsigned progress_seq_sent; /* progress_seq as the last turn was sent */
 	bool progress_in_turn;    /* the turn under way carries this job's progress */
 	bool bad_progress_said;   /* a bad progress line was warned about: once is enough */
+	bool snooze;              /* the handler said "not now" (fd 3, --pipe, HTTP 429/503 with Retry-After) */
+	int64_t snooze_us;        /* ... and for how long */
 	bool told;                /* the database has it running (claimed straight so, or a turn said so) */
 	bool lost;                /* the database says it is not ours: its outcome would change nothing */
 	bool http;                /* an HTTP request, not a process */
@@ -68,7 +70,7 @@ struct slot {
 };
 
 /* What became of a job: done, failed (perhaps to be retried), or put back unfinished. */
-enum outcome_kind { OUT_COMPLETED, OUT_FAILED, OUT_RELEASED };
+enum outcome_kind { OUT_COMPLETED, OUT_FAILED, OUT_RELEASED, OUT_SNOOZED };
 
 /* What a finished handler left to record; kept while the database is away. */
 struct outcome {
@@ -78,7 +80,8 @@ struct outcome {
 	int attempt, max_attempts;
 	bool permanent;           /* failed: no retry can help */
 	int64_t retry_after_us;   /* the server's Retry-After; -1: use the backoff */
-	int64_t delay_us;         /* failed: when to retry, drawn once so a retried recording says the same */
+	int64_t delay_us;         /* failed: when to retry, drawn once so a retried recording says the same;
+	                           * snoozed: when to run again */
 	char *result;             /* JSON text (completed) */
 	char *error;              /* why the attempt failed */
 	int64_t took_us;          /* its handler's run time */
@@ -282,6 +285,9 @@ void wk_ahead_feed_slots(struct worker *w, int64_t now);
 
 /* A notice says job id was cancelled: if it is in the local queue and not yet running, it leaves. */
 void wk_ahead_cancelled(struct worker *w, int64_t id);
+
+/* A queue was paused: its jobs in the local queue go back unstarted. */
+void wk_ahead_paused(struct worker *w, const char *queue);
 
 /* Stopping, or reconnected: the local queue goes back at once, attempts untouched. */
 void wk_ahead_release_all(struct worker *w);

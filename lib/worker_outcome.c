@@ -63,6 +63,8 @@ wk_outcome_add(struct worker *w, struct slot *s, enum outcome_kind kind, bool pe
 	if (kind == OUT_FAILED)
 		o->delay_us = o->retry_after_us >= 0 ? o->retry_after_us :
 		    pgjq_backoff_us(w->o, o->attempt, (unsigned)rand());
+	else if (kind == OUT_SNOOZED)
+		o->delay_us = s->snooze_us;
 	o->result = result;
 	o->error = error;
 	o->took_us = now - s->started;
@@ -109,6 +111,23 @@ wk_outcome_say(struct worker *w, const struct outcome *o, const char *state)
 			wk_event(w, "failed", NULL, o->id, "for good after attempt %d/%d: %s", o->attempt,
 			    o->max_attempts, o->error);
 		}
+	} else if (o->kind == OUT_SNOOZED) {
+		char in[32];
+
+		pgjq_format_duration(o->delay_us, in, sizeof in);
+		if (state == NULL)
+			wk_event(w, "lease lost", NULL, o->id, "snoozed, but another worker took the job over");
+		else if (strcmp(state, "snoozed") == 0)
+			wk_event(w, "snoozed", NULL, o->id, "attempt %d/%d not counted; again in %s", o->attempt,
+			    o->max_attempts, in);
+		else if (strcmp(state, "cancelled") == 0)
+			wk_event(w, "cancelled", NULL, o->id, "after %s", took);
+		else if (strcmp(state, "scheduled") == 0)
+			wk_event(w, "snoozed", NULL, o->id, "past --max-snoozes: attempt %d/%d counted; again in %s",
+			    o->attempt, o->max_attempts, in);
+		else
+			wk_event(w, "failed", NULL, o->id, "for good after attempt %d/%d: snoozed past --max-snoozes",
+			    o->attempt, o->max_attempts);
 	} else if (state == NULL) {
 		wk_event(w, "lease lost", NULL, o->id, o->started != 0 ?
 		    "stopped unfinished; another worker took the job over" :

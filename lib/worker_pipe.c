@@ -208,6 +208,10 @@ answered_queued(struct worker *w, struct piped *pp, const struct pgjq_pipe_msg *
 		memcpy(result, m->text, m->len);
 		result[m->len] = '\0';
 		wk_outcome_add(w, &tmp, OUT_COMPLETED, false, result, NULL, now);
+	} else if (m->kind == PGJQ_PIPE_SNOOZE) {
+		tmp.snooze = true;
+		tmp.snooze_us = m->delay_us;
+		wk_outcome_add(w, &tmp, OUT_SNOOZED, false, NULL, NULL, now);
 	} else {
 		wk_outcome_add(w, &tmp, OUT_FAILED, !m->retry, NULL,
 		    pgjq_xstrdup(m->text != NULL && *m->text ? m->text : "failed"), now);
@@ -279,6 +283,10 @@ pipe_answered(struct worker *w, struct slot *s, const struct pgjq_pipe_msg *m, i
 		memcpy(result, m->text, m->len);
 		result[m->len] = '\0';
 		wk_outcome_add(w, s, OUT_COMPLETED, false, result, NULL, now);
+	} else if (m->kind == PGJQ_PIPE_SNOOZE) {
+		s->snooze = true;
+		s->snooze_us = m->delay_us;
+		wk_outcome_add(w, s, OUT_SNOOZED, false, NULL, NULL, now);
 	} else {
 		if (m->text != NULL && *m->text) {
 			/* Kept as long as an exec handler's stderr tail; jansson made it UTF-8 already. */
@@ -311,6 +319,7 @@ on_pipe_msg(void *ctx, const struct pgjq_pipe_msg *m)
 	switch (m->kind) {
 	case PGJQ_PIPE_COMPLETED:
 	case PGJQ_PIPE_FAILED:
+	case PGJQ_PIPE_SNOOZE:
 		if (s->busy && m->id == s->id)
 			pipe_answered(w, s, m, c->now);
 		else

@@ -140,6 +140,20 @@ on_line(void *ctx, bool is_progress, const char *line)
 		pgjq_warn("job %" PRId64 ": %s", s->id, line);
 		return;
 	}
+	if (strncmp(line, "snooze", 6) == 0 && (line[6] == ' ' || line[6] == '\t')) {
+		const char *why, *d = line + 7;
+		int64_t us;
+
+		/* "Not now": the job runs again after the delay, this attempt not counted. */
+		d += strspn(d, " \t");
+		if (pgjq_parse_duration(d, &us, &why) != 0) {
+			pgjq_warn("job %" PRId64 ": ignoring \"snooze %.40s\": %s", s->id, d, why);
+			return;
+		}
+		s->snooze = true;
+		s->snooze_us = us;
+		return;
+	}
 	if (!pgjq_progress_parse(line, &pct, &message)) {
 		if (!s->bad_progress_said)
 			pgjq_warn("job %" PRId64 ": ignoring a progress line that is not \"PCT [MESSAGE]\": %.80s",
@@ -406,6 +420,11 @@ finish_http(struct worker *w, struct slot *s, int64_t now)
 	} else if (r->curl_code != 0) {
 		/* No answer at all: network trouble is worth another try. */
 		wk_outcome_add(w, s, OUT_FAILED, false, NULL, pgjq_xasprintf("request failed: %s", r->error), now);
+	} else if ((st == 429 || st == 503) && r->retry_after_us >= 0) {
+		/* Busy, and it says when to come back: a snooze, not a failure. */
+		s->snooze = true;
+		s->snooze_us = r->retry_after_us;
+		wk_outcome_add(w, s, OUT_SNOOZED, false, NULL, NULL, now);
 	} else if (st >= 200 && st < 300) {
 		if (r->truncated)
 			pgjq_warn("job %" PRId64 ": the reply passed %d bytes; the result keeps the first %d, as a string",
@@ -456,6 +475,9 @@ finish_slot(struct worker *w, struct slot *s, int64_t now)
 	} else if (s->h.exec_errno != 0) {
 		snprintf(why, sizeof why, "cannot run %s: %s", w->o->argv[0], strerror(s->h.exec_errno));
 		wk_outcome_add(w, s, OUT_FAILED, false, NULL, pgjq_xstrdup(why), now);
+	} else if (s->snooze && !s->timed_out && !s->cancelled) {
+		/* It said "snooze" on fd 3: that is its answer, whatever its exit status. */
+		wk_outcome_add(w, s, OUT_SNOOZED, false, NULL, NULL, now);
 	} else if (!s->timed_out && !s->cancelled && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 		if (s->h.out_truncated)
 			pgjq_warn("job %" PRId64 ": its output passed %d bytes; the result keeps the first %d, as a string",

@@ -26,7 +26,7 @@
 /* The parameters of turn(), in order. */
 enum turn_param {
 	P_WORKER, P_IDS, P_ATTEMPTS, P_KINDS, P_RAN, P_RESULTS, P_ERRORS, P_PERMANENT, P_BACKOFFS,
-	P_PROGRESS, P_MESSAGES, P_CHANNEL, P_QUEUES, P_RUN, P_AHEAD, P_LEASE, P_COUNT
+	P_PROGRESS, P_MESSAGES, P_CHANNEL, P_QUEUES, P_RUN, P_AHEAD, P_LEASE, P_MAX_SNOOZES, P_COUNT
 };
 
 /* The columns of turn()'s rows. */
@@ -39,7 +39,7 @@ static const char turn_sql[] =
     "SELECT id, queue, payload, attempt, max_attempts, extract(epoch FROM timeout), priority, state "
     "FROM {S}.turn($1, $2::bigint[], $3::integer[], $4::text[], $5::interval[], $6::jsonb[], $7::text[], "
     "$8::boolean[], $9::interval[], $10::smallint[], $11::text[], $12, $13::text[], $14, $15, "
-    "$16::interval)";
+    "$16::interval, $17::integer)";
 
 /* The lines written since the last turn, sent in front of it (see worker_log.c). */
 static const char logs_sql[] =
@@ -48,7 +48,7 @@ static const char logs_sql[] =
 /* One call's parameters: the report arrays are built as array literals. */
 struct turn_args {
 	struct pgjq_buf a[P_COUNT];
-	char worker_id[32], run[16], ahead[16], lease[64];
+	char worker_id[32], run[16], ahead[16], lease[64], max_snoozes[16];
 	const char *params[P_COUNT];
 };
 
@@ -99,10 +99,11 @@ static void
 put_outcome(struct turn_args *t, const struct outcome *o, int64_t now)
 {
 	put_report(t, o->id, o->attempt, o->kind == OUT_COMPLETED ? "completed" :
-	    o->kind == OUT_FAILED ? "failed" : "released", o->started != 0 ? now - o->started : -1,
+	    o->kind == OUT_FAILED ? "failed" : o->kind == OUT_SNOOZED ? "snoozed" : "released",
+	    o->started != 0 ? now - o->started : -1,
 	    o->kind == OUT_COMPLETED ? o->result : NULL, o->kind == OUT_FAILED ? o->error : NULL,
-	    o->permanent, o->kind == OUT_FAILED ? o->delay_us : 0, o->has_progress, o->progress,
-	    o->message);
+	    o->permanent, o->kind == OUT_FAILED || o->kind == OUT_SNOOZED ? o->delay_us : 0,
+	    o->has_progress, o->progress, o->message);
 }
 
 /* Completes the parameters, with a claim of run jobs to start now and ahead for the local queue. */
@@ -125,6 +126,8 @@ turn_args_finish(struct worker *w, struct turn_args *t, int run, int ahead)
 	t->params[P_RUN] = t->run;
 	t->params[P_AHEAD] = t->ahead;
 	t->params[P_LEASE] = t->lease;
+	snprintf(t->max_snoozes, sizeof t->max_snoozes, "%d", w->o->max_snoozes);
+	t->params[P_MAX_SNOOZES] = t->max_snoozes;
 }
 
 static void

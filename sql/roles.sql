@@ -77,7 +77,7 @@ DECLARE
 	v_producer constant text := current_setting('pgjq.prefix') || '_producer';
 	v_worker   constant text := current_setting('pgjq.prefix') || '_worker';
 	-- What each role may call to change jobs; each runs as the owner.
-	c_produce  constant text[] := ARRAY['enqueue_job'];
+	c_produce  constant text[] := ARRAY['enqueue_job', 'enqueue_grouped'];
 	c_work     constant text[] := ARRAY['register_worker', 'claim_jobs', 'renew_leases',
 	                                    'unregister_worker', 'complete_attempt', 'fail_attempt',
 	                                    'release_job', 'reap_expired', 'prune_history',

@@ -172,6 +172,24 @@ CREATE FUNCTION jq.enqueue(payload jsonb, queue text DEFAULT 'default'::text, pr
 $$;
 
 --
+-- Name: enqueue_grouped(jsonb, text, integer, interval, timestamp with time zone, integer, interval, text, bigint[], text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.enqueue_grouped(payload jsonb, queue text, priority integer, delay interval, at timestamp with time zone, max_attempts integer, timeout interval, key text, after bigint[], p_group text, OUT id bigint, OUT state text, OUT is_new boolean) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+	SELECT e.id, e.state, e.is_new INTO id, state, is_new
+	  FROM enqueue_job(payload, queue, priority, delay, "at", max_attempts, timeout, key, after) e;
+	IF is_new AND p_group IS NOT NULL THEN
+		UPDATE jobs j SET group_key = p_group WHERE j.id = enqueue_grouped.id;
+	END IF;
+END
+$$;
+
+--
 -- Name: enqueue_job(jsonb, text, integer, interval, timestamp with time zone, integer, interval, text, bigint[]); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -441,6 +459,47 @@ END
 $$;
 
 --
+-- Name: flow_lock_class(); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.flow_lock_class() RETURNS integer
+    LANGUAGE sql STABLE
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+	SELECT 'queues'::regclass::oid::integer
+$$;
+
+--
+-- Name: group_limit_queue(text, integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.group_limit_queue(p_queue text, p_max integer) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+	INSERT INTO queues AS q (name, group_limit) VALUES (p_queue, coalesce(p_max, 1))
+	ON CONFLICT (name) DO UPDATE SET group_limit = coalesce(p_max, 1), changed_at = now();
+	PERFORM pg_notify(current_schema() || '_new', p_queue);
+END
+$$;
+
+--
+-- Name: limit_queue(text, integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.limit_queue(p_queue text, p_max integer) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+	INSERT INTO queues AS q (name, max_running) VALUES (p_queue, p_max)
+	ON CONFLICT (name) DO UPDATE SET max_running = p_max, changed_at = now();
+	PERFORM pg_notify(current_schema() || '_new', p_queue);
+END
+$$;
+
+--
 -- Name: logs_follow_history(); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -481,6 +540,25 @@ BEGIN
 		PERFORM pg_notify(TG_TABLE_SCHEMA || '_new', q);
 	END LOOP;
 	RETURN NULL;
+END
+$$;
+
+--
+-- Name: pause_queue(text, boolean); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.pause_queue(p_queue text, p_paused boolean) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+	INSERT INTO queues AS q (name, paused) VALUES (p_queue, p_paused)
+	ON CONFLICT (name) DO UPDATE SET paused = p_paused, changed_at = now();
+	IF p_paused THEN
+		PERFORM pg_notify(current_schema() || '_cancel', 'pause ' || p_queue);
+	ELSE
+		PERFORM pg_notify(current_schema() || '_new', p_queue);
+	END IF;
 END
 $$;
 
@@ -539,6 +617,137 @@ BEGIN
 	                 WHERE o.at < now() - p_keep);
 	GET DIAGNOSTICS v_n = ROW_COUNT;
 	RETURN v_n;
+END
+$$;
+
+--
+-- Name: purge_batch(text, text[], timestamp with time zone, integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.purge_batch(p_queue text, p_states text[], p_before timestamp with time zone, p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+	v_ids bigint[];
+	v_n   integer;
+	v_dep record;
+BEGIN
+	IF EXISTS (SELECT 1 FROM unnest(p_states) s
+	            WHERE s IS NULL OR s NOT IN ('scheduled', 'queued', 'completed', 'failed', 'cancelled')) THEN
+		RAISE EXCEPTION 'purge_batch: only scheduled, queued, completed, failed and cancelled jobs are purged'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	WITH d AS (
+		DELETE FROM jobs j
+		 WHERE j.id IN (SELECT x.id FROM jobs x
+		                 WHERE x.queue = p_queue AND x.state = ANY (p_states)
+		                   AND x.state IN ('scheduled', 'queued')
+		                   AND (p_before IS NULL OR x.created_at < p_before)
+		                 LIMIT p_limit FOR UPDATE SKIP LOCKED)
+		   AND j.state IN ('scheduled', 'queued')
+		RETURNING j.id
+	)
+	SELECT array_agg(d.id) INTO v_ids FROM d;
+	v_n := coalesce(cardinality(v_ids), 0);
+	IF v_ids IS NOT NULL AND EXISTS (SELECT 1 FROM jobs w WHERE w.waiting > 0) THEN
+		FOR v_dep IN SELECT j.id, d.id AS dead
+		               FROM unnest(v_ids) d(id),
+		                    LATERAL (SELECT x.id FROM jobs x
+		                              WHERE x.after @> ARRAY[d.id] AND x.after IS NOT NULL
+		                                AND x.state NOT IN ('running', 'claimed')) j
+		              ORDER BY j.id LOOP
+			PERFORM finish_job(v_dep.id, 'cancelled', NULL, NULL,
+			                   format('dependency %s was purged', v_dep.dead));
+		END LOOP;
+	END IF;
+	IF v_n < p_limit THEN
+		WITH d AS (
+			DELETE FROM history h
+			 WHERE h.id IN (SELECT x.id FROM history x
+			                 WHERE x.queue = p_queue AND x.state = ANY (p_states)
+			                   AND (p_before IS NULL OR x.finished_at < p_before)
+			                 LIMIT p_limit - v_n FOR UPDATE SKIP LOCKED)
+			RETURNING 1
+		)
+		SELECT v_n + count(*) INTO v_n FROM d;
+	END IF;
+	RETURN v_n;
+END
+$$;
+
+--
+-- Name: purge_count(text, text[], timestamp with time zone); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.purge_count(p_queue text, p_states text[], p_before timestamp with time zone) RETURNS bigint
+    LANGUAGE sql STABLE
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+	SELECT (SELECT count(*) FROM jobs x
+	         WHERE x.queue = p_queue AND x.state = ANY (p_states) AND x.state IN ('scheduled', 'queued')
+	           AND (p_before IS NULL OR x.created_at < p_before))
+	     + (SELECT count(*) FROM history x
+	         WHERE x.queue = p_queue AND x.state = ANY (p_states)
+	           AND (p_before IS NULL OR x.finished_at < p_before))
+$$;
+
+--
+-- Name: queue_known(text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.queue_known(p_queue text) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+	SELECT EXISTS (SELECT 1 FROM queues q WHERE q.name = p_queue)
+	    OR EXISTS (SELECT 1 FROM jobs j WHERE j.queue = p_queue)
+	    OR EXISTS (SELECT 1 FROM history h WHERE h.queue = p_queue)
+	    OR EXISTS (SELECT 1 FROM workers w WHERE p_queue = ANY (w.queues)
+	                                          AND w.seen_at >= now() - w.lease)
+$$;
+
+--
+-- Name: queue_list(text[]); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.queue_list(p_queues text[] DEFAULT NULL::text[]) RETURNS TABLE(queue text, paused boolean, max_running integer, rate_n integer, rate_window double precision, scheduled bigint, queued bigint, running bigint, completed bigint, failed bigint, cancelled bigint, workers bigint, group_limit integer)
+    LANGUAGE sql STABLE
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+	SELECT coalesce(s.queue, q.name), coalesce(q.paused, false), q.max_running, q.rate_n,
+	       extract(epoch FROM q.rate_window)::double precision,
+	       coalesce(s.scheduled, 0), coalesce(s.queued, 0), coalesce(s.running, 0),
+	       coalesce(s.completed, 0), coalesce(s.failed, 0), coalesce(s.cancelled, 0),
+	       coalesce(s.workers, 0), coalesce(q.group_limit, 1)
+	  FROM stats_queues(p_queues) s
+	  FULL JOIN (SELECT * FROM queues x WHERE p_queues IS NULL OR x.name = ANY (p_queues)) q
+	    ON q.name = s.queue
+	 ORDER BY 1
+$$;
+
+--
+-- Name: rate_margin(interval); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.rate_margin(p_window interval) RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    AS $$
+	SELECT least(p_window / 4, interval '1 second')
+$$;
+
+--
+-- Name: rate_queue(text, integer, interval); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.rate_queue(p_queue text, p_n integer, p_window interval) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+	INSERT INTO queues AS q (name, rate_n, rate_window) VALUES (p_queue, p_n, p_window)
+	ON CONFLICT (name) DO UPDATE SET rate_n = p_n, rate_window = p_window, changed_at = now();
+	PERFORM pg_notify(current_schema() || '_new', p_queue);
 END
 $$;
 
@@ -687,6 +896,33 @@ BEGIN
 	        v_job.payload, 0, v_job.max_attempts, v_job.timeout, v_job.key, v_job.error,
 	        v_job.created_at);
 	RETURN 'queued';
+END
+$$;
+
+--
+-- Name: run_now(bigint); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.run_now(p_id bigint) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+	v_state text;
+	v_queue text;
+BEGIN
+	UPDATE jobs j SET state = 'queued', run_at = now()
+	 WHERE j.id = p_id AND j.state = 'scheduled' AND j.waiting = 0
+	RETURNING j.queue INTO v_queue;
+	IF FOUND THEN
+		PERFORM pg_notify(current_schema() || '_new', v_queue);
+		RETURN 'queued';
+	END IF;
+	SELECT j.state INTO v_state FROM jobs j WHERE j.id = p_id;
+	IF NOT FOUND THEN
+		SELECT h.state INTO v_state FROM history h WHERE h.id = p_id;
+	END IF;
+	RETURN v_state;
 END
 $$;
 
@@ -938,6 +1174,19 @@ $$;
 --
 
 CREATE FUNCTION jq.turn(p_worker bigint, p_ids bigint[], p_attempts integer[], p_kinds text[], p_ran interval[], p_results jsonb[], p_errors text[], p_permanent boolean[], p_backoffs interval[], p_progress smallint[], p_messages text[], p_channel text, p_queues text[], p_run integer, p_ahead integer, p_lease interval) RETURNS TABLE(id bigint, queue text, payload jsonb, attempt integer, max_attempts integer, timeout interval, priority integer, state text)
+    LANGUAGE sql
+    SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
+    AS $$
+	SELECT * FROM turn(p_worker, p_ids, p_attempts, p_kinds, p_ran, p_results, p_errors,
+	                   p_permanent, p_backoffs, p_progress, p_messages, p_channel,
+	                   p_queues, p_run, p_ahead, p_lease, NULL::integer)
+$$;
+
+--
+-- Name: turn(bigint, bigint[], integer[], text[], interval[], jsonb[], text[], boolean[], interval[], smallint[], text[], text, text[], integer, integer, interval, integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.turn(p_worker bigint, p_ids bigint[], p_attempts integer[], p_kinds text[], p_ran interval[], p_results jsonb[], p_errors text[], p_permanent boolean[], p_backoffs interval[], p_progress smallint[], p_messages text[], p_channel text, p_queues text[], p_run integer, p_ahead integer, p_lease interval, p_max_snoozes integer) RETURNS TABLE(id bigint, queue text, payload jsonb, attempt integer, max_attempts integer, timeout interval, priority integer, state text)
     LANGUAGE plpgsql
     SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
     SET enable_seqscan TO 'off'
@@ -956,6 +1205,19 @@ DECLARE
 	v_dep     record;
 	v_got     integer;
 	v_ids     bigint[];
+	v_idq     text[];
+	v_freed   text[];
+	v_rules   text[];
+	v_qnames  text[];
+	v_quota   integer[];
+	v_rated   text[];
+	v_rate_at timestamptz;
+	v_flip    text[];
+	v_gfreed  text[];
+	v_grouped text[];
+	v_gids    bigint[];
+	v_q       text;
+	v_glimit  integer;
 BEGIN
 	IF coalesce(cardinality(p_attempts), 0) <> v_n OR coalesce(cardinality(p_kinds), 0) <> v_n
 	   OR coalesce(cardinality(p_ran), 0) <> v_n OR coalesce(cardinality(p_results), 0) <> v_n
@@ -966,10 +1228,10 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF EXISTS (SELECT 1 FROM unnest(p_kinds) k
-	            WHERE k IS NULL OR k NOT IN ('running', 'completed', 'failed', 'released')) THEN
+	            WHERE k IS NULL OR k NOT IN ('running', 'completed', 'failed', 'released', 'snoozed')) THEN
 		RAISE EXCEPTION 'turn: not a kind of report: %',
 			(SELECT k FROM unnest(p_kinds) k
-			  WHERE k IS NULL OR k NOT IN ('running', 'completed', 'failed', 'released') LIMIT 1)
+			  WHERE k IS NULL OR k NOT IN ('running', 'completed', 'failed', 'released', 'snoozed') LIMIT 1)
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 
@@ -984,13 +1246,23 @@ BEGIN
 		-- each with its fate.  A cancel asked while it ran wins over a
 		-- failure and over a release, as it would have had it come sooner.
 		held AS (
-			SELECT j.id, j.queue, r.ord::integer AS ord, r.attempt, r.result, r.error, r.backoff, r.pct, r.msg,
+			SELECT j.id, j.queue, r.ord::integer AS ord, r.attempt, r.result, r.backoff, r.pct, r.msg,
+			       j.group_key IS NOT NULL AS grouped,
+			       CASE WHEN r.kind = 'snoozed' AND NOT j.cancel
+			            THEN format('snoozed %s times, as many as --max-snoozes allows: the attempt counts',
+			                        j.snoozes)
+			            ELSE r.error END AS error,
 			       CASE WHEN j.state = 'claimed' THEN now() - coalesce(r.ran, '0') ELSE j.started_at END
 			           AS started_at,
 			       CASE r.kind
 			       WHEN 'completed' THEN 'completed'
 			       WHEN 'running' THEN 'running'
 			       WHEN 'released' THEN CASE WHEN j.cancel THEN 'cancelled' ELSE 'queued' END
+			       WHEN 'snoozed' THEN
+			           CASE WHEN j.cancel THEN 'cancelled'
+			                WHEN j.snoozes < coalesce(p_max_snoozes, 10) THEN 'snoozed'
+			                WHEN r.permanent OR r.attempt >= j.max_attempts THEN 'failed'
+			                ELSE 'scheduled' END
 			       ELSE CASE WHEN j.cancel THEN 'cancelled'
 			                 WHEN r.permanent OR r.attempt >= j.max_attempts THEN 'failed'
 			                 ELSE 'scheduled' END
@@ -1002,7 +1274,7 @@ BEGIN
 			       -- state would offer jobs_lease, all of whose rows a planner
 			       -- that has seen none there would read for every report.
 			       LATERAL (SELECT x.id, x.queue, x.state, x.started_at, x.cancel, x.max_attempts,
-			                       x.worker, x.attempts
+			                       x.worker, x.attempts, x.snoozes, x.group_key
 			                  FROM jobs x WHERE x.id = r.id OFFSET 0 FOR UPDATE) j
 			 WHERE j.worker = p_worker AND j.state IN ('claimed', 'running')
 			   AND j.attempts + CASE WHEN j.state = 'claimed' THEN 1 ELSE 0 END = r.attempt
@@ -1017,7 +1289,7 @@ BEGIN
 			INSERT INTO history (id, queue, state, priority, run_at, waiting, after, payload,
 			                     attempts, max_attempts, timeout, key, progress, message,
 			                     result, error, worker, lease_until, created_at, started_at,
-			                     finished_at)
+			                     finished_at, snoozes, group_key)
 			SELECT m.id, m.queue, m.fate, m.priority, m.run_at, m.waiting, m.after, m.payload,
 			       m.new_attempts, m.max_attempts, m.timeout, m.key,
 			       CASE WHEN m.fate = 'completed' THEN 100 WHEN m.pct IS NOT NULL THEN m.pct
@@ -1026,33 +1298,44 @@ BEGIN
 			       m.new_result,
 			       CASE WHEN m.fate = 'cancelled' THEN coalesce(m.new_error, 'cancelled')
 			            ELSE coalesce(m.new_error, m.error) END,
-			       m.worker, NULL, m.created_at, m.new_started_at, now()
+			       m.worker, NULL, m.created_at, m.new_started_at, now(), m.snoozes, m.group_key
 			  FROM moved m
 		),
 		changed AS (
 			UPDATE jobs j
-			   SET state = h.fate,
-			       attempts = CASE WHEN h.fate = 'queued' THEN h.attempt - 1 ELSE h.attempt END,
-			       started_at = CASE WHEN h.fate = 'queued' THEN NULL ELSE h.started_at END,
-			       run_at = CASE WHEN h.fate = 'scheduled' THEN now() + h.backoff ELSE j.run_at END,
+			   SET state = CASE WHEN h.fate = 'snoozed' THEN 'scheduled' ELSE h.fate END,
+			       attempts = CASE WHEN h.fate IN ('queued', 'snoozed') THEN h.attempt - 1 ELSE h.attempt END,
+			       started_at = CASE WHEN h.fate IN ('queued', 'snoozed') THEN NULL ELSE h.started_at END,
+			       run_at = CASE WHEN h.fate IN ('scheduled', 'snoozed') THEN now() + h.backoff
+			                     ELSE j.run_at END,
+			       snoozes = j.snoozes + CASE WHEN h.fate = 'snoozed' THEN 1 ELSE 0 END,
 			       error = CASE WHEN h.fate = 'scheduled' THEN h.error ELSE j.error END,
 			       worker = CASE WHEN h.fate = 'running' THEN j.worker END,
 			       lease_until = CASE WHEN h.fate = 'running' THEN j.lease_until END,
-			       progress = CASE WHEN h.fate = 'queued' THEN NULL WHEN h.pct IS NOT NULL THEN h.pct
+			       progress = CASE WHEN h.fate IN ('queued', 'snoozed') THEN NULL WHEN h.pct IS NOT NULL THEN h.pct
 			                       ELSE j.progress END,
-			       message = CASE WHEN h.fate = 'queued' THEN NULL WHEN h.pct IS NOT NULL THEN h.msg
+			       message = CASE WHEN h.fate IN ('queued', 'snoozed') THEN NULL WHEN h.pct IS NOT NULL THEN h.msg
 			                      ELSE j.message END
 			  FROM held h
-			 WHERE j.id = h.id AND h.fate IN ('running', 'scheduled', 'queued')
+			 WHERE j.id = h.id AND h.fate IN ('running', 'scheduled', 'queued', 'snoozed')
 			RETURNING j.id
 		)
 		SELECT array_agg(h.ord ORDER BY h.ord), array_agg(h.fate ORDER BY h.ord),
 		       array_agg(h.id) FILTER (WHERE h.fate = 'completed'),
 		       array_agg(h.id) FILTER (WHERE h.fate IN ('failed', 'cancelled')),
 		       array_agg(h.fate) FILTER (WHERE h.fate IN ('failed', 'cancelled')),
-		       array_agg(DISTINCT h.queue) FILTER (WHERE h.fate = 'queued')
-		  INTO v_ords, v_states, v_done, v_dead, v_dead_st, v_queues
+		       array_agg(DISTINCT h.queue) FILTER (WHERE h.fate = 'queued'),
+		       array_agg(DISTINCT h.queue) FILTER (WHERE h.fate <> 'running'),
+		       array_agg(DISTINCT h.queue) FILTER (WHERE h.fate <> 'running' AND h.grouped)
+		  INTO v_ords, v_states, v_done, v_dead, v_dead_st, v_queues, v_freed, v_gfreed
 		  FROM held h;
+		-- A place freed in a full queue, or in a group: workers that found
+		-- it full claim again.
+		IF v_freed IS NOT NULL THEN
+			PERFORM pg_notify(current_schema() || '_new', q.name)
+			   FROM queues q WHERE q.name = ANY (v_freed) AND q.at_limit;
+			PERFORM pg_notify(current_schema() || '_new', q) FROM unnest(v_gfreed) q;
+		END IF;
 
 		PERFORM pg_notify(current_schema() || '_done', d.id || ' ' || d.st)
 		   FROM unnest(v_done || v_dead,
@@ -1148,18 +1431,127 @@ BEGIN
 		                   AND d.queue = ANY (p_queues)
 		                 ORDER BY d.run_at LIMIT 1000
 		                 FOR UPDATE SKIP LOCKED);
+		-- The worker's queues that are paused, limited or rated.
+		SELECT array_agg(q.name ORDER BY q.name) INTO v_rules
+		  FROM queues q
+		 WHERE q.name = ANY (p_queues)
+		   AND (q.paused OR q.max_running IS NOT NULL OR q.rate_n IS NOT NULL);
+		-- The worker's queues with grouped jobs ready: one probe each.
+		-- (LIMIT 1, not EXISTS: as a semi-join the planner read a whole
+		-- group's entries with a bitmap scan.)
+		SELECT array_agg(q.name ORDER BY q.name) INTO v_grouped
+		  FROM (SELECT DISTINCT unnest(p_queues)) q(name)
+		 WHERE (SELECT true FROM jobs x
+		         WHERE x.state = 'queued' AND x.queue = q.name AND x.group_key IS NOT NULL
+		         LIMIT 1);
+		IF v_rules IS NOT NULL OR v_grouped IS NOT NULL THEN
+			-- Claims of a limited, rated or grouped queue wait here for one
+			-- another, always in the same order.  (A hash that two queues
+			-- share only makes their claims wait for each other too.)
+			PERFORM pg_advisory_xact_lock(flow_lock_class(), hashtext(l.name))
+			   FROM (SELECT q.name FROM queues q
+			          WHERE q.name = ANY (v_rules) AND (q.max_running IS NOT NULL OR q.rate_n IS NOT NULL)
+			         UNION
+			         SELECT unnest(v_grouped)) l
+			  ORDER BY hashtext(l.name);
+		END IF;
+		IF v_rules IS NOT NULL THEN
+			-- A statement of its own: its snapshot, taken once the locks
+			-- were granted, sees every claim that committed before.
+			-- Each queue's quota: none if paused; its limit less the jobs
+			-- held; for a rated queue, no more than start now and fit in
+			-- the window.  And when the window next has room, if it has none.
+			SELECT array_agg(q.name), array_agg(greatest(0,
+			           CASE WHEN q.paused THEN 0
+			                ELSE least(p_run + p_ahead, q.max_running - l.held,
+			                           CASE WHEN q.rate_n IS NOT NULL THEN least(p_run, q.rate_n - r.n) END)
+			           END)),
+			       array_agg(q.name) FILTER (WHERE q.rate_n IS NOT NULL AND NOT q.paused),
+			       min(r.first + q.rate_window + rate_margin(q.rate_window))
+			           FILTER (WHERE NOT q.paused AND r.n >= q.rate_n),
+			       array_agg(q.name) FILTER (WHERE NOT q.paused
+			                                   AND q.at_limit <> (q.max_running - l.held < p_run + p_ahead))
+			  INTO v_qnames, v_quota, v_rated, v_rate_at, v_flip
+			  FROM queues q,
+			       LATERAL (SELECT count(*)::integer AS held FROM jobs j
+			                 WHERE q.max_running IS NOT NULL
+			                   AND j.queue = q.name AND j.state IN ('running', 'claimed')) l,
+			       LATERAL (SELECT count(*)::integer AS n, min(s.at) AS first
+			                  FROM unnest(q.starts) s(at)
+			                 WHERE s.at > clock_timestamp() - q.rate_window - rate_margin(q.rate_window)) r
+			 WHERE q.name = ANY (v_rules);
+			-- Full, or no longer: written only when that changes.
+			IF v_flip IS NOT NULL THEN
+				UPDATE queues q SET at_limit = NOT q.at_limit WHERE q.name = ANY (v_flip);
+			END IF;
+		END IF;
+		-- Each group's best jobs, as many as its limit leaves room for,
+		-- locked; the claim below takes the best of them with the rest.
+		-- Counted after the lock: every claim of a grouped job has it.
+		FOREACH v_q IN ARRAY coalesce(v_grouped, '{}') LOOP
+			CONTINUE WHEN coalesce(v_quota[array_position(v_qnames, v_q)], 1) = 0;
+			v_glimit := coalesce((SELECT q.group_limit FROM queues q WHERE q.name = v_q), 1);
+			SELECT coalesce(v_gids, '{}') || coalesce(array_agg(y.id), '{}') INTO v_gids
+			  FROM (WITH RECURSIVE k(g) AS (
+			            (SELECT x.group_key FROM jobs x
+			              WHERE x.state = 'queued' AND x.queue = v_q AND x.group_key IS NOT NULL
+			              ORDER BY x.group_key LIMIT 1)
+			            UNION ALL
+			            SELECT (SELECT x.group_key FROM jobs x
+			                     WHERE x.state = 'queued' AND x.queue = v_q AND x.group_key IS NOT NULL
+			                       AND x.group_key > k.g
+			                     ORDER BY x.group_key LIMIT 1)
+			              FROM k WHERE k.g IS NOT NULL)
+			        SELECT k.g FROM k WHERE k.g IS NOT NULL) k,
+			       LATERAL (SELECT x.id FROM jobs x
+			                 WHERE x.state = 'queued' AND x.queue = v_q AND x.group_key = k.g
+			                   AND NOT x.cancel
+			                 ORDER BY x.priority, x.run_at, x.id
+			                 LIMIT greatest(0, v_glimit - (SELECT count(*) FROM jobs h
+			                                                WHERE h.state IN ('running', 'claimed')
+			                                                  AND h.queue = v_q AND h.group_key = k.g
+			                                                  AND h.group_key IS NOT NULL))
+			                 FOR UPDATE SKIP LOCKED) y;
+		END LOOP;
 		-- Each queue's best rows from jobs_claim, as claim_jobs() takes them,
-		-- best first.
-		SELECT array_agg(c.id ORDER BY c.priority, c.run_at, c.id) INTO v_ids
-		  FROM (SELECT b.id, b.priority, b.run_at
+		-- best first, each queue within its quota.
+		SELECT array_agg(c.id ORDER BY c.priority, c.run_at, c.id),
+		       array_agg(c.queue ORDER BY c.priority, c.run_at, c.id)
+		  INTO v_ids, v_idq
+		  FROM (SELECT b.id, b.queue, b.priority, b.run_at
 		          FROM (SELECT DISTINCT unnest(p_queues)) q(name),
-		               LATERAL (SELECT x.id, x.priority, x.run_at FROM jobs x
-		                         WHERE x.state = 'queued' AND x.queue = q.name AND NOT x.cancel
-		                         ORDER BY x.priority, x.run_at, x.id
-		                         LIMIT p_run + p_ahead
-		                         FOR UPDATE SKIP LOCKED) b
+		               LATERAL (SELECT u.id, u.queue, u.priority, u.run_at
+		                          FROM (SELECT f.* FROM (SELECT x.id, x.queue, x.priority, x.run_at FROM jobs x
+		                                  WHERE x.state = 'queued' AND x.queue = q.name
+		                                    AND x.group_key IS NULL AND NOT x.cancel
+		                                  ORDER BY x.priority, x.run_at, x.id
+		                                  LIMIT coalesce(v_quota[array_position(v_qnames, q.name)],
+		                                                 p_run + p_ahead)
+		                                  FOR UPDATE SKIP LOCKED) f
+		                                UNION ALL
+		                                SELECT x.id, x.queue, x.priority, x.run_at FROM jobs x
+		                                 WHERE v_gids IS NOT NULL AND x.id = ANY (v_gids)
+		                                   AND x.queue = q.name) u
+		                         ORDER BY u.priority, u.run_at, u.id
+		                         LIMIT coalesce(v_quota[array_position(v_qnames, q.name)],
+		                                        p_run + p_ahead)) b
 		         ORDER BY b.priority, b.run_at, b.id
 		         LIMIT p_run + p_ahead) c;
+		IF v_rated IS NOT NULL THEN
+			-- A rated queue's jobs start now or are not claimed: one left
+			-- waiting in a local queue would start later than its claim
+			-- says.  (Only ranks past p_run go, so the others keep theirs.)
+			SELECT array_agg(u.id ORDER BY u.n), array_agg(u.q ORDER BY u.n) INTO v_ids, v_idq
+			  FROM unnest(v_ids, v_idq) WITH ORDINALITY u(id, q, n)
+			 WHERE u.n <= p_run OR u.q <> ALL (v_rated);
+			UPDATE queues q
+			   SET starts = (SELECT coalesce(array_agg(s.at ORDER BY s.at), '{}') FROM unnest(q.starts) s(at)
+			                  WHERE s.at > clock_timestamp() - q.rate_window - rate_margin(q.rate_window))
+			                || array_fill(clock_timestamp(), ARRAY[c.n])
+			  FROM (SELECT u.q, count(*)::integer AS n FROM unnest(v_idq) u(q)
+			         WHERE u.q = ANY (v_rated) GROUP BY u.q) c
+			 WHERE q.name = c.q;
+		END IF;
 		RETURN QUERY
 		UPDATE jobs j
 		   SET state = CASE WHEN c.rank <= p_run THEN 'running' ELSE 'claimed' END,
@@ -1174,12 +1566,13 @@ BEGIN
 		          j.max_attempts, j.timeout, j.priority, j.state;
 		GET DIAGNOSTICS v_got = ROW_COUNT;
 		-- Fewer than asked: the worker sleeps until the next scheduled
-		-- job is due (timeout: how long from now), if that is sooner than
-		-- its poll, with no statement more.
+		-- job is due (timeout: how long from now), or a rated queue's
+		-- window has room, if that is sooner than its poll, with no
+		-- statement more.
 		IF v_got < p_run + p_ahead THEN
 			RETURN QUERY
 			SELECT NULL::bigint, NULL::text, NULL::jsonb, NULL::integer, NULL::integer,
-			       min(d.run_at) - now(), NULL::integer, 'due'::text
+			       least(min(d.run_at) - now(), v_rate_at - clock_timestamp()), NULL::integer, 'due'::text
 			  FROM jobs d
 			 WHERE d.state = 'scheduled' AND d.waiting = 0 AND d.queue = ANY (p_queues);
 		END IF;
@@ -1240,6 +1633,8 @@ CREATE TABLE jq.history (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
+    snoozes integer DEFAULT 0 NOT NULL,
+    group_key text,
     CONSTRAINT history_state_check CHECK ((state = ANY (ARRAY['completed'::text, 'failed'::text, 'cancelled'::text])))
 );
 
@@ -1270,7 +1665,10 @@ CREATE TABLE jq.jobs (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
+    snoozes integer DEFAULT 0 NOT NULL,
+    group_key text,
     CONSTRAINT jobs_attempts_range CHECK (((attempts >= 0) AND ((attempts < max_attempts) OR ((state = 'running'::text) AND (attempts = max_attempts))))),
+    CONSTRAINT jobs_group_key_check CHECK (((length(group_key) >= 1) AND (length(group_key) <= 512))),
     CONSTRAINT jobs_key_check CHECK (((length(key) >= 1) AND (length(key) <= 512))),
     CONSTRAINT jobs_max_attempts_check CHECK ((max_attempts >= 1)),
     CONSTRAINT jobs_progress_check CHECK (((progress >= 0) AND (progress <= 100))),
@@ -1312,7 +1710,9 @@ CREATE VIEW jq.all_jobs AS
     jobs.lease_until,
     jobs.created_at,
     jobs.started_at,
-    jobs.finished_at
+    jobs.finished_at,
+    jobs.snoozes,
+    jobs.group_key
    FROM jq.jobs
 UNION ALL
  SELECT history.id,
@@ -1336,7 +1736,9 @@ UNION ALL
     history.lease_until,
     history.created_at,
     history.started_at,
-    history.finished_at
+    history.finished_at,
+    history.snoozes,
+    history.group_key
    FROM jq.history;
 
 --
@@ -1369,6 +1771,28 @@ CREATE SEQUENCE jq.logs_id_seq
 --
 
 ALTER SEQUENCE jq.logs_id_seq OWNED BY jq.logs.id;
+
+--
+-- Name: queues; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.queues (
+    name text NOT NULL,
+    paused boolean DEFAULT false NOT NULL,
+    max_running integer,
+    rate_n integer,
+    rate_window interval,
+    starts timestamp with time zone[] DEFAULT '{}'::timestamp with time zone[] NOT NULL,
+    group_limit integer DEFAULT 1 NOT NULL,
+    at_limit boolean DEFAULT false NOT NULL,
+    changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT queues_check CHECK (((rate_n IS NULL) = (rate_window IS NULL))),
+    CONSTRAINT queues_group_limit_check CHECK ((group_limit >= 1)),
+    CONSTRAINT queues_max_running_check CHECK ((max_running >= 1)),
+    CONSTRAINT queues_name_check CHECK ((name ~ '^[A-Za-z0-9_.:-]{1,64}$'::text)),
+    CONSTRAINT queues_rate_n_check CHECK ((rate_n >= 1)),
+    CONSTRAINT queues_rate_window_check CHECK ((rate_window > '00:00:00'::interval))
+);
 
 --
 -- Name: schedule_jobs; Type: TABLE; Schema: jq; Owner: -
@@ -1444,6 +1868,13 @@ ALTER TABLE ONLY jq.logs
     ADD CONSTRAINT logs_pkey PRIMARY KEY (id);
 
 --
+-- Name: queues queues_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.queues
+    ADD CONSTRAINT queues_pkey PRIMARY KEY (name);
+
+--
 -- Name: schedule_jobs schedule_jobs_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
 --
 
@@ -1493,13 +1924,31 @@ CREATE INDEX jobs_after ON jq.jobs USING gin (after) WHERE (after IS NOT NULL);
 -- Name: jobs_claim; Type: INDEX; Schema: jq; Owner: -
 --
 
-CREATE INDEX jobs_claim ON jq.jobs USING btree (queue, priority, run_at, id) WHERE (state = 'queued'::text);
+CREATE INDEX jobs_claim ON jq.jobs USING btree (queue, priority, run_at, id) WHERE ((state = 'queued'::text) AND (group_key IS NULL));
 
 --
 -- Name: jobs_due; Type: INDEX; Schema: jq; Owner: -
 --
 
 CREATE INDEX jobs_due ON jq.jobs USING btree (run_at) WHERE ((state = 'scheduled'::text) AND (waiting = 0));
+
+--
+-- Name: jobs_group_claim; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX jobs_group_claim ON jq.jobs USING btree (queue, group_key, priority, run_at, id) WHERE ((state = 'queued'::text) AND (group_key IS NOT NULL));
+
+--
+-- Name: jobs_group_held; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX jobs_group_held ON jq.jobs USING btree (queue, group_key) WHERE ((state = ANY (ARRAY['running'::text, 'claimed'::text])) AND (group_key IS NOT NULL));
+
+--
+-- Name: jobs_held; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX jobs_held ON jq.jobs USING btree (queue) WHERE (state = ANY (ARRAY['running'::text, 'claimed'::text]));
 
 --
 -- Name: jobs_key; Type: INDEX; Schema: jq; Owner: -

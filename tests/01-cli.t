@@ -3,7 +3,7 @@
 # unreachable database.  Runs the real binaries; most need no database.
 . "${top_srcdir:-..}/tests/lib.sh"
 
-tools="jq-enqueue jq-worker jq-status jq-retry jq-cancel jq-stats jq-schedule"
+tools="jq-enqueue jq-worker jq-status jq-retry jq-cancel jq-stats jq-queue jq-schedule"
 
 for t in $tools; do
 	exits 0 "$t --help exits 0" $t --help

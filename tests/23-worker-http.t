@@ -38,12 +38,12 @@ is "$(job "$b" "state || ' ' || attempts || ': ' || error")" "failed 1: HTTP 400
 
 fl=$(jq-enqueue -q flaky '{}')
 exits 0 "a 503 then a 200" work -q flaky --http "$url/flaky"
-is "$(job "$fl" "state || ' ' || attempts || ' ' || result::text")" 'completed 2 "second time"' \
-	"a retried request can succeed"
+is "$(job "$fl" "state || ' ' || attempts || ' ' || result::text")" 'completed 1 "second time"' \
+	"a retried request can succeed; a 503 with Retry-After is a snooze, its attempt not counted"
 
 bz=$(jq-enqueue -q busy --max-attempts 2 '{}')
-exits 0 "a 429 with Retry-After: 1" jq-worker --drain --backoff 1h -q busy --http "$url/busy"
-is "$(job "$bz" "state || ' ' || attempts")" "failed 2" "429 is retried"
+exits 0 "a 429 with Retry-After: 1" jq-worker --drain --backoff 1h --max-snoozes 0 -q busy --http "$url/busy"
+is "$(job "$bz" "state || ' ' || attempts")" "failed 2" "429 is retried (past --max-snoozes, as attempts)"
 ok "after the server's Retry-After, not the 1h backoff" \
 	test "$(job "$bz" "extract(epoch from finished_at - started_at) < 60")" = t
 

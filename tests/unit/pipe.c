@@ -19,6 +19,7 @@ struct got {
 	char *text;               /* a copy; NULL if the message had none */
 	bool retry;
 	int progress;
+	int64_t delay_us;
 };
 
 static struct got msgs[16];
@@ -45,6 +46,7 @@ on_msg(void *ctx, const struct pgjq_pipe_msg *m)
 	}
 	g->retry = m->retry;
 	g->progress = m->progress;
+	g->delay_us = m->delay_us;
 }
 
 static void
@@ -166,6 +168,18 @@ main(void)
 	expect(&p, 9);
 	g = one("{\"id\":9,\"status\":\"failed\",\"retry\":false,\"error\":null}\n", &p);
 	ok(g && g->kind == PGJQ_PIPE_FAILED && !g->retry && g->text == NULL, "retry false, no error");
+	expect(&p, 9);
+	g = one("{\"id\":9,\"status\":\"snooze\",\"delay\":\"30s\"}\n", &p);
+	ok(g && g->kind == PGJQ_PIPE_SNOOZE && g->delay_us == INT64_C(30000000), "snooze, a duration");
+	ok(p.job == 0, "a snooze answers for the job");
+	expect(&p, 9);
+	g = one("{\"id\":9,\"status\":\"snooze\",\"delay\":1.5}\n", &p);
+	ok(g && g->kind == PGJQ_PIPE_SNOOZE && g->delay_us == INT64_C(1500000), "snooze, seconds");
+	ok(bad(&p, "{\"id\":7,\"status\":\"snooze\"}\n", "\"delay\" is not"), "a snooze without a delay");
+	ok(bad(&p, "{\"id\":7,\"status\":\"snooze\",\"delay\":\"soon\"}\n", "\"delay\" is not"),
+	    "a snooze with a bad delay");
+	ok(bad(&p, "{\"id\":7,\"status\":\"snooze\",\"delay\":-1}\n", "\"delay\" is not"),
+	    "a snooze with a negative delay");
 
 	expect(&p, 10);
 	say(&p, out_w, "\n  \n{\"id\":10,\"progress\":40.7,\"message\":\"resizing\"}\n", 51);

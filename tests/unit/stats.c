@@ -134,7 +134,7 @@ main(void)
 			p += n + (p[n] == '\n');
 		}
 		is_int(bad, 0, "every line is a comment or a sample");
-		is_int(types, 12, "one TYPE line per metric");
+		is_int(types, 14, "one TYPE line per metric");
 	}
 	pgjq_buf_reset(&b);
 
@@ -154,7 +154,8 @@ main(void)
 		ok(l != NULL && strstr(l, "\"failed_per_minute\":{\"1m\":0.0,\"5m\":0.2,\"15m\":0.667}") != NULL,
 		    "failed per minute, to three places");
 		ok(l != NULL && strstr(l, "\"failure_rate\":0.25,\"run_seconds\":{\"p50\":0.5,\"p95\":2.25,"
-		    "\"p99\":61.0},\"workers\":2,\"slots\":8}") != NULL, "failure rate, run times, workers");
+		    "\"p99\":61.0},\"workers\":2,\"slots\":8,\"paused\":false,\"limit\":null}") != NULL,
+		    "failure rate, run times, workers, not paused, no limit");
 		free(l);
 		l = line_with(b.data, "{\"type\":\"queue\",\"at\":\"2026-11-23T11:00:00+00:00\",\"queue\":\"we");
 		ok(l != NULL && strstr(l, "\"oldest_queued_seconds\":null") != NULL &&
