@@ -119,7 +119,10 @@ wk_schedule_due(const struct worker *w)
 
 static const char load_sql[] =
 	"SELECT s.name, s.queue, s.cron, (extract(epoch FROM s.every) * 1000000)::bigint, s.tz,"
-	"       s.catch_up, s.paused, (extract(epoch FROM s.next_at) * 1000000)::bigint,"
+	"       s.catch_up,"
+	/* A paused queue's schedules wait as paused ones do; its resume tells us. */
+	"       s.paused OR EXISTS (SELECT 1 FROM {S}.queues q WHERE q.name = s.queue AND q.paused),"
+	"       (extract(epoch FROM s.next_at) * 1000000)::bigint,"
 	"       (extract(epoch FROM pg_catalog.now()) * 1000000)::bigint"
 	"  FROM {S}.schedules s WHERE s.queue = ANY ($1::text[])";
 

@@ -92,8 +92,9 @@ $$;
 -- Fires the slots p_slots of schedule p_name, in order, if its next slot
 -- is still p_due (what the caller read before working out the slots),
 -- and moves next_at to p_next.  Returns the slots fired and their jobs:
--- none if another worker fired first or the schedule was paused, changed
--- or removed meanwhile (next_at, set afresh by add and resume, says so).
+-- none if another worker fired first, the schedule or its queue was
+-- paused, or it was changed or removed meanwhile (next_at, set afresh by
+-- add and resume, says so).
 CREATE FUNCTION schedule_fire(p_name text, p_due timestamptz, p_slots timestamptz[],
                               p_next timestamptz)
 RETURNS TABLE (slot timestamptz, job bigint)
@@ -104,7 +105,8 @@ DECLARE
 	v_id   bigint;
 BEGIN
 	SELECT * INTO s FROM schedules x WHERE x.name = p_name FOR UPDATE;
-	IF NOT FOUND OR s.paused OR s.next_at IS DISTINCT FROM p_due OR p_next <= p_due THEN
+	IF NOT FOUND OR s.paused OR s.next_at IS DISTINCT FROM p_due OR p_next <= p_due
+	   OR EXISTS (SELECT 1 FROM queues q WHERE q.name = s.queue AND q.paused) THEN
 		RETURN;
 	END IF;
 	PERFORM schedule_settle(p_name);
@@ -138,5 +140,36 @@ BEGIN
 	UPDATE schedules x SET last_slot = date_trunc('second', now()), last_job = v_id
 	 WHERE x.name = p_name;
 	RETURN v_id;
+END
+$$;
+
+-- Schedules and flow control (version 11): a schedule whose queue is
+-- paused fires nothing; its slots wait, and on resume follow --catch-up.
+
+-- Replaces queue_known() of version 11: a queue that only a schedule
+-- names is known too, so that it may be paused before its first job.
+CREATE OR REPLACE FUNCTION queue_known(p_queue text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+	SELECT EXISTS (SELECT 1 FROM queues q WHERE q.name = p_queue)
+	    OR EXISTS (SELECT 1 FROM schedules s WHERE s.queue = p_queue)
+	    OR EXISTS (SELECT 1 FROM jobs j WHERE j.queue = p_queue)
+	    OR EXISTS (SELECT 1 FROM history h WHERE h.queue = p_queue)
+	    OR EXISTS (SELECT 1 FROM workers w WHERE p_queue = ANY (w.queues)
+	                                          AND w.seen_at >= now() - w.lease)
+$$;
+
+-- Replaces pause_queue() of version 11: the queue's workers also look at
+-- its schedules again, to fire what waited for the resume.
+CREATE OR REPLACE FUNCTION pause_queue(p_queue text, p_paused boolean) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+	INSERT INTO queues AS q (name, paused) VALUES (p_queue, p_paused)
+	ON CONFLICT (name) DO UPDATE SET paused = p_paused, changed_at = now();
+	IF p_paused THEN
+		PERFORM pg_notify(current_schema() || '_cancel', 'pause ' || p_queue);
+	ELSE
+		PERFORM pg_notify(current_schema() || '_new', p_queue);
+		PERFORM pg_notify(current_schema() || '_schedule', p_queue);
+	END IF;
 END
 $$;

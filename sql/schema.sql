@@ -558,6 +558,7 @@ BEGIN
 		PERFORM pg_notify(current_schema() || '_cancel', 'pause ' || p_queue);
 	ELSE
 		PERFORM pg_notify(current_schema() || '_new', p_queue);
+		PERFORM pg_notify(current_schema() || '_schedule', p_queue);
 	END IF;
 END
 $$;
@@ -701,6 +702,7 @@ CREATE FUNCTION jq.queue_known(p_queue text) RETURNS boolean
     SET search_path TO 'jq', 'pg_catalog', 'pg_temp'
     AS $$
 	SELECT EXISTS (SELECT 1 FROM queues q WHERE q.name = p_queue)
+	    OR EXISTS (SELECT 1 FROM schedules s WHERE s.queue = p_queue)
 	    OR EXISTS (SELECT 1 FROM jobs j WHERE j.queue = p_queue)
 	    OR EXISTS (SELECT 1 FROM history h WHERE h.queue = p_queue)
 	    OR EXISTS (SELECT 1 FROM workers w WHERE p_queue = ANY (w.queues)
@@ -992,7 +994,8 @@ DECLARE
 	v_id   bigint;
 BEGIN
 	SELECT * INTO s FROM schedules x WHERE x.name = p_name FOR UPDATE;
-	IF NOT FOUND OR s.paused OR s.next_at IS DISTINCT FROM p_due OR p_next <= p_due THEN
+	IF NOT FOUND OR s.paused OR s.next_at IS DISTINCT FROM p_due OR p_next <= p_due
+	   OR EXISTS (SELECT 1 FROM queues q WHERE q.name = s.queue AND q.paused) THEN
 		RETURN;
 	END IF;
 	PERFORM schedule_settle(p_name);

@@ -150,6 +150,24 @@ jq-schedule resume paused > /dev/null
 exits 0 "resumed" jq-worker -q qpaused --drain -- "$T/h"
 is "$(fired paused)" "2026-01-01T00:00:00Z" "resumed, it catches up as told (last)"
 
+# A schedule whose queue is paused (jq-queue) waits the same way, and the
+# resume is heard by a worker already running.
+missed qpaused all
+exits 0 "a queue only a schedule names may be paused" jq-queue pause qqpaused
+exits 0 "a worker of the paused queue" jq-worker -q qqpaused --drain -- "$T/h"
+is "$(fired qpaused)" "" "fires nothing of its schedules"
+qp_registered() { test "$(sql "select count(*) from workers where queues = array['qqpaused']")" = 1; }
+qp_fired() { test "$(sql "select count(*) from all_jobs where key like 'schedule/qpaused/%' and state = 'completed'")" = 5; }
+jq-worker -q qqpaused -- "$T/h" 2> "$T/qpaused.err" &
+qpw=$!
+at_exit "kill $qpw 2>/dev/null"
+wait_for "the worker to register" 10 qp_registered
+exits 0 "resume" jq-queue resume qqpaused
+wait_for "the running worker to fire the missed slots" 10 qp_fired
+is "$(fired qpaused)" "2022-01-01T00:00:00Z 2023-01-01T00:00:00Z 2024-01-01T00:00:00Z 2025-01-01T00:00:00Z 2026-01-01T00:00:00Z" \
+	"resumed, the running worker fires them as told (all), at once"
+kill $qpw; wait $qpw
+
 # A schedule this host cannot reckon (a zone its tz database lacks) is said once, not spun on.
 jq-schedule add alien -q qalien --cron '@daily' > /dev/null
 sql "update schedules set tz = 'Mars/Olympus_Mons', next_at = now() - interval '1 day' where name = 'alien'"
