@@ -64,6 +64,8 @@ wk_db_lost(struct worker *w, const char *why)
 	 * next renew_leases, as strays.
 	 */
 	w->turn.busy = false;
+	w->turn.retry_at = w->turn.retry_delay = 0;
+	w->turn.refused = 0;
 	for (int i = 0; i < w->o->concurrency; i++)
 		w->slots[i].progress_in_turn = false;
 	w->reconnect_delay = RECONNECT_MIN_US;
