@@ -123,6 +123,8 @@ static int64_t
 next_wakeup(struct worker *w, int64_t now)
 {
 	int64_t t = now + 60 * INT64_C(1000000);
+	/* A turn may go now: none under way, no refused one to wait out. */
+	bool turn_open = !w->turn.busy && now >= w->turn.retry_at;
 
 #define SOONER(x) do { if ((x) != 0 && (x) < t) t = (x); } while (0)
 	if (w->conn == NULL) {
@@ -142,6 +144,8 @@ next_wakeup(struct worker *w, int64_t now)
 
 			wk_turn_overdue(w, now, &at);
 			SOONER(at);
+		} else if (!turn_open) {
+			SOONER(w->turn.retry_at);
 		} else if (w->nout > 0) {
 			t = now;
 		} else {
@@ -172,9 +176,9 @@ next_wakeup(struct worker *w, int64_t now)
 			SOONER(s->deadline);
 			if (s->kill_at != INT64_MAX)
 				SOONER(s->kill_at);
-			if (s->progress_dirty && !w->turn.busy)
+			if (s->progress_dirty && turn_open)
 				SOONER(s->progress_sent + WK_PROGRESS_EVERY_US);
-			if (!s->told && !s->lost && !w->turn.busy && w->conn != NULL)
+			if (!s->told && !s->lost && turn_open && w->conn != NULL)
 				t = now;
 		} else {
 			SOONER(s->exited + WK_LEFTOVER_US);

@@ -67,6 +67,8 @@ wk_db_lost(struct worker *w, const char *why)
 	w->turn.busy = false;
 	wk_turn_forget(w);
 	wk_log_requeue(w);
+	w->turn.retry_at = w->turn.retry_delay = 0;
+	w->turn.refused = 0;
 	for (int i = 0; i < w->o->concurrency; i++)
 		w->slots[i].progress_in_turn = false;
 	w->reconnect_delay = RECONNECT_MIN_US;

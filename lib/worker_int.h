@@ -141,6 +141,16 @@ struct turn {
 	int64_t *running;         /* then reports of these running jobs, in order */
 	size_t nrunning, running_cap;
 	int run, ahead;           /* the jobs it claims: to start now, and for the local queue */
+	/*
+	 * A turn refused with the connection fine (an error that is not
+	 * the server going away) is not sent again at once: that would
+	 * spin, and its claims, rolled back, would keep locking the queued
+	 * jobs that other workers then skip.  The next waits until
+	 * retry_at, after a wait that doubles (retry_delay) while turns are
+	 * refused; refused counts them, for the line that says it is over.
+	 */
+	int64_t retry_at, retry_delay;
+	long refused;
 	bool logs;                /* append_logs() pipelined in front of turn() */
 	bool logs_only;           /* ... or alone, with nothing else to say */
 	int stage;                /* with logs: which statement's results come next (0, 1), 2: the sync */

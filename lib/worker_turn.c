@@ -23,6 +23,9 @@
 #include "worker_int.h"
 #include "xalloc.h"
 
+/* The first wait after a refused turn (see refused_wait). */
+#define REFUSED_WAIT_MIN_US INT64_C(100000)
+
 /* The parameters of turn(), in order. */
 enum turn_param {
 	P_WORKER, P_IDS, P_ATTEMPTS, P_KINDS, P_RAN, P_RESULTS, P_ERRORS, P_PERMANENT, P_BACKOFFS,
@@ -214,7 +217,7 @@ wk_turn_send(struct worker *w, int64_t now)
 	struct turn_args t;
 	int run, ahead;
 
-	if (w->conn == NULL || tn->busy)
+	if (w->conn == NULL || tn->busy || now < tn->retry_at)
 		return;
 	claim_want(w, now, &run, &ahead);
 	tn->nrunning = 0;
@@ -379,6 +382,26 @@ record_singly(struct worker *w, int64_t now)
 	wk_outcomes_drop(w, done);
 }
 
+/*
+ * After a refused turn: the next one waits 100 ms, then twice as long
+ * each time, up to a quarter of the lease (so that starts are still told
+ * well within it) or the poll interval, whichever is shorter.
+ */
+static void
+refused_wait(struct worker *w, int64_t now)
+{
+	int64_t cap = w->o->lease_us / 4, *d = &w->turn.retry_delay;
+
+	if (cap > w->o->poll_us)
+		cap = w->o->poll_us;
+	if (cap < REFUSED_WAIT_MIN_US)
+		cap = REFUSED_WAIT_MIN_US;
+	*d = *d == 0 ? REFUSED_WAIT_MIN_US : *d * 2;
+	if (*d > cap)
+		*d = cap;
+	w->turn.retry_at = now + *d;
+}
+
 /* The longest wait for a turn's answer before the database is taken for lost. */
 bool
 wk_turn_overdue(const struct worker *w, int64_t now, int64_t *at)
@@ -532,6 +555,10 @@ wk_turn_read(struct worker *w, int64_t now)
 answered:
 	w->turn.busy = false;
 	if (kept != NULL && pgjq_ok(kept)) {
+		if (w->turn.refused > 0)
+			pgjq_warn("turns are taken again, after %ld refused", w->turn.refused);
+		w->turn.refused = 0;
+		w->turn.retry_at = w->turn.retry_delay = 0;
 		turn_done(w, kept, now);
 		PQclear(kept);
 		return;
@@ -542,8 +569,11 @@ answered:
 	    pgjq_failure_status(w->conn, kept) == PGJQ_EX_TEMPFAIL) {
 		wk_db_lost(w, kept != NULL ? pgjq_failure_message(w->conn, kept) : PQerrorMessage(w->conn));
 	} else {
-		pgjq_warn("%s: %s", w->turn.nout > 0 ? "cannot record outcomes" : "cannot claim jobs",
-		    pgjq_failure_message(w->conn, kept));
+		refused_wait(w, now);
+		/* Said once a streak, not at every try. */
+		if (w->turn.refused++ == 0 || w->turn.nout > 0)
+			pgjq_warn("%s: %s", w->turn.nout > 0 ? "cannot record outcomes" : "cannot claim jobs",
+			    pgjq_failure_message(w->conn, kept));
 		record_singly(w, now);
 	}
 	PQclear(kept);

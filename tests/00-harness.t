@@ -15,6 +15,19 @@ is "$(cat "$T/out")" "fed" "run cmd < file passes the file to cmd"
 exits 0 "stdin is /dev/null otherwise" cat
 is "$(cat "$T/out")" "" "so cat reads nothing and does not wait"
 
+# tests/guard, which runs every test script: a script that leaves a process
+# running fails, whatever its own status; one on its way out is waited for.
+g="$top_srcdir/tests/guard"
+exits 99 "guard: a script that leaves a process running fails" \
+	sh "$g" sh -c 'sleep 60 & echo 1..1; echo ok 1'
+like "$(cat "$T/out")" '^Bail out! the script left 1 processes running' "and says so with a Bail out! line"
+like "$(cat "$T/out")" '^#   [0-9]+ sleep 60$' "naming what it left, which it killed"
+exits 0 "guard: a clean script keeps its status 0" sh "$g" sh -c 'echo 1..1; echo ok 1'
+unlike "$(cat "$T/out")" 'Bail out' "and no Bail out! line"
+exits 0 "guard: a process that ends within three seconds is not left behind" \
+	sh "$g" sh -c '(sleep 1) > /dev/null & echo 1..1; echo ok 1'
+exits 3 "guard: a script's failure status is kept" sh "$g" sh -c 'exit 3'
+
 pg_start
 is "$(sql 'select 1')" 1 "sql runs a query"
 ok "psql works with JQ_DATABASE_URL" psql -X "$JQ_DATABASE_URL" -Atc 'select 1'
