@@ -23,10 +23,14 @@
 
 const char pgjq_status_by_id_sql[] = SELECT_JOB
 	"WHERE a.id = ANY ($1::bigint[]) ORDER BY pg_catalog.array_position($1::bigint[], a.id)";
-/* $1: the queues (text[]), NULL for every queue.  Newest first: ids grow with creation. */
+/*
+ * $1: the queues (text[]), NULL for every queue.  Newest first: ids grow
+ * with creation.  list_job_ids() picks them through index ranges, so the
+ * listing costs the same with a million jobs as with ten.
+ */
 const char pgjq_status_list_sql[] = SELECT_JOB
-	"WHERE ($1::text[] IS NULL OR a.queue = ANY ($1::text[])) AND ($2::text IS NULL OR a.state = $2) "
-	"ORDER BY a.id DESC LIMIT $3::bigint";
+	"WHERE a.id = ANY (ARRAY(SELECT {S}.list_job_ids($1::text[], $2::text, $3::bigint))) "
+	"ORDER BY a.id DESC";
 const char pgjq_status_running_sql[] = SELECT_JOB
 	"WHERE ($1::text[] IS NULL OR a.queue = ANY ($1::text[])) AND a.state = 'running' "
 	"ORDER BY a.started_at, a.id";

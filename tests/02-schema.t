@@ -7,9 +7,12 @@ pg_start
 
 s=$JQ_SCHEMA
 exits 0 "the first enqueue creates the schema" jq-enqueue '{}'
-latest=$(ls "$top_srcdir"/sql/[0-9]*.sql | wc -l | tr -d ' ')
+# Versions are the files' numbers; branches written side by side may leave gaps.
+versions=$(ls "$top_srcdir"/sql/[0-9]*.sql | sed 's|.*/0*\([0-9][0-9]*\)-[^/]*$|\1|' | paste -sd, -)
+latest=${versions##*,}
+nmig=$(ls "$top_srcdir"/sql/[0-9]*.sql | wc -l | tr -d ' ')
 is "$(sql "select string_agg(version::text, ',' order by version) from \"$s\".schema_version")" \
-	"$(seq -s, 1 "$latest")" "every migration is applied, in order"
+	"$versions" "every migration is applied, in order"
 is "$(sql "select count(*) from \"$s\".jobs")" "1" "and the job is there"
 
 # Eight tools at once on a fresh schema: one applies the migrations, all work.
@@ -22,7 +25,7 @@ for i in 1 2 3 4 5 6 7 8; do
 	[ -s "$T/race.$i" ] && [ ! -s "$T/race.$i.err" ] || fails_n=$((fails_n + 1))
 done
 is "$fails_n" 0 "eight tools starting at once on a fresh schema all succeed"
-is "$(sql "select count(*) from \"${s}_race\".schema_version")" "$latest" "each migration was applied once"
+is "$(sql "select count(*) from \"${s}_race\".schema_version")" "$nmig" "each migration was applied once"
 is "$(sql "select count(*) from \"${s}_race\".jobs")" "8" "every job is there"
 
 # JQ_SCHEMA picks the schema too; -d wins over JQ_DATABASE_URL.
