@@ -403,3 +403,102 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT SET jit = off AS $$
 	  LEFT JOIN recent r ON r.queue = n.queue
 	 ORDER BY n.ord, n.queue
 $$;
+
+-- Steering a whole queue in batches: jq-cancel -q and jq-retry --failed.
+-- One call is one batch, and the caller commits each, so no lock is held
+-- for longer than a batch takes (tens of milliseconds for a thousand
+-- jobs) and a worker never waits for the whole run.  Each call takes the
+-- next p_batch jobs of one queue in one state after id p_after, in id
+-- order (one range of the (queue, state, id) indexes), skipping those
+-- another transaction holds, and moves them with set operations: one
+-- DELETE feeding one INSERT, where cancel_job() and retry_job() took a
+-- function call per job.  The caller goes on from the last id returned
+-- until a call returns nothing.
+
+-- Cancels scheduled and queued jobs; returns their ids.  A job that
+-- depends on one of them is cancelled too, as finish_job() does, one by
+-- one: dependants are the exception.  Claimed and running jobs are left to
+-- cancel_job(), one per transaction, as they must be told to their worker
+-- and the worker holds them.
+CREATE FUNCTION cancel_batch(p_queue text, p_state text, p_after bigint, p_batch integer)
+RETURNS SETOF bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+	v_ids bigint[];
+	v_dep record;
+BEGIN
+	IF p_state NOT IN ('scheduled', 'queued') THEN
+		RAISE EXCEPTION 'cancel_batch() takes scheduled or queued jobs, not %', p_state
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	v_ids := ARRAY(SELECT j.id FROM jobs j
+	                WHERE j.queue = p_queue AND j.state = p_state AND j.id > p_after
+	                ORDER BY j.id LIMIT p_batch FOR UPDATE SKIP LOCKED);
+	IF cardinality(v_ids) = 0 THEN
+		RETURN;
+	END IF;
+	WITH d AS (
+		DELETE FROM jobs j WHERE j.id = ANY (v_ids) RETURNING j.*
+	)
+	INSERT INTO history (id, queue, state, priority, run_at, waiting, after, payload,
+	                     attempts, max_attempts, timeout, key, progress, message,
+	                     result, error, worker, lease_until, created_at, started_at,
+	                     finished_at)
+	SELECT d.id, d.queue, 'cancelled', d.priority, d.run_at, d.waiting, d.after, d.payload,
+	       d.attempts, d.max_attempts, d.timeout, d.key, d.progress, d.message,
+	       NULL, 'cancelled', d.worker, NULL, d.created_at, d.started_at, now()
+	  FROM d;
+	PERFORM pg_notify(current_schema() || '_done', i || ' cancelled') FROM unnest(v_ids) i;
+	FOR v_dep IN SELECT j.id, d.d AS dep
+	               FROM jobs j CROSS JOIN LATERAL unnest(j.after) d(d)
+	              WHERE j.after && v_ids AND j.after IS NOT NULL AND j.state <> 'running'
+	                AND d.d = ANY (v_ids)
+	              ORDER BY j.id LOOP
+		PERFORM finish_job(v_dep.id, 'cancelled', NULL, NULL,
+		                   format('dependency %s was cancelled', v_dep.dep));
+	END LOOP;
+	RETURN QUERY SELECT unnest(v_ids);
+END
+$$;
+
+-- Retries failed jobs, as retry_job() does; returns each job taken with
+-- 'queued', or 'key-taken' (left failed) when a live job holds its key
+-- or a newer job of the batch has the same key.
+CREATE FUNCTION retry_batch(p_queue text, p_after bigint, p_batch integer)
+RETURNS TABLE (id bigint, outcome text)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+	v_ids  bigint[];
+	v_ok   bigint[];
+BEGIN
+	v_ids := ARRAY(SELECT h.id FROM history h
+	                WHERE h.queue = p_queue AND h.state = 'failed' AND h.id > p_after
+	                ORDER BY h.id LIMIT p_batch FOR UPDATE SKIP LOCKED);
+	IF cardinality(v_ids) = 0 THEN
+		RETURN;
+	END IF;
+	v_ok := ARRAY(SELECT c.id FROM (
+	                  SELECT h.id, h.key,
+	                         row_number() OVER (PARTITION BY h.key ORDER BY h.id DESC) AS nth
+	                    FROM history h WHERE h.id = ANY (v_ids)) c
+	               WHERE c.key IS NULL
+	                  OR (c.nth = 1 AND NOT EXISTS (SELECT 1 FROM jobs j
+	                                                 WHERE j.queue = p_queue AND j.key = c.key)));
+	PERFORM set_config('pgjq.retrying', 'on', true);
+	WITH d AS (
+		DELETE FROM history h WHERE h.id = ANY (v_ok) RETURNING h.*
+	)
+	INSERT INTO jobs (id, queue, state, priority, run_at, waiting, after, payload, attempts,
+	                  max_attempts, timeout, key, error, created_at)
+	SELECT d.id, d.queue, 'queued', d.priority, now(), 0, d.after, d.payload, 0,
+	       d.max_attempts, d.timeout, d.key, d.error, d.created_at
+	  FROM d;
+	PERFORM set_config('pgjq.retrying', '', true);
+	IF cardinality(v_ok) > 0 THEN
+		PERFORM pg_notify(current_schema() || '_new', p_queue);
+	END IF;
+	RETURN QUERY SELECT i, CASE WHEN i = ANY (v_ok) THEN 'queued' ELSE 'key-taken' END
+	               FROM unnest(v_ids) i ORDER BY i;
+END
+$$;
