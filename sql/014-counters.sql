@@ -99,7 +99,9 @@ $$;
 -- counts survive restarts of workers and of the server, and pruning
 -- removes rows from history, never from here.
 --
--- Names: 'enqueued', 'retried', 'completed', 'failed', 'cancelled';
+-- Names: 'live', the rows of jobs (+1 inserted, -1 deleted), so that
+-- jq-stats counts a million queued jobs without reading them;
+-- 'enqueued', 'retried', 'completed', 'failed', 'cancelled';
 -- '<state>_gone' for finished jobs since removed from history (pruned,
 -- retried, purged), so history keeps '<state>' - '<state>_gone';
 -- 'run_seconds' and 'run_count', the sum and number of completed jobs'
@@ -123,16 +125,43 @@ CREATE FUNCTION count_enqueued() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
 	INSERT INTO counts (queue, name, n)
-	SELECT n.queue,
-	       CASE WHEN current_setting('pgjq.retrying', true) = 'on' THEN 'retried' ELSE 'enqueued' END,
-	       count(*)
-	  FROM new_jobs n GROUP BY n.queue;
+	SELECT n.queue, m.name, count(*)
+	  FROM new_jobs n
+	 CROSS JOIN (VALUES ('live'),
+	                    (CASE WHEN current_setting('pgjq.retrying', true) = 'on'
+	                          THEN 'retried' ELSE 'enqueued' END)) m(name)
+	 GROUP BY n.queue, m.name;
 	RETURN NULL;
 END
 $$;
 CREATE TRIGGER jobs_count AFTER INSERT ON jobs
 	REFERENCING NEW TABLE AS new_jobs
 	FOR EACH STATEMENT EXECUTE FUNCTION count_enqueued();
+
+-- Whatever removes a job from jobs (finishing, cancelling, by hand).
+CREATE FUNCTION count_left() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+	INSERT INTO counts (queue, name, n)
+	SELECT o.queue, 'live', -count(*) FROM old_jobs o GROUP BY o.queue;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER jobs_count_out AFTER DELETE ON jobs
+	REFERENCING OLD TABLE AS old_jobs
+	FOR EACH STATEMENT EXECUTE FUNCTION count_left();
+
+CREATE FUNCTION count_jobs_truncated() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+	INSERT INTO counts (queue, name, n)
+	SELECT c.queue, 'live', -sum(c.n) FROM counts c WHERE c.name = 'live'
+	 GROUP BY c.queue HAVING sum(c.n) <> 0;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER jobs_count_truncate AFTER TRUNCATE ON jobs
+	FOR EACH STATEMENT EXECUTE FUNCTION count_jobs_truncated();
 
 -- A job that lands in history finished.  One whose dependency had already
 -- failed is born there, cancelled, never having been in jobs (enqueue_job()
@@ -205,6 +234,8 @@ CREATE TRIGGER history_count_truncate AFTER TRUNCATE ON history
 INSERT INTO counts (queue, name, le, n)
 SELECT h.queue, h.state, NULL::double precision, count(*)::double precision
   FROM history h GROUP BY h.queue, h.state
+UNION ALL
+SELECT j.queue, 'live', NULL, count(*) FROM jobs j GROUP BY j.queue
 UNION ALL
 SELECT a.queue, 'enqueued', NULL, count(*)
   FROM (SELECT j.queue FROM jobs j UNION ALL SELECT h.queue FROM history h) a GROUP BY a.queue
@@ -332,9 +363,12 @@ END
 $$;
 
 -- Replaces stats_queues() of version 10: the same figures, each from an
--- index range or from `counts`, never from a pass over a table.  The live
--- counts are index-only counts of jobs_queue_state_id; history's come
--- from `counts`; queues are found by skip scans (job_queues()).
+-- index range or from `counts`, never from a pass over a table.  Jobs
+-- queued (or claimed) are those in jobs less the scheduled and running
+-- ones: a backlog of a million is never counted, and the running are as
+-- few as the slots (index-only counts of jobs_queue_state_id).  History's
+-- counts come from `counts`; queues are found by skip scans
+-- (job_queues()).
 CREATE OR REPLACE FUNCTION stats_queues(p_queues text[] DEFAULT NULL)
 RETURNS TABLE (queue text, scheduled bigint, queued bigint, running bigint,
                completed bigint, failed bigint, cancelled bigint,
@@ -360,11 +394,13 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT SET jit = off AS $$
 	),
 	kept AS (
 		SELECT c.queue,
+		       sum(c.n) FILTER (WHERE c.name = 'live') AS live,
 		       sum(c.n) FILTER (WHERE c.name = 'completed') - coalesce(sum(c.n) FILTER (WHERE c.name = 'completed_gone'), 0) AS completed,
 		       sum(c.n) FILTER (WHERE c.name = 'failed') - coalesce(sum(c.n) FILTER (WHERE c.name = 'failed_gone'), 0) AS failed,
 		       sum(c.n) FILTER (WHERE c.name = 'cancelled') - coalesce(sum(c.n) FILTER (WHERE c.name = 'cancelled_gone'), 0) AS cancelled
 		  FROM counts c
-		 WHERE c.name IN ('completed', 'failed', 'cancelled', 'completed_gone', 'failed_gone', 'cancelled_gone')
+		 WHERE c.name IN ('live', 'completed', 'failed', 'cancelled',
+		                  'completed_gone', 'failed_gone', 'cancelled_gone')
 		   AND (p_queues IS NULL OR c.queue = ANY (p_queues))
 		 GROUP BY c.queue
 	),
@@ -386,10 +422,9 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT SET jit = off AS $$
 		   AND (p_queues IS NULL OR h.queue = ANY (p_queues))
 		 GROUP BY h.queue
 	)
-	SELECT n.queue,
-	       (SELECT count(*) FROM jobs j WHERE j.queue = n.queue AND j.state = 'scheduled'),
-	       (SELECT count(*) FROM jobs j WHERE j.queue = n.queue AND j.state IN ('queued', 'claimed')),
-	       (SELECT count(*) FROM jobs j WHERE j.queue = n.queue AND j.state = 'running'),
+	SELECT n.queue, l.scheduled,
+	       greatest(coalesce(k.live, 0)::bigint - l.scheduled - l.running, 0),
+	       l.running,
 	       coalesce(k.completed, 0)::bigint, coalesce(k.failed, 0)::bigint, coalesce(k.cancelled, 0)::bigint,
 	       (SELECT CASE WHEN o.t IS NOT NULL THEN greatest(extract(epoch FROM now() - o.t)::double precision, 0) END
 	          FROM oldest_queued(n.queue) o(t)),
@@ -399,6 +434,10 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT SET jit = off AS $$
 	       (SELECT count(*) FROM alive a WHERE n.queue = ANY (a.queues)),
 	       (SELECT coalesce(sum(a.concurrency), 0) FROM alive a WHERE n.queue = ANY (a.queues))
 	  FROM names n
+	 CROSS JOIN LATERAL (
+		SELECT (SELECT count(*) FROM jobs j WHERE j.queue = n.queue AND j.state = 'scheduled') AS scheduled,
+		       (SELECT count(*) FROM jobs j WHERE j.queue = n.queue AND j.state = 'running') AS running
+	 ) l
 	  LEFT JOIN kept k ON k.queue = n.queue
 	  LEFT JOIN recent r ON r.queue = n.queue
 	 ORDER BY n.ord, n.queue

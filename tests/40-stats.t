@@ -347,4 +347,6 @@ ok "not as enqueued" ctr 'pgjq_jobs_enqueued_total{queue="ctr"} 0'
 ok "their failures stay counted" ctr 'pgjq_jobs_failed_total{queue="ctr"} 4'
 ok "while history keeps none" ctr 'pgjq_jobs{queue="ctr",state="failed"} 0'
 ok "and they are queued again" ctr 'pgjq_jobs{queue="ctr",state="queued"} 4'
+is "$(sql "select sum(n) from counts where name = 'live'")" "$(sql "select count(*) from jobs")" \
+	"the counts' live jobs are the rows of jobs"
 done_testing
