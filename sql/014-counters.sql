@@ -113,6 +113,9 @@ CREATE TABLE counts (
 	n     double precision NOT NULL
 );
 
+-- The triggers below are SECURITY DEFINER: a producer role (roles.sql)
+-- inserts into jobs itself, and may not write to counts.
+
 -- The histogram's upper bounds in seconds, from a thumbnail to a report.
 CREATE FUNCTION run_buckets() RETURNS double precision[]
 LANGUAGE sql IMMUTABLE AS $$
@@ -122,7 +125,7 @@ $$;
 -- A job enqueued is a row inserted into jobs, except when retry_job()
 -- puts a finished one back: it says so for its own transaction.
 CREATE FUNCTION count_enqueued() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
 	INSERT INTO counts (queue, name, n)
 	SELECT n.queue, m.name, count(*)
@@ -140,7 +143,7 @@ CREATE TRIGGER jobs_count AFTER INSERT ON jobs
 
 -- Whatever removes a job from jobs (finishing, cancelling, by hand).
 CREATE FUNCTION count_left() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
 	INSERT INTO counts (queue, name, n)
 	SELECT o.queue, 'live', -count(*) FROM old_jobs o GROUP BY o.queue;
@@ -152,7 +155,7 @@ CREATE TRIGGER jobs_count_out AFTER DELETE ON jobs
 	FOR EACH STATEMENT EXECUTE FUNCTION count_left();
 
 CREATE FUNCTION count_jobs_truncated() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
 	INSERT INTO counts (queue, name, n)
 	SELECT c.queue, 'live', -sum(c.n) FROM counts c WHERE c.name = 'live'
@@ -168,7 +171,7 @@ CREATE TRIGGER jobs_count_truncate AFTER TRUNCATE ON jobs
 -- of version 1): it is enqueued too.  It is told by being created and
 -- finished at the same moment without an attempt.
 CREATE FUNCTION count_finished() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
 	INSERT INTO counts (queue, name, le, n)
 	SELECT f.queue, f.name, f.le, f.n FROM (
@@ -201,7 +204,7 @@ CREATE TRIGGER history_count_in AFTER INSERT ON history
 	FOR EACH STATEMENT EXECUTE FUNCTION count_finished();
 
 CREATE FUNCTION count_removed() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
 	INSERT INTO counts (queue, name, n)
 	SELECT o.queue, o.state || '_gone', count(*) FROM old_rows o GROUP BY o.queue, o.state;
@@ -214,7 +217,7 @@ CREATE TRIGGER history_count_out AFTER DELETE ON history
 
 -- TRUNCATE by hand: nothing is kept any more, and the totals stay.
 CREATE FUNCTION count_truncated() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
 	INSERT INTO counts (queue, name, n)
 	SELECT c.queue, s.state || '_gone',

@@ -156,8 +156,8 @@ is "$(sql "select count(*) from pg_proc p where p.pronamespace = 'jq'::regnamesp
              and has_function_privilege('mallory', p.oid, 'EXECUTE')")" 0 "PUBLIC may execute no function"
 is "$(sql "select string_agg(p.proname, ' ' order by p.proname) from pg_proc p
              where p.pronamespace = 'jq'::regnamespace and p.prosecdef")" \
-	"claim_jobs complete_attempt enqueue_job fail_attempt finish_and_claim finish_and_claim prune_history reap_expired register_worker release_job renew_leases turn unregister_worker" \
-	"exactly the functions the roles call to change jobs run as the owner (finish_and_claim twice: versions 6 and 8)"
+	"claim_jobs complete_attempt count_enqueued count_finished count_jobs_truncated count_left count_removed count_truncated enqueue_job fail_attempt finish_and_claim finish_and_claim prune_history reap_expired register_worker release_job renew_leases turn unregister_worker" \
+	"exactly the functions the roles call to change jobs, and the counting triggers, run as the owner (finish_and_claim twice: versions 6 and 8)"
 
 exits 69 "a missing schema: exit 69" as olga jq-status --schema nothere 1
 like "$(cat "$T/err")" "schema nothere has no pgjq tables" "says so, naming it"
@@ -177,9 +177,10 @@ is "$(sql "select count(*) from pg_roles where rolname in ('q2_producer', 'q2_wo
 
 # An outdated schema: the roles use a current one, but cannot upgrade it.
 latest=$(sql "select max(version) from schema_version")
+prev=$(sql "select max(version) from schema_version where version < $latest")
 sql "delete from schema_version where version = $latest" > /dev/null
 exits 69 "an outdated schema: an observer exits 69" as olga jq-status "$a1"
-like "$(cat "$T/err")" "schema jq is at version $((latest - 1)) and this pgjq needs version $latest, but role olga may not upgrade it" \
+like "$(cat "$T/err")" "schema jq is at version $prev and this pgjq needs version $latest, but role olga may not upgrade it" \
 	"naming the schema, both versions and the role"
 exits 69 "and so does a worker" as walter jq-worker --drain -- true
 like "$(cat "$T/err")" "may not upgrade it" "for the same reason"
