@@ -203,7 +203,7 @@ examples=$(mandoc -Tascii "$top_srcdir/man/jq-stats.1" 2>/dev/null | col -b |
 if [ -n "$examples" ]; then
 	alert=$(printf '%s\n' "$examples" | grep -F 'jq -r')
 	check=$(printf '%s\n' "$examples" | grep -F 'jq -e')
-	scrape=$(printf '%s\n' "$examples" | grep -F -- '--prometheus' | sed "s|/var/lib/node_exporter/textfile|$T|")
+	scrape=$(printf '%s\n' "$examples" | grep -F -- '--prometheus' | sed "s|/var/lib/prometheus/node-exporter|$T|")
 	if command -v jq >/dev/null 2>&1; then
 		ok "the cron alert example runs" sh -c "$alert"
 		like "$(cat "$T/out")" "^mail: oldest queued 1[0-2][0-9](\\.[0-9]+)?s, failure rate 0\\.2$" \
