@@ -11,13 +11,17 @@
 
 #define SELECT_JOB \
 	"SELECT a.id, a.queue, a.state, a.priority, a.attempts, a.max_attempts, a.progress, " \
-	"       a.message, a.error, a.result::text, a.payload::text, a.key, a.worker::text, " \
+	"       a.message, a.error, a.result::text, a.payload::text, a.key, " \
+	"       coalesce((SELECT w.name FROM {S}.workers w WHERE w.id = a.worker), " \
+	"                a.worker::text || ' (no longer registered)'), " \
 	"       a.after::text, a.cancel, extract(epoch FROM a.run_at), " \
 	"       extract(epoch FROM a.created_at), extract(epoch FROM a.started_at), " \
 	"       extract(epoch FROM a.finished_at), extract(epoch FROM pg_catalog.now()), " \
 	"       (SELECT pg_catalog.row_to_json(x) FROM (SELECT a.id, a.queue, a.state, a.priority, " \
 	"           a.attempts, a.max_attempts, a.progress, a.message, a.error, a.result, " \
-	"           a.payload, a.key, a.after, a.worker, a.cancel, a.run_at, a.created_at, " \
+	"           a.payload, a.key, a.after, a.worker, " \
+	"           (SELECT w.name FROM {S}.workers w WHERE w.id = a.worker) AS worker_name, " \
+	"           a.cancel, a.run_at, a.created_at, " \
 	"           a.started_at, a.finished_at) x)::text " \
 	"  FROM {S}.all_jobs a "
 

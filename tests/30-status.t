@@ -18,6 +18,14 @@ like "$out" "^job $a  queue pics  running  attempt 1 of 3$" "the first line says
 like "$out" "^  progress  40% resizing the photo$" "progress and message"
 like "$out" "^  started   [0-9-]+ [0-9:]+  \\(running 1m1[5-9]s\\)$" "when it started and how long it runs"
 like "$out" "^  payload   \\{\"path\": \"a.jpg\"\\}$" "the payload"
+like "$out" "^  worker    7 \\(no longer registered\\)$" "a worker that is gone, by its number"
+w=$(sql "insert into workers (name, queues, concurrency) values ('host1:4242', '{pics}', 1) returning id")
+sql "update jobs set worker = $w where id = $a" >/dev/null
+ok "a job held by a registered worker" jq-status "$a"
+like "$(cat "$T/out")" "^  worker    host1:4242$" "names it by host and pid"
+ok "in JSON" jq-status --json "$a"
+is "$(jget .worker .worker_name < "$T/out")" "[$w,\"host1:4242\"]" "its id and its name"
+sql "update jobs set worker = 7 where id = $a" >/dev/null
 
 exits 0 "several jobs at once, comma lists too" jq-status "$b,$c" "$d"
 out=$(cat "$T/out")
