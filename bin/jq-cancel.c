@@ -133,7 +133,7 @@ main(int argc, char **argv)
 		if (state == NULL || strcmp(state, "running") == 0)
 			phases[nphases++] = cancel_running;
 		status = pgjq_steer_batches(pgjq_conninfo(common.conninfo), common.schema,
-		    common.queues, common.nqueues, phases, nphases, judge, &common.json);
+		    common.queues, common.nqueues, phases, nphases, judge, &common.json, "cancelled");
 		free(ids);
 		return status;
 	}

@@ -132,7 +132,7 @@ main(int argc, char **argv)
 		status = pgjq_steer_batches(pgjq_conninfo(common.conninfo), common.schema,
 		    common.nqueues > 0 ? common.queues : &common.queue,
 		    common.nqueues > 0 ? common.nqueues : 1, ctx.dry_run ? list_failed : retry_failed, 1,
-		    judge, &ctx);
+		    judge, &ctx, ctx.dry_run ? "listed" : "retried");
 		free(ids);
 		return status;
 	}

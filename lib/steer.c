@@ -7,6 +7,7 @@
 
 #include "db.h"
 #include "diag.h"
+#include "sigpipe.h"
 #include "steer.h"
 
 static void
@@ -76,11 +77,16 @@ finished_meanwhile(const char *outcome)
 int
 pgjq_steer_batches(const char *conninfo, const char *schema, const char *const *queues,
     size_t nqueues, const struct pgjq_steer_phase *phases, size_t nphases,
-    pgjq_steer_fn *judge, void *ctx)
+    pgjq_steer_fn *judge, void *ctx, const char *done)
 {
+	static const int stops[] = {SIGINT, SIGTERM};
 	PGconn *conn = pgjq_connect(conninfo, schema);
 	struct pgjq_buf out = {0};
-	int status = 0;
+	int status = 0, sig;
+	long moved = 0;
+
+	/* A stop signal ends the run between batches: the one in flight commits and is printed. */
+	pgjq_sigpipe_catch(stops, sizeof stops / sizeof stops[0]);
 
 	for (size_t p = 0; p < nphases; p++) {
 		for (size_t q = 0; q < nqueues; q++) {
@@ -107,9 +113,17 @@ pgjq_steer_batches(const char *conninfo, const char *schema, const char *const *
 					st = judge(ctx, &r, &out);
 					if (st != 0 && status == 0)
 						status = st;
+					moved += st == 0;
 				}
 				PQclear(res);
 				write_out(&out);
+				if ((sig = pgjq_sigpipe_next()) != 0) {
+					pgjq_warn("interrupted by %s: %ld jobs %s, their ids printed; the others "
+					    "were left as they were", sig == SIGINT ? "SIGINT" : "SIGTERM", moved, done);
+					PQfinish(conn);
+					pgjq_buf_free(&out);
+					return 128 + sig;
+				}
 			} while (n > 0);
 		}
 	}

@@ -65,12 +65,13 @@ struct pgjq_steer_phase {
 };
 
 /*
- * Runs the phases, in order, for each queue; judges each row whose
- * outcome is the move's (skip_outcome names the one that is not: a job
- * that finished by itself meanwhile) and returns the worst status.
+ * Runs the phases, in order, for each queue; judges each row but those of
+ * jobs that finished by themselves meanwhile, and returns the worst
+ * status.  SIGINT or SIGTERM ends it after the batch in flight, saying
+ * how many jobs were done ("cancelled", "retried"), with 130 or 143.
  */
 int pgjq_steer_batches(const char *conninfo, const char *schema, const char *const *queues,
     size_t nqueues, const struct pgjq_steer_phase *phases, size_t nphases,
-    pgjq_steer_fn *judge, void *ctx);
+    pgjq_steer_fn *judge, void *ctx, const char *done);
 
 #endif

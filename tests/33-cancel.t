@@ -75,6 +75,17 @@ sql "update jobs set state = 'running', worker = 7, lease_until = now() + interv
 ok "--state running asks a running job's worker to stop it" jq-cancel -q bulk --state running --json
 is "$(jget .id .cancelled .state < "$T/out")" "[$r1,true,\"running\"]" "said in JSON"
 is "$(sql "select cancel from jobs where id = $r1")" t "the job is marked"
+# Interrupted between batches: what was printed was cancelled, and only that.
+sql "insert into jobs (queue, payload) select 'many', '{}' from generate_series(1, 30000)" >/dev/null
+run signal_after 1 INT jq-cancel -q many
+case $RC in
+0) pass "the run ended before the signal (nothing to tell)" ;;
+130) like "$(cat "$T/err")" "^jq-cancel: interrupted by SIGINT: [0-9]+ jobs cancelled, their ids printed" \
+	"SIGINT: exit 130, saying how many were cancelled" ;;
+*) fail "SIGINT: exit 130 (got $RC)" ;;
+esac
+is "$(wc -l < "$T/out" | tr -d ' ')" "$(sql "select count(*) from history where queue = 'many'")" \
+	"every id printed was cancelled, and every job cancelled was printed"
 ok "-q on a queue with nothing live" jq-cancel -q empty
 is "$(cat "$T/out")" "" "prints nothing"
 exits 64 "a bad id is a usage error" jq-cancel abc
