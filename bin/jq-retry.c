@@ -52,12 +52,16 @@ static const char lock_now_sql[] =
 	"  SELECT j.id FROM {S}.jobs j"
 	"   WHERE j.id = ANY ($1::bigint[]) AND j.state = 'scheduled' AND j.waiting = 0"
 	"   ORDER BY j.id FOR UPDATE) l";
-/* Locks every failed job of the queues ($1, a text[]). */
-static const char lock_failed_sql[] =
-	"SELECT coalesce(pg_catalog.array_agg(l.id ORDER BY l.id), '{}')::text FROM ("
-	"  SELECT h.id FROM {S}.history h"
-	"   WHERE h.queue = ANY ($1::text[]) AND h.state = 'failed'"
-	"   ORDER BY h.id FOR UPDATE) l";
+/* A queue's failed jobs, a batch at a time, each batch committed. */
+static const struct pgjq_steer_phase retry_failed[] = {
+	{"SELECT b.id, b.outcome FROM {S}.retry_batch($1::text, $2::bigint, $3::integer) b", 1000},
+};
+/* --dry-run: the same jobs, moved nowhere. */
+static const struct pgjq_steer_phase list_failed[] = {
+	{"SELECT h.id, 'queued' FROM {S}.history h"
+	 " WHERE h.queue = $1::text AND h.state = 'failed' AND h.id > $2::bigint"
+	 " ORDER BY h.id LIMIT $3::integer", 10000},
+};
 
 struct judge_ctx {
 	bool json;
@@ -107,7 +111,7 @@ main(int argc, char **argv)
 	bool failed = false;
 	int64_t *ids;
 	size_t n;
-	char *array = NULL;
+	char *array;
 	const char *params[1];
 	int opt, status;
 
@@ -145,16 +149,18 @@ main(int argc, char **argv)
 	s.dry_run = ctx.dry_run;
 	if (failed) {
 		/* Without -q, the default queue: a retry of every queue's failures is asked by name. */
-		params[0] = array = pgjq_queue_array(common.nqueues > 0 ? common.queues : &common.queue,
-		    common.nqueues > 0 ? common.nqueues : 1);
-		s.lock_sql = lock_failed_sql;
-	} else {
-		params[0] = array = pgjq_id_array(ids, n);
-		s.lock_sql = ctx.now ? lock_now_sql : lock_ids_sql;
-		if (ctx.now)
-			s.function = "run_now";
-		s.ids = array;
+		status = pgjq_steer_batches(pgjq_conninfo(common.conninfo), common.schema,
+		    common.nqueues > 0 ? common.queues : &common.queue,
+		    common.nqueues > 0 ? common.nqueues : 1, ctx.dry_run ? list_failed : retry_failed, 1,
+		    judge, &ctx, ctx.dry_run ? "listed" : "retried");
+		free(ids);
+		return status;
 	}
+	params[0] = array = pgjq_id_array(ids, n);
+	s.lock_sql = ctx.now ? lock_now_sql : lock_ids_sql;
+	if (ctx.now)
+		s.function = "run_now";
+	s.ids = array;
 	s.lock_params = params;
 	s.nlock = 1;
 	status = pgjq_steer_run(pgjq_conninfo(common.conninfo), common.schema, &s);

@@ -3,7 +3,7 @@
 # configure and build out of tree.  Source it; it defines functions only.
 
 PGJQ_PACKAGES="build-essential autoconf automake libtool pkg-config libpq-dev
-libjansson-dev libcurl4-openssl-dev postgresql pgbouncer mandoc procps"
+libjansson-dev libcurl4-openssl-dev postgresql pgbouncer mandoc procps prometheus cron"
 
 setup_say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 

@@ -373,12 +373,42 @@ id_width(const struct follow *f)
 	return w;
 }
 
+/* Running jobs first, then the most recently finished, then the waiting ones. */
+static int
+screen_rank(const struct fjob *j)
+{
+	if (j->state != NULL && strcmp(j->state, "running") == 0)
+		return 0;
+	return j->final ? 1 : 2;
+}
+
+static int
+screen_order(const void *a, const void *b)
+{
+	const struct fjob *x = *(const struct fjob *const *)a, *y = *(const struct fjob *const *)b;
+	int rx = screen_rank(x), ry = screen_rank(y);
+
+	if (rx != ry)
+		return rx - ry;
+	if (rx == 1 && x->finished != y->finished)
+		return x->finished > y->finished ? -1 : 1;
+	if (x->id != y->id)
+		return (x->id < y->id) == (rx != 1) ? -1 : 1;
+	return 0;
+}
+
+/*
+ * When the jobs outnumber the terminal's lines, what matters is what runs
+ * now and what just ended: in id order the running ones fall off the
+ * bottom as soon as the first jobs finish.
+ */
 static void
 draw(struct follow *f)
 {
 	struct pgjq_buf line = {0};
 	int width = f->cols - 1, idw = id_width(f), room = f->rows - 1, shown = 0;
 	size_t running = 0, done = 0;
+	const struct fjob **order = pgjq_xcalloc(f->n + 1, sizeof *order);
 
 	for (size_t i = 0; i < f->n; i++) {
 		running += f->jobs[i].state && strcmp(f->jobs[i].state, "running") == 0;
@@ -393,6 +423,9 @@ draw(struct follow *f)
 	pgjq_buf_append(&f->out, "\033[H", 3);
 	pgjq_tty_put(&f->out, line.data, width, true);
 	pgjq_buf_append(&f->out, "\033[K", 3);
+	for (size_t i = 0; i < f->n; i++)
+		order[i] = &f->jobs[i];
+	qsort(order, f->n, sizeof *order, screen_order);
 	for (size_t i = 0; i < f->n; i++) {
 		pgjq_buf_append(&f->out, "\r\n", 2);
 		if (shown == room - 1 && f->n - i > 1) {
@@ -403,7 +436,7 @@ draw(struct follow *f)
 			break;
 		}
 		pgjq_buf_reset(&line);
-		job_line(f, &line, &f->jobs[i], idw, width);
+		job_line(f, &line, order[i], idw, width);
 		pgjq_tty_put(&f->out, line.data, width, true);
 		pgjq_buf_append(&f->out, "\033[K", 3);
 		shown++;
@@ -411,6 +444,7 @@ draw(struct follow *f)
 	pgjq_buf_append(&f->out, "\033[J", 3);
 	pgjq_tty_flush(STDOUT_FILENO, &f->out);
 	pgjq_buf_free(&line);
+	free(order);
 }
 
 /* The final lines, printed on the ordinary screen once the jobs are done. */

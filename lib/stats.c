@@ -42,6 +42,11 @@ const char pgjq_stats_database_sql[] =
 	"       jobs_live_tuples, jobs_dead_tuples, history_live_tuples, history_dead_tuples "
 	"  FROM {S}.stats_database($1::text[])";
 
+/* And the histogram's bounds, with no queue, so that every bucket is told from the first scrape. */
+const char pgjq_stats_counters_sql[] =
+	"SELECT queue, name, le, n FROM {S}.counters($1::text[]) "
+	"UNION ALL SELECT NULL, 'run_bucket', b, 0 FROM pg_catalog.unnest({S}.run_buckets()) b";
+
 static int64_t
 get_int(const PGresult *res, int row, int col)
 {
@@ -100,6 +105,21 @@ pgjq_stats_read_flow(struct pgjq_stats *s, const PGresult *flow)
 }
 
 void
+pgjq_stats_read_counters(struct pgjq_stats *s, const PGresult *res)
+{
+	s->ncounters = (size_t)PQntuples(res);
+	s->counters = pgjq_xcalloc(s->ncounters, sizeof *s->counters);
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct pgjq_counter *c = &s->counters[i];
+
+		c->queue = PQgetisnull(res, i, 0) ? NULL : pgjq_xstrdup(PQgetvalue(res, i, 0));
+		c->name = pgjq_xstrdup(PQgetvalue(res, i, 1));
+		c->le = get_double(res, i, 2);
+		c->n = get_double(res, i, 3);
+	}
+}
+
+void
 pgjq_stats_free(struct pgjq_stats *s)
 {
 	for (size_t i = 0; i < s->nqueues; i++)
@@ -108,6 +128,11 @@ pgjq_stats_free(struct pgjq_stats *s)
 	for (size_t i = 0; i < s->nschedules; i++)
 		free(s->schedules[i].name);
 	free(s->schedules);
+	for (size_t i = 0; i < s->ncounters; i++) {
+		free(s->counters[i].queue);
+		free(s->counters[i].name);
+	}
+	free(s->counters);
 	memset(s, 0, sizeof *s);
 }
 
@@ -406,27 +431,163 @@ prom_head(struct pgjq_buf *b, const char *name, const char *type, const char *he
 	pgjq_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/*
+ * The same for a family in seconds.  "# UNIT" is OpenMetrics'; the text
+ * format 0.0.4 reads it as a comment.
+ */
+static void
+prom_head_seconds(struct pgjq_buf *b, const char *name, const char *type, const char *help)
+{
+	prom_head(b, name, type, help);
+	pgjq_buf_printf(b, "# UNIT %s seconds\n", name);
+}
+
 /* "name{queue="q"": the caller closes the braces. */
+static void
+prom_label(struct pgjq_buf *b, const char *name, const char *queue)
+{
+	pgjq_buf_printf(b, "%s{queue=\"", name);
+	pgjq_stats_prom_label(b, queue);
+	pgjq_buf_putc(b, '"');
+}
+
 static void
 prom_queue(struct pgjq_buf *b, const char *name, const struct pgjq_queue_stats *q)
 {
-	pgjq_buf_printf(b, "%s{queue=\"", name);
-	pgjq_stats_prom_label(b, q->queue);
-	pgjq_buf_putc(b, '"');
+	prom_label(b, name, q->queue);
 }
 
 static void
 prom_value(struct pgjq_buf *b, double v)
 {
-	if (isnan(v))
-		pgjq_buf_printf(b, " NaN\n");
-	else
-		pgjq_buf_printf(b, " %.15g\n", v);
+	pgjq_buf_printf(b, " %.15g\n", v);
+}
+
+/*
+ * The queues the counters are told for: those shown, then those that
+ * only the counters know (every job of theirs pruned), so that a counter
+ * never vanishes while its queue is idle.  Returns how many; *names is
+ * the caller's to free (the strings are s's).
+ */
+static size_t
+counter_queues(const struct pgjq_stats *s, const char ***names)
+{
+	const char **v = pgjq_xcalloc(s->nqueues + s->ncounters + 1, sizeof *v);
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nqueues; i++)
+		v[n++] = s->queues[i].queue;
+	for (size_t i = 0; i < s->ncounters; i++) {
+		size_t k = 0;
+
+		if (s->counters[i].queue == NULL)
+			continue;
+		while (k < n && strcmp(v[k], s->counters[i].queue) != 0)
+			k++;
+		if (k == n)
+			v[n++] = s->counters[i].queue;
+	}
+	*names = v;
+	return n;
+}
+
+/* A counter's value: 0 where nothing was ever counted. */
+static double
+counter(const struct pgjq_stats *s, const char *queue, const char *name, double le)
+{
+	for (size_t i = 0; i < s->ncounters; i++) {
+		const struct pgjq_counter *c = &s->counters[i];
+
+		if (c->queue != NULL && strcmp(c->queue, queue) == 0 && strcmp(c->name, name) == 0 &&
+		    (isnan(le) ? isnan(c->le) : c->le == le))
+			return c->n;
+	}
+	return 0;
+}
+
+/* The counters, by family: counters() names them in its second column. */
+static const struct {
+	const char *family, *name, *help;
+} prom_counters[] = {
+	{"pgjq_jobs_enqueued_total", "enqueued", "Jobs enqueued into the queue."},
+	{"pgjq_jobs_retried_total", "retried", "Finished jobs put back in the queue by jq-retry."},
+	{"pgjq_jobs_completed_total", "completed", "Jobs of the queue completed."},
+	{"pgjq_jobs_failed_total", "failed", "Jobs of the queue failed for good (attempts used up, or exit 65)."},
+	{"pgjq_jobs_cancelled_total", "cancelled", "Jobs of the queue cancelled."},
+};
+
+static void
+prom_totals(struct pgjq_buf *b, const struct pgjq_stats *s, const char **names, size_t n)
+{
+	for (size_t f = 0; f < sizeof prom_counters / sizeof prom_counters[0]; f++) {
+		prom_head(b, prom_counters[f].family, "counter", prom_counters[f].help);
+		for (size_t i = 0; i < n; i++) {
+			prom_label(b, prom_counters[f].family, names[i]);
+			pgjq_buf_putc(b, '}');
+			prom_value(b, counter(s, names[i], prom_counters[f].name, NAN));
+		}
+	}
+}
+
+/* The buckets' bounds, as run_buckets() in the schema has them. */
+static size_t
+bucket_bounds(const struct pgjq_stats *s, double *le, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->ncounters; i++) {
+		size_t k = 0;
+
+		if (strcmp(s->counters[i].name, "run_bucket") != 0)
+			continue;
+		while (k < n && le[k] != s->counters[i].le)
+			k++;
+		if (k == n && n < max)
+			le[n++] = s->counters[i].le;
+	}
+	/* Few: an insertion sort. */
+	for (size_t i = 1; i < n; i++)
+		for (size_t k = i; k > 0 && le[k - 1] > le[k]; k--) {
+			double t = le[k];
+
+			le[k] = le[k - 1];
+			le[k - 1] = t;
+		}
+	return n;
+}
+
+static void
+prom_histogram(struct pgjq_buf *b, const struct pgjq_stats *s, const char **names, size_t n)
+{
+	double le[32];
+	size_t nle = bucket_bounds(s, le, sizeof le / sizeof le[0]);
+
+	prom_head_seconds(b, "pgjq_job_run_seconds", "histogram",
+	    "Run time of the last attempt of completed jobs.");
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < nle; k++) {
+			prom_label(b, "pgjq_job_run_seconds_bucket", names[i]);
+			pgjq_buf_printf(b, ",le=\"%g\"}", le[k]);
+			prom_value(b, counter(s, names[i], "run_bucket", le[k]));
+		}
+		prom_label(b, "pgjq_job_run_seconds_bucket", names[i]);
+		pgjq_buf_printf(b, ",le=\"+Inf\"}");
+		prom_value(b, counter(s, names[i], "run_count", NAN));
+		prom_label(b, "pgjq_job_run_seconds_sum", names[i]);
+		pgjq_buf_putc(b, '}');
+		prom_value(b, counter(s, names[i], "run_seconds", NAN));
+		prom_label(b, "pgjq_job_run_seconds_count", names[i]);
+		pgjq_buf_putc(b, '}');
+		prom_value(b, counter(s, names[i], "run_count", NAN));
+	}
 }
 
 void
 pgjq_stats_prometheus(struct pgjq_buf *b, const struct pgjq_stats *s)
 {
+	const char **names;
+	size_t nnames = counter_queues(s, &names);
+
 	prom_head(b, "pgjq_jobs", "gauge",
 	    "Jobs of the queue by state; finished ones as long as history keeps them.");
 	for (size_t i = 0; i < s->nqueues; i++)
@@ -435,7 +596,8 @@ pgjq_stats_prometheus(struct pgjq_buf *b, const struct pgjq_stats *s)
 			pgjq_buf_printf(b, ",state=\"%s\"} %" PRId64 "\n", pgjq_state_name(st),
 			    s->queues[i].jobs[st]);
 		}
-	prom_head(b, "pgjq_oldest_queued_seconds", "gauge",
+	prom_totals(b, s, names, nnames);
+	prom_head_seconds(b, "pgjq_oldest_queued_seconds", "gauge",
 	    "How long the oldest queued job has been ready to run; 0 if none is queued.");
 	for (size_t i = 0; i < s->nqueues; i++) {
 		prom_queue(b, "pgjq_oldest_queued_seconds", &s->queues[i]);
@@ -443,7 +605,8 @@ pgjq_stats_prometheus(struct pgjq_buf *b, const struct pgjq_stats *s)
 		prom_value(b, isnan(s->queues[i].oldest_queued) ? 0 : s->queues[i].oldest_queued);
 	}
 	prom_head(b, "pgjq_finished_jobs", "gauge",
-	    "Jobs completed or failed in the last window (1m, 5m, 15m); divide by the window for a rate.");
+	    "Jobs completed or failed in the last window (1m, 5m, 15m), for a glance; "
+	    "rate() and increase() take the _total counters.");
 	for (size_t i = 0; i < s->nqueues; i++)
 		for (int f = 0; f < 2; f++)
 			for (int w = 0; w < PGJQ_STATS_NWINDOWS; w++) {
@@ -452,21 +615,39 @@ pgjq_stats_prometheus(struct pgjq_buf *b, const struct pgjq_stats *s)
 				    f == 0 ? "completed" : "failed", pgjq_stats_windows[w],
 				    f == 0 ? s->queues[i].completed[w] : s->queues[i].failed[w]);
 			}
+	/* No NaN series: a queue with nothing to tell by has no sample. */
 	prom_head(b, "pgjq_failure_ratio", "gauge",
-	    "Failed jobs over completed and failed ones, last 15 minutes; NaN if none finished.");
+	    "Failed jobs over completed and failed ones, last 15 minutes; absent if none finished.");
 	for (size_t i = 0; i < s->nqueues; i++) {
+		double r = pgjq_stats_failure_rate(&s->queues[i]);
+
+		if (isnan(r))
+			continue;
 		prom_queue(b, "pgjq_failure_ratio", &s->queues[i]);
 		pgjq_buf_putc(b, '}');
-		prom_value(b, pgjq_stats_failure_rate(&s->queues[i]));
+		prom_value(b, r);
 	}
-	prom_head(b, "pgjq_run_seconds", "summary",
-	    "Run time of the last attempt of the jobs completed in the last 15 minutes; NaN if none.");
-	for (size_t i = 0; i < s->nqueues; i++)
-		for (int k = 0; k < PGJQ_STATS_NQUANTILES; k++) {
-			prom_queue(b, "pgjq_run_seconds", &s->queues[i]);
+	prom_head_seconds(b, "pgjq_run_seconds", "summary",
+	    "Run time of completed jobs: quantiles of the last 15 minutes (absent if none), "
+	    "sum and count since the schema was made.");
+	for (size_t i = 0; i < nnames; i++) {
+		const struct pgjq_queue_stats *q = i < s->nqueues ? &s->queues[i] : NULL;
+
+		for (int k = 0; q != NULL && k < PGJQ_STATS_NQUANTILES; k++) {
+			if (isnan(q->run[k]))
+				continue;
+			prom_queue(b, "pgjq_run_seconds", q);
 			pgjq_buf_printf(b, ",quantile=\"%g\"}", pgjq_stats_quantiles[k]);
-			prom_value(b, s->queues[i].run[k]);
+			prom_value(b, q->run[k]);
 		}
+		prom_label(b, "pgjq_run_seconds_sum", names[i]);
+		pgjq_buf_putc(b, '}');
+		prom_value(b, counter(s, names[i], "run_seconds", NAN));
+		prom_label(b, "pgjq_run_seconds_count", names[i]);
+		pgjq_buf_putc(b, '}');
+		prom_value(b, counter(s, names[i], "run_count", NAN));
+	}
+	prom_histogram(b, s, names, nnames);
 	prom_head(b, "pgjq_queue_workers", "gauge", "Live workers that serve the queue.");
 	for (size_t i = 0; i < s->nqueues; i++) {
 		prom_queue(b, "pgjq_queue_workers", &s->queues[i]);
@@ -510,6 +691,7 @@ pgjq_stats_prometheus(struct pgjq_buf *b, const struct pgjq_stats *s)
 		pgjq_stats_prom_label(b, s->schedules[i].name);
 		pgjq_buf_printf(b, "\"} %.6f\n", s->schedules[i].last_success);
 	}
+	free(names);
 }
 
 /* ------------------------------------------------------------- the loop */
@@ -718,6 +900,13 @@ pgjq_stats(const struct pgjq_stats_opts *o)
 		struct pgjq_buf text = {0};
 
 		fetch(conn, NULL, queues, &s);
+		if (o->format == PGJQ_STATS_PROMETHEUS) {
+			const char *params[] = {queues};
+			PGresult *res = pgjq_exec_or_die(conn, pgjq_sql(pgjq_stats_counters_sql), 1, params);
+
+			pgjq_stats_read_counters(&s, res);
+			PQclear(res);
+		}
 		render(&text, &s, o->format);
 		write_stdout(&text);
 		pgjq_buf_free(&text);

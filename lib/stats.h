@@ -1,6 +1,7 @@
 /*
  * stats: the figures of jq-stats: read from the schema's functions
- * stats_queues() and stats_database() (sql/005-stats.sql), and written
+ * stats_queues(), stats_database() (sql/005-stats.sql) and, for
+ * Prometheus, counters() (sql/014-counters.sql), and written
  * as a table for people, JSON lines, or Prometheus text, once or over
  * and over (--watch) through restarts of the server.
  */
@@ -38,6 +39,18 @@ struct pgjq_queue_stats {
 	int64_t limit;                              /* jq-queue limit; 0: none */
 };
 
+/*
+ * One counter of counters() (sql/014-counters.sql): totals since the
+ * schema was made, per queue, that only grow.  le is the bound of a
+ * 'run_bucket' row, NaN for the others.
+ */
+struct pgjq_counter {
+	char *queue;                  /* owned; NULL: a bound of the histogram, no count */
+	char *name;                   /* owned: 'enqueued', 'completed', 'run_seconds'... */
+	double le;
+	double n;
+};
+
 /* One reading of the whole schema. */
 struct pgjq_stats {
 	char at[64];                  /* the server's clock, ISO 8601 */
@@ -52,6 +65,8 @@ struct pgjq_stats {
 		double last_success;      /* Unix time its job last completed; 0: never */
 	} *schedules;
 	size_t nschedules;
+	struct pgjq_counter *counters; /* read for --prometheus only */
+	size_t ncounters;
 };
 
 /* The tables of the tuple counts, in that order. */
@@ -72,6 +87,10 @@ void pgjq_stats_read_schedules(struct pgjq_stats *s, const PGresult *schedules);
 
 /* Adds the queues' settings, rows of pgjq_stats_flow_sql, to the queues of s. */
 void pgjq_stats_read_flow(struct pgjq_stats *s, const PGresult *flow);
+
+/* The counters: $1 as above; rows in the order pgjq_stats_read_counters() takes. */
+extern const char pgjq_stats_counters_sql[];
+void pgjq_stats_read_counters(struct pgjq_stats *s, const PGresult *res);
 
 /* Failed over completed and failed jobs in the last window; NaN if none finished. */
 double pgjq_stats_failure_rate(const struct pgjq_queue_stats *q);

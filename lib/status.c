@@ -11,22 +11,30 @@
 
 #define SELECT_JOB \
 	"SELECT a.id, a.queue, a.state, a.priority, a.attempts, a.max_attempts, a.progress, " \
-	"       a.message, a.error, a.result::text, a.payload::text, a.key, a.worker::text, " \
+	"       a.message, a.error, a.result::text, a.payload::text, a.key, " \
+	"       coalesce((SELECT w.name FROM {S}.workers w WHERE w.id = a.worker), " \
+	"                a.worker::text || ' (no longer registered)'), " \
 	"       a.after::text, a.cancel, extract(epoch FROM a.run_at), " \
 	"       extract(epoch FROM a.created_at), extract(epoch FROM a.started_at), " \
 	"       extract(epoch FROM a.finished_at), extract(epoch FROM pg_catalog.now()), " \
 	"       (SELECT pg_catalog.row_to_json(x) FROM (SELECT a.id, a.queue, a.state, a.priority, " \
 	"           a.attempts, a.max_attempts, a.progress, a.message, a.error, a.result, " \
-	"           a.payload, a.key, a.after, a.worker, a.cancel, a.run_at, a.created_at, " \
+	"           a.payload, a.key, a.after, a.worker, " \
+	"           (SELECT w.name FROM {S}.workers w WHERE w.id = a.worker) AS worker_name, " \
+	"           a.cancel, a.run_at, a.created_at, " \
 	"           a.started_at, a.finished_at) x)::text " \
 	"  FROM {S}.all_jobs a "
 
 const char pgjq_status_by_id_sql[] = SELECT_JOB
 	"WHERE a.id = ANY ($1::bigint[]) ORDER BY pg_catalog.array_position($1::bigint[], a.id)";
-/* $1: the queues (text[]), NULL for every queue.  Newest first: ids grow with creation. */
+/*
+ * $1: the queues (text[]), NULL for every queue.  Newest first: ids grow
+ * with creation.  list_job_ids() picks them through index ranges, so the
+ * listing costs the same with a million jobs as with ten.
+ */
 const char pgjq_status_list_sql[] = SELECT_JOB
-	"WHERE ($1::text[] IS NULL OR a.queue = ANY ($1::text[])) AND ($2::text IS NULL OR a.state = $2) "
-	"ORDER BY a.id DESC LIMIT $3::bigint";
+	"WHERE a.id = ANY (ARRAY(SELECT {S}.list_job_ids($1::text[], $2::text, $3::bigint))) "
+	"ORDER BY a.id DESC";
 const char pgjq_status_running_sql[] = SELECT_JOB
 	"WHERE ($1::text[] IS NULL OR a.queue = ANY ($1::text[])) AND a.state = 'running' "
 	"ORDER BY a.started_at, a.id";

@@ -38,7 +38,7 @@ struct pgjq_jobrow {
 	const char *result;     /* JSON text */
 	const char *payload;    /* JSON text */
 	const char *key;
-	const char *worker;
+	const char *worker;        /* its worker's name (host:pid) while it holds the job */
 	const char *after;      /* "{1,2}" */
 	bool cancel;            /* cancelling asked while it runs */
 	double run_at, created_at, started_at, finished_at; /* Unix time; 0: none */

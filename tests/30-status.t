@@ -18,6 +18,14 @@ like "$out" "^job $a  queue pics  running  attempt 1 of 3$" "the first line says
 like "$out" "^  progress  40% resizing the photo$" "progress and message"
 like "$out" "^  started   [0-9-]+ [0-9:]+  \\(running 1m1[5-9]s\\)$" "when it started and how long it runs"
 like "$out" "^  payload   \\{\"path\": \"a.jpg\"\\}$" "the payload"
+like "$out" "^  worker    7 \\(no longer registered\\)$" "a worker that is gone, by its number"
+w=$(sql "insert into workers (name, queues, concurrency) values ('host1:4242', '{pics}', 1) returning id")
+sql "update jobs set worker = $w where id = $a" >/dev/null
+ok "a job held by a registered worker" jq-status "$a"
+like "$(cat "$T/out")" "^  worker    host1:4242$" "names it by host and pid"
+ok "in JSON" jq-status --json "$a"
+is "$(jget .worker .worker_name < "$T/out")" "[$w,\"host1:4242\"]" "its id and its name"
+sql "update jobs set worker = 7 where id = $a" >/dev/null
 
 exits 0 "several jobs at once, comma lists too" jq-status "$b,$c" "$d"
 out=$(cat "$T/out")
@@ -66,6 +74,26 @@ ok "-q twice lists both queues" jq-status -q pics -q many --json --limit 100
 is "$(jget -r .queue < "$T/out" | sort | uniq -c | awk '{ print $2 ":" $1 }' | tr '\n' ' ')" \
 	"many:5 pics:4 " "every job of each, none of a third queue"
 ok "-q of a queue with no jobs" jq-status -q nothing
+is "$(cat "$T/out")" "" "lists nothing"
+
+# A listing takes both tables, every state and several queues together,
+# newest first, and cuts at --limit across all of them.
+for i in 1 2 3 4 5 6; do jq-enqueue -q mix "{\"m\":$i}"; done > "$T/mix"
+set -- $(cat "$T/mix")
+m1=$1 m2=$2 m3=$3 m4=$4 m5=$5 m6=$6
+o1=$(jq-enqueue -q other '{"o":1}')
+sql "select finish_job($m2, 'completed', null, null, null)" "select finish_job($m4, 'failed', null, null, 'x')" \
+    "select cancel_job($m5)" >/dev/null
+ok "a queue over both tables, cut" jq-status -q mix --limit 4 --json
+is "$(jget .id .state < "$T/out" | tr '\n' ' ')" \
+	"[$m6,\"queued\"] [$m5,\"cancelled\"] [$m4,\"failed\"] [$m3,\"queued\"] " "the newest four, live and finished"
+ok "two queues, cut" jq-status -q mix -q other --limit 3 --json
+is "$(jget .id < "$T/out" | tr '\n' ' ')" "$o1 $m6 $m5 " "newest first across the queues"
+ok "one state of a queue" jq-status -q mix --state queued --json
+is "$(jget .id < "$T/out" | tr '\n' ' ')" "$m6 $m3 $m1 " "only its queued jobs, newest first"
+ok "one state of every queue" jq-status --state completed --limit 2 --json
+is "$(jget .id < "$T/out" | tr '\n' ' ')" "$m2 $c " "the newest two completed, of any queue"
+ok "a state no job is in" jq-status -q mix --state running
 is "$(cat "$T/out")" "" "lists nothing"
 exits 64 "an unknown state is a usage error" jq-status --state done
 exits 64 "--state with ids is a usage error" jq-status --state failed "$a"

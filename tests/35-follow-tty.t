@@ -70,4 +70,20 @@ is "$(cat "$T/q.exit")" "EXIT=130" "Ctrl-C ends it as SIGINT would"
 restored() { [ "$(tm display -p -t q '#{alternate_on}')" = 0 ]; }
 wait_for "the last output" 5 restored
 is "$(tm display -p -t q '#{alternate_on}')" 0 "and the screen is restored"
+# A short terminal, more jobs than lines: the running ones first, then the
+# most recently finished, then the waiting ones (12 rows: the first line,
+# 10 jobs, "... and 20 more").
+for i in $(seq 1 30); do jq-enqueue -q short '{}'; done > "$T/short"
+set -- $(cat "$T/short")
+for i in $(seq 1 20); do eval "finish \${$i} completed"; done
+for i in 21 22 23 24 25; do eval "start \${$i}"; done
+eval "r1=\${21} r5=\${25} f20=\${20} f19=\${19} f16=\${16}"
+tm new-session -d -s s -x 80 -y 12 "jq-status -f $(tr '\n' ' ' < "$T/short"); sleep 600"
+wait_for "the short screen" 10 shows s "^30 jobs: 5 running, 20 finished"
+screen s > "$T/s.screen"
+is "$(awk 'NR >= 2 && NR <= 6 { print $1 }' "$T/s.screen" | tr '\n' ' ')" "$(seq "$r1" "$r5" | tr '\n' ' ')" \
+	"the five running jobs come first"
+is "$(awk 'NR >= 7 && NR <= 11 { print $1 }' "$T/s.screen" | tr '\n' ' ')" "$f20 $f19 $(($f19 - 1)) $(($f19 - 2)) $f16 " \
+	"then the most recently finished"
+like "$(cat "$T/s.screen")" "^\\.\\.\\. and 20 more$" "and a count of the rest"
 done_testing

@@ -135,10 +135,28 @@ ok "0 when nothing is queued" p 'pgjq_oldest_queued_seconds{queue="idle"} 0'
 ok "finished jobs in a window" p 'pgjq_finished_jobs{queue="mail",state="completed",window="5m"} 30'
 ok "failed jobs in a window" p 'pgjq_finished_jobs{queue="mail",state="failed",window="15m"} 25'
 ok "the failure ratio" p 'pgjq_failure_ratio{queue="mail"} 0.2'
-ok "NaN for no finished job" p 'pgjq_failure_ratio{queue="thumbs"} NaN'
+is "$(grep -c '^pgjq_failure_ratio{queue="thumbs"}' "$T/prom")" 0 "no failure ratio where no job finished"
+is "$(grep -c NaN "$T/prom")" 0 "no NaN anywhere"
 ok "run time quantiles" p 'pgjq_run_seconds{queue="mail",quantile="0.5"} 50'
 ok "p99" p 'pgjq_run_seconds{queue="mail",quantile="0.99"} 99'
 ok "a summary" p '# TYPE pgjq_run_seconds summary'
+ok "in seconds" p '# UNIT pgjq_run_seconds seconds'
+ok "with its sum since the start (1..100 s and 20 of 1000 s)" p 'pgjq_run_seconds_sum{queue="mail"} 25050'
+ok "and count" p 'pgjq_run_seconds_count{queue="mail"} 120'
+ok "and no quantile where none completed lately" sh -c "! grep -q '^pgjq_run_seconds{queue=\"thumbs\"' '$T/prom'"
+# Counters: history made by hand counts as finished, the jobs rows as enqueued.
+ok "completed, a counter" p '# TYPE pgjq_jobs_completed_total counter'
+ok "completed_total" p 'pgjq_jobs_completed_total{queue="mail"} 120'
+ok "failed_total" p 'pgjq_jobs_failed_total{queue="mail"} 30'
+ok "cancelled_total" p 'pgjq_jobs_cancelled_total{queue="mail"} 3'
+ok "enqueued_total" p 'pgjq_jobs_enqueued_total{queue="mail"} 6'
+ok "retried_total" p 'pgjq_jobs_retried_total{queue="mail"} 0'
+ok "0 for a queue with no job yet" p 'pgjq_jobs_completed_total{queue="idle"} 0'
+ok "a histogram of run times" p '# TYPE pgjq_job_run_seconds histogram'
+ok "cumulative buckets" p 'pgjq_job_run_seconds_bucket{queue="mail",le="60"} 60'
+ok "up to" p 'pgjq_job_run_seconds_bucket{queue="mail",le="900"} 100'
+ok "and +Inf" p 'pgjq_job_run_seconds_bucket{queue="mail",le="+Inf"} 120'
+ok "every bucket even with none in it" p 'pgjq_job_run_seconds_bucket{queue="idle",le="0.1"} 0'
 ok "workers of a queue" p 'pgjq_queue_workers{queue="mail"} 2'
 ok "their slots" p 'pgjq_queue_worker_slots{queue="mail"} 6'
 ok "live workers" p 'pgjq_workers 4'
@@ -151,14 +169,24 @@ ok "--prometheus with an odd queue name" jq-stats --prometheus
 cp "$T/out" "$T/prom"
 ok "its label value is escaped" p 'pgjq_queue_workers{queue="odd\"q\\x\nz"} 1'
 lv='"([^"\\]|\\[\\"n])*"'
-sample="^pgjq_[a-z_]+(\\{[a-z_]+=$lv(,[a-z_]+=$lv)*\\})? (-?[0-9]+(\\.[0-9]+)?(e[+-]?[0-9]+)?|NaN)\$"
-is "$(grep -v -E -e '^# (HELP|TYPE) pgjq_[a-z_]+ [^ ].*$' -e "$sample" "$T/prom")" "" \
-	"every line is a HELP or TYPE line or a well-formed sample"
+sample="^pgjq_[a-z_]+(\\{[a-z_]+=$lv(,[a-z_]+=$lv)*\\})? -?[0-9]+(\\.[0-9]+)?(e[+-]?[0-9]+)?\$"
+is "$(grep -v -E -e '^# (HELP|TYPE|UNIT) pgjq_[a-z_]+ [^ ].*$' -e "$sample" "$T/prom")" "" \
+	"every line is a HELP, TYPE or UNIT line or a well-formed sample"
 is "$(awk '/^# TYPE / { if (seen[$3]++) print "two TYPE lines for " $3; typed[$3] = 1; next }
 	/^#/ { next }
-	{ name = $1; sub(/\{.*/, "", name); if (!typed[name]) print "no TYPE before " name;
+	{ name = $1; sub(/\{.*/, "", name)
+	  if (!typed[name]) sub(/_(bucket|sum|count)$/, "", name)
+	  if (!typed[name]) print "no TYPE before " name;
 	  if (name != last && done[name]++) print name " is not one group"; last = name }' "$T/prom")" "" \
 	"one TYPE line per metric, before its samples, each metric in one group"
+if command -v promtool >/dev/null 2>&1; then
+	ok "promtool check metrics finds nothing to say" promtool check metrics < "$T/prom"
+	is "$(cat "$T/out" "$T/err")" "" "not even a lint"
+	ok "promtool check rules takes examples/pgjq.rules.yml" promtool check rules "$top_srcdir/examples/pgjq.rules.yml"
+	ok "and its alerts fire when they should, only then" promtool test rules "$top_srcdir/tests/pgjq.rules.test.yml"
+else
+	skip "promtool is not installed (Debian: prometheus)" 4
+fi
 is "$(grep -c '^# HELP ' "$T/prom")" "$(grep -c '^# TYPE ' "$T/prom")" "every metric has its HELP"
 ok "the odd name in JSON" jq-stats --json
 is "$(grep -F '"queue":"odd' "$T/out" | jget -r .queue)" "$(printf 'odd"q\\x\nz')" \
@@ -175,7 +203,7 @@ examples=$(mandoc -Tascii "$top_srcdir/man/jq-stats.1" 2>/dev/null | col -b |
 if [ -n "$examples" ]; then
 	alert=$(printf '%s\n' "$examples" | grep -F 'jq -r')
 	check=$(printf '%s\n' "$examples" | grep -F 'jq -e')
-	scrape=$(printf '%s\n' "$examples" | grep -F -- '--prometheus' | sed "s|/var/lib/node_exporter/textfile|$T|")
+	scrape=$(printf '%s\n' "$examples" | grep -F -- '--prometheus' | sed "s|/var/lib/prometheus/node-exporter|$T|")
 	if command -v jq >/dev/null 2>&1; then
 		ok "the cron alert example runs" sh -c "$alert"
 		like "$(cat "$T/out")" "^mail: oldest queued 1[0-2][0-9](\\.[0-9]+)?s, failure rate 0\\.2$" \
@@ -186,7 +214,7 @@ if [ -n "$examples" ]; then
 		skip "jq is not installed" 4
 	fi
 	ok "the textfile collector example runs" sh -c "$scrape"
-	ok "and leaves the metrics in pgjq.prom" grep -q -x 'pgjq_workers 4' "$T/pgjq.prom"
+	ok "and leaves the metrics in pgjq.prom" grep -q -E '^pgjq_workers [0-9]+$' "$T/pgjq.prom"
 	ok "renamed into place" test ! -e "$T/pgjq.prom.tmp"
 	ok "the SQL example's columns exist" sql "SELECT queue, queued, oldest_queued, run_p95 FROM jq.stats_queues()"
 else
@@ -298,4 +326,27 @@ if [ -z "${JQ_TEST_DATABASE_URL:-}" ]; then
 else
 	skip "a server restart needs a private PostgreSQL" 9
 fi
+# ------------------------------------ counters outlive what history keeps
+sql "insert into history (id, queue, state, payload, attempts, created_at, started_at, finished_at)
+	select nextval('job_id_seq'), 'ctr', 'completed', '{}', 1, now() - interval '3 d',
+	       now() - interval '3 d', now() - interval '2 d' from generate_series(1, 7)" \
+    "insert into history (id, queue, state, payload, attempts, error, created_at, finished_at)
+	select nextval('job_id_seq'), 'ctr', 'failed', '{}', 3, 'boom', now() - interval '1 h',
+	       now() - interval '1 h' from generate_series(1, 4)" >/dev/null
+ctr() { jq-stats --prometheus -q ctr > "$T/ctr" && grep -F -x -e "$1" "$T/ctr" > /dev/null; }
+ok "finished jobs are counted" ctr 'pgjq_jobs_completed_total{queue="ctr"} 7'
+is "$(sql "select prune_history('1 day', '7 days', 1000)")" 7 "pruning removes the old completed ones"
+ok "history keeps none" ctr 'pgjq_jobs{queue="ctr",state="completed"} 0'
+ok "the counter stays" ctr 'pgjq_jobs_completed_total{queue="ctr"} 7'
+is "$(sql "select count(*) - count(distinct (name, le)) from counts where queue = 'ctr'")" 0 \
+	"pruning folded the counts: one row per name"
+ok "jq-retry --failed" jq-retry -q ctr --failed
+is "$(wc -l < "$T/out" | tr -d ' ')" 4 "retries the four"
+ok "retries are counted" ctr 'pgjq_jobs_retried_total{queue="ctr"} 4'
+ok "not as enqueued" ctr 'pgjq_jobs_enqueued_total{queue="ctr"} 0'
+ok "their failures stay counted" ctr 'pgjq_jobs_failed_total{queue="ctr"} 4'
+ok "while history keeps none" ctr 'pgjq_jobs{queue="ctr",state="failed"} 0'
+ok "and they are queued again" ctr 'pgjq_jobs{queue="ctr",state="queued"} 4'
+is "$(sql "select sum(n) from counts where name = 'live'")" "$(sql "select count(*) from jobs")" \
+	"the counts' live jobs are the rows of jobs"
 done_testing

@@ -70,4 +70,13 @@ is "$(count "queue = 'big' and state = 'completed' and group_key is distinct fro
 is "$(count "queue = 'big' and state = 'completed' and group_key = 'huge'")" 10 "the big group one at a time"
 ok "the claims read $((after - before)) index entries, not the big group's 100,000" \
 	test $((after - before)) -lt 20000
+
+# A failed job of a group, retried (one by one and in bulk), is of its group still.
+one=$(echo '{"again":1}' | jq-enqueue -q regroup --group g1 --max-attempts 1)
+two=$(echo '{"again":2}' | jq-enqueue -q regroup --group g2 --max-attempts 1)
+exits 0 "both fail" jq-worker -q regroup --drain -- false
+exits 0 "jq-retry ID" jq-retry "$one"
+exits 0 "jq-retry --failed" jq-retry -q regroup --failed
+is "$(sql "select string_agg(group_key, ' ' order by id) from jobs where queue = 'regroup' and state = 'queued'")" \
+	"g1 g2" "retried, each keeps its group"
 done_testing

@@ -156,8 +156,8 @@ is "$(sql "select count(*) from pg_proc p where p.pronamespace = 'jq'::regnamesp
              and has_function_privilege('mallory', p.oid, 'EXECUTE')")" 0 "PUBLIC may execute no function"
 is "$(sql "select string_agg(p.proname, ' ' order by p.proname) from pg_proc p
              where p.pronamespace = 'jq'::regnamespace and p.prosecdef")" \
-	"append_logs claim_jobs complete_attempt enqueue_grouped enqueue_job fail_attempt finish_and_claim finish_and_claim prune_history prune_logs reap_expired register_worker release_job renew_leases schedule_fire turn turn unregister_worker" \
-	"exactly the functions the roles call to change jobs run as the owner (finish_and_claim twice: versions 6 and 8; turn twice: version 10's calls 11's)"
+	"append_logs claim_jobs complete_attempt count_enqueued count_finished count_jobs_truncated count_left count_removed count_truncated enqueue_grouped enqueue_job fail_attempt finish_and_claim finish_and_claim prune_history prune_logs reap_expired register_worker release_job renew_leases schedule_fire turn turn unregister_worker" \
+	"exactly the functions the roles call to change jobs, and the counting triggers, run as the owner (finish_and_claim twice: versions 6 and 8; turn twice: version 10's calls 11's)"
 
 exits 69 "a missing schema: exit 69" as olga jq-status --schema nothere 1
 like "$(cat "$T/err")" "schema nothere has no pgjq tables" "says so, naming it"

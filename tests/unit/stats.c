@@ -74,6 +74,17 @@ main(void)
 	};
 	struct pgjq_schedule_stats sch[2] = {{.name = "nightly", .last_success = 1795431600.25},
 		{.name = "never"}};
+	/* Run times of mail: 3 within 1 s, 5 within 5 s; a queue only the counters know. */
+	struct pgjq_counter counters[] = {
+		{(char *)"gone", (char *)"failed", NAN, 2},
+		{(char *)"mail", (char *)"completed", NAN, 5},
+		{(char *)"mail", (char *)"run_bucket", 1, 3},
+		{(char *)"mail", (char *)"run_bucket", 5, 5},
+		{(char *)"mail", (char *)"run_count", NAN, 5},
+		{(char *)"mail", (char *)"run_seconds", NAN, 7.5},
+		{NULL, (char *)"run_bucket", 5, 0},
+		{NULL, (char *)"run_bucket", 1, 0},
+	};
 	struct pgjq_stats s = {
 		.at = "2026-11-23T11:00:00+00:00",
 		.schedules = sch,
@@ -84,10 +95,12 @@ main(void)
 		.slots = 12,
 		.live_tuples = {25010, 1000007},
 		.dead_tuples = {12, 0},
+		.counters = counters,
+		.ncounters = sizeof counters / sizeof counters[0],
 	};
 	struct pgjq_buf b = {0};
 
-	plan(29);
+	plan(37);
 
 	pgjq_stats_prom_label(&b, "a\\b\"c\nd");
 	is_str(b.data, "a\\\\b\\\"c\\nd", "label values escape backslash, quote and newline");
@@ -112,8 +125,22 @@ main(void)
 	    "pgjq_finished_jobs{queue=\"mail\",state=\"failed\",window=\"15m\"} 10", "a window's count");
 	is_line(b.data, "pgjq_failure_ratio{queue=\"mail\"}", "pgjq_failure_ratio{queue=\"mail\"} 0.25",
 	    "the failure ratio");
-	is_line(b.data, "pgjq_failure_ratio{queue=\"we", "pgjq_failure_ratio{queue=\"we\\\"ird\\\\q\\nx\"} NaN",
-	    "NaN when nothing finished");
+	ok(line_with(b.data, "pgjq_failure_ratio{queue=\"we") == NULL, "no failure ratio when nothing finished");
+	ok(strstr(b.data, "NaN") == NULL, "no NaN anywhere");
+	is_line(b.data, "pgjq_jobs_completed_total{queue=\"mail\"}",
+	    "pgjq_jobs_completed_total{queue=\"mail\"} 5", "a counter");
+	is_line(b.data, "pgjq_jobs_completed_total{queue=\"we",
+	    "pgjq_jobs_completed_total{queue=\"we\\\"ird\\\\q\\nx\"} 0", "0 where nothing was counted");
+	is_line(b.data, "pgjq_jobs_failed_total{queue=\"gone\"}",
+	    "pgjq_jobs_failed_total{queue=\"gone\"} 2", "a queue only the counters know");
+	is_line(b.data, "pgjq_job_run_seconds_bucket{queue=\"mail\",le=\"1\"}",
+	    "pgjq_job_run_seconds_bucket{queue=\"mail\",le=\"1\"} 3", "a bucket");
+	is_line(b.data, "pgjq_job_run_seconds_bucket{queue=\"mail\",le=\"+Inf\"}",
+	    "pgjq_job_run_seconds_bucket{queue=\"mail\",le=\"+Inf\"} 5", "+Inf is the count");
+	is_line(b.data, "pgjq_job_run_seconds_bucket{queue=\"gone\",le=\"5\"}",
+	    "pgjq_job_run_seconds_bucket{queue=\"gone\",le=\"5\"} 0", "every bound for every queue");
+	is_line(b.data, "pgjq_run_seconds_sum{queue=\"mail\"}",
+	    "pgjq_run_seconds_sum{queue=\"mail\"} 7.5", "the summary's sum");
 	is_line(b.data, "pgjq_run_seconds{queue=\"mail\",quantile=\"0.95\"}",
 	    "pgjq_run_seconds{queue=\"mail\",quantile=\"0.95\"} 2.25", "a quantile");
 	is_line(b.data, "# TYPE pgjq_run_seconds ", "# TYPE pgjq_run_seconds summary", "run times are a summary");
@@ -134,7 +161,7 @@ main(void)
 			p += n + (p[n] == '\n');
 		}
 		is_int(bad, 0, "every line is a comment or a sample");
-		is_int(types, 14, "one TYPE line per metric");
+		is_int(types, 20, "one TYPE line per metric");
 	}
 	pgjq_buf_reset(&b);
 
