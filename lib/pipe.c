@@ -56,8 +56,8 @@ pgjq_pipe_reset(struct pgjq_pipe *p)
 	p->job = 0;
 	p->nqueued = 0;
 	p->answered = 0;
-	p->spoke = false;
-	p->deaf = false;
+	p->wrote_since_send = false;
+	p->stdout_ignored = false;
 	p->overlong = false;
 	p->in_off = 0;
 	p->err_tail.total = 0;
@@ -110,7 +110,7 @@ fail:
 bool
 pgjq_pipe_ready(const struct pgjq_pipe *p)
 {
-	return p->pid != 0 && p->in_fd >= 0 && p->job == 0 && !p->deaf && p->exec_errno == 0;
+	return p->pid != 0 && p->in_fd >= 0 && p->job == 0 && !p->stdout_ignored && p->exec_errno == 0;
 }
 
 bool
@@ -118,7 +118,7 @@ pgjq_pipe_can_queue(const struct pgjq_pipe *p, int depth)
 {
 	if (depth > PGJQ_PIPE_DEPTH_MAX)
 		depth = PGJQ_PIPE_DEPTH_MAX;
-	return p->pid != 0 && p->in_fd >= 0 && p->job != 0 && !p->deaf && p->exec_errno == 0 &&
+	return p->pid != 0 && p->in_fd >= 0 && p->job != 0 && !p->stdout_ignored && p->exec_errno == 0 &&
 	    1 + p->nqueued < depth;
 }
 
@@ -188,7 +188,7 @@ pgjq_pipe_send_scheduled(struct pgjq_pipe *p, int64_t id, const char *queue, int
 	} else {
 		p->job = id;
 		p->err_tail.total = 0;
-		p->spoke = false;
+		p->wrote_since_send = false;
 	}
 	if (p->in_fd < 0)
 		return; /* it cannot read; its exit will fail the job */
@@ -339,7 +339,7 @@ say(struct pgjq_pipe *p, enum pgjq_pipe_kind kind, const char *line, size_t len,
 		free(start);
 	}
 	if (kind == PGJQ_PIPE_BAD)
-		p->deaf = true;
+		p->stdout_ignored = true;
 	m.text = why;
 	on_msg(ctx, &m);
 }
@@ -377,7 +377,7 @@ answered(struct pgjq_pipe *p, int64_t id)
 		memmove(p->queued, p->queued + 1, (size_t)(p->nqueued - 1) * sizeof *p->queued);
 		p->nqueued--;
 		p->err_tail.total = 0;
-		p->spoke = false;
+		p->wrote_since_send = false;
 	}
 }
 
@@ -391,7 +391,7 @@ take_line(struct pgjq_pipe *p, const char *s, size_t len, pgjq_pipe_msg_fn *on_m
 	char *dumped = NULL;
 	double id;
 
-	if (p->deaf || skip_space(s, 0, len) == len)
+	if (p->stdout_ignored || skip_space(s, 0, len) == len)
 		return; /* a blank line says nothing, and breaks nothing either */
 	o = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &e);
 	if (o == NULL) {
@@ -552,7 +552,7 @@ read_out(struct pgjq_pipe *p, pgjq_pipe_msg_fn *on_msg, void *ctx)
 			close_fd(&p->out_fd);
 			return;
 		}
-		p->spoke = true;
+		p->wrote_since_send = true;
 		feed_out(p, buf, (size_t)n, on_msg, ctx);
 		/* A short read emptied the pipe: spare the read that would say EAGAIN. */
 		if ((size_t)n < sizeof buf)
@@ -580,7 +580,7 @@ read_err(struct pgjq_pipe *p, pgjq_pipe_err_fn *on_err, void *ctx)
 			close_fd(&p->err_fd);
 			return;
 		}
-		p->spoke = true;
+		p->wrote_since_send = true;
 		pgjq_tail_add(&p->err_tail, buf, (size_t)n);
 		for (ssize_t i = 0; i < n; i++) {
 			if (buf[i] == '\n' || p->err_line.len >= ERR_LINE_MAX) {
@@ -632,7 +632,7 @@ pgjq_pipe_close_stdin(struct pgjq_pipe *p)
 void
 pgjq_pipe_kill(struct pgjq_pipe *p, int sig)
 {
-	p->deaf = true;
+	p->stdout_ignored = true;
 	if (p->pid > 0)
 		kill(-p->pid, sig);
 }

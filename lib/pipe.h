@@ -63,8 +63,8 @@ struct pgjq_pipe {
 	int64_t queued[PGJQ_PIPE_DEPTH_MAX - 1]; /* sent after it, oldest first */
 	int nqueued;
 	long answered;            /* jobs this process has answered */
-	bool spoke;               /* it wrote something since the job in flight was sent, or the last answered */
-	bool deaf;                /* stdout is read but no longer believed: it broke the protocol, or is being stopped */
+	bool wrote_since_send;    /* it wrote something since the job in flight was sent, or the last answered */
+	bool stdout_ignored;      /* stdout is read but no longer believed: it broke the protocol, or is being stopped */
 	struct pgjq_buf in;       /* bytes for stdin, written from in_off on */
 	size_t in_off;
 	struct pgjq_buf line;     /* stdout line being assembled */

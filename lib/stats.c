@@ -47,6 +47,26 @@ const char pgjq_stats_counters_sql[] =
 	"SELECT queue, name, le, n FROM {S}.counters($1::text[]) "
 	"UNION ALL SELECT NULL, 'run_bucket', b, 0 FROM pg_catalog.unnest({S}.run_buckets()) b";
 
+/* The columns of stats_queues(), in order: a state's count, then each window's, then each quantile's. */
+enum {
+	QCOL_QUEUE,
+	QCOL_JOBS,                                          /* PGJQ_NSTATES of them */
+	QCOL_OLDEST_QUEUED = QCOL_JOBS + PGJQ_NSTATES,
+	QCOL_COMPLETED,                                     /* PGJQ_STATS_NWINDOWS of them */
+	QCOL_FAILED = QCOL_COMPLETED + PGJQ_STATS_NWINDOWS, /* and these */
+	QCOL_RUN = QCOL_FAILED + PGJQ_STATS_NWINDOWS,       /* PGJQ_STATS_NQUANTILES of them */
+	QCOL_WORKERS = QCOL_RUN + PGJQ_STATS_NQUANTILES,
+	QCOL_SLOTS,
+};
+
+/* The columns of the database's row: then a live and a dead count for each table. */
+enum { DCOL_AT, DCOL_EPOCH, DCOL_WORKERS, DCOL_SLOTS, DCOL_TUPLES };
+
+/* The columns of the queues' settings, of schedules and of counters. */
+enum { FCOL_QUEUE, FCOL_PAUSED, FCOL_LIMIT };
+enum { SCOL_NAME, SCOL_LAST_SUCCESS };
+enum { CCOL_QUEUE, CCOL_NAME, CCOL_LE, CCOL_N };
+
 static int64_t
 get_int(const PGresult *res, int row, int col)
 {
@@ -68,27 +88,27 @@ pgjq_stats_read(struct pgjq_stats *s, const PGresult *queues, const PGresult *da
 	for (int i = 0; i < PQntuples(queues); i++) {
 		struct pgjq_queue_stats *q = &s->queues[i];
 
-		q->queue = pgjq_xstrdup(PQgetvalue(queues, i, 0));
+		q->queue = pgjq_xstrdup(PQgetvalue(queues, i, QCOL_QUEUE));
 		for (int st = 0; st < PGJQ_NSTATES; st++)
-			q->jobs[st] = get_int(queues, i, 1 + st);
-		q->oldest_queued = get_double(queues, i, 7);
+			q->jobs[st] = get_int(queues, i, QCOL_JOBS + st);
+		q->oldest_queued = get_double(queues, i, QCOL_OLDEST_QUEUED);
 		for (int w = 0; w < PGJQ_STATS_NWINDOWS; w++) {
-			q->completed[w] = get_int(queues, i, 8 + w);
-			q->failed[w] = get_int(queues, i, 11 + w);
+			q->completed[w] = get_int(queues, i, QCOL_COMPLETED + w);
+			q->failed[w] = get_int(queues, i, QCOL_FAILED + w);
 		}
 		for (int k = 0; k < PGJQ_STATS_NQUANTILES; k++)
-			q->run[k] = get_double(queues, i, 14 + k);
-		q->workers = get_int(queues, i, 17);
-		q->slots = get_int(queues, i, 18);
+			q->run[k] = get_double(queues, i, QCOL_RUN + k);
+		q->workers = get_int(queues, i, QCOL_WORKERS);
+		q->slots = get_int(queues, i, QCOL_SLOTS);
 	}
 	if (PQntuples(database) == 1) {
-		snprintf(s->at, sizeof s->at, "%s", PQgetvalue(database, 0, 0));
-		s->at_epoch = get_double(database, 0, 1);
-		s->workers = get_int(database, 0, 2);
-		s->slots = get_int(database, 0, 3);
+		snprintf(s->at, sizeof s->at, "%s", PQgetvalue(database, 0, DCOL_AT));
+		s->at_epoch = get_double(database, 0, DCOL_EPOCH);
+		s->workers = get_int(database, 0, DCOL_WORKERS);
+		s->slots = get_int(database, 0, DCOL_SLOTS);
 		for (int t = 0; t < 2; t++) {
-			s->live_tuples[t] = get_int(database, 0, 4 + 2 * t);
-			s->dead_tuples[t] = get_int(database, 0, 5 + 2 * t);
+			s->live_tuples[t] = get_int(database, 0, DCOL_TUPLES + 2 * t);
+			s->dead_tuples[t] = get_int(database, 0, DCOL_TUPLES + 2 * t + 1);
 		}
 	}
 }
@@ -98,9 +118,9 @@ pgjq_stats_read_flow(struct pgjq_stats *s, const PGresult *flow)
 {
 	for (int i = 0; i < PQntuples(flow); i++)
 		for (size_t k = 0; k < s->nqueues; k++)
-			if (strcmp(s->queues[k].queue, PQgetvalue(flow, i, 0)) == 0) {
-				s->queues[k].paused = strcmp(PQgetvalue(flow, i, 1), "t") == 0;
-				s->queues[k].limit = get_int(flow, i, 2);
+			if (strcmp(s->queues[k].queue, PQgetvalue(flow, i, FCOL_QUEUE)) == 0) {
+				s->queues[k].paused = strcmp(PQgetvalue(flow, i, FCOL_PAUSED), "t") == 0;
+				s->queues[k].limit = get_int(flow, i, FCOL_LIMIT);
 			}
 }
 
@@ -112,10 +132,10 @@ pgjq_stats_read_counters(struct pgjq_stats *s, const PGresult *res)
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct pgjq_counter *c = &s->counters[i];
 
-		c->queue = PQgetisnull(res, i, 0) ? NULL : pgjq_xstrdup(PQgetvalue(res, i, 0));
-		c->name = pgjq_xstrdup(PQgetvalue(res, i, 1));
-		c->le = get_double(res, i, 2);
-		c->n = get_double(res, i, 3);
+		c->queue = PQgetisnull(res, i, CCOL_QUEUE) ? NULL : pgjq_xstrdup(PQgetvalue(res, i, CCOL_QUEUE));
+		c->name = pgjq_xstrdup(PQgetvalue(res, i, CCOL_NAME));
+		c->le = get_double(res, i, CCOL_LE);
+		c->n = get_double(res, i, CCOL_N);
 	}
 }
 
@@ -142,8 +162,8 @@ pgjq_stats_read_schedules(struct pgjq_stats *s, const PGresult *schedules)
 	s->nschedules = (size_t)PQntuples(schedules);
 	s->schedules = pgjq_xcalloc(s->nschedules + 1, sizeof *s->schedules);
 	for (size_t i = 0; i < s->nschedules; i++) {
-		s->schedules[i].name = pgjq_xstrdup(PQgetvalue(schedules, (int)i, 0));
-		s->schedules[i].last_success = get_double(schedules, (int)i, 1);
+		s->schedules[i].name = pgjq_xstrdup(PQgetvalue(schedules, (int)i, SCOL_NAME));
+		s->schedules[i].last_success = get_double(schedules, (int)i, SCOL_LAST_SUCCESS);
 	}
 }
 

@@ -178,7 +178,7 @@ next_wakeup(struct worker *w, int64_t now)
 				SOONER(s->kill_at);
 			if (s->progress_dirty && turn_open)
 				SOONER(s->progress_sent + WK_PROGRESS_EVERY_US);
-			if (!s->told && !s->lost && turn_open && w->conn != NULL)
+			if (!s->db_running && !s->lost && turn_open && w->conn != NULL)
 				t = now;
 		} else {
 			SOONER(s->exited + WK_LEFTOVER_US);

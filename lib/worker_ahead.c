@@ -50,7 +50,7 @@ wk_ahead_cancelled(struct worker *w, int64_t id)
 
 	if (a == NULL)
 		return;
-	if (a->told) {
+	if (a->db_running) {
 		w->next_renew = 0;
 		return;
 	}
@@ -78,8 +78,8 @@ ahead_cmp(const void *pa, const void *pb)
 {
 	const struct ahead *a = pa, *b = pb;
 
-	if (a->told != b->told)
-		return a->told ? -1 : 1;
+	if (a->db_running != b->db_running)
+		return a->db_running ? -1 : 1;
 	if (a->priority != b->priority)
 		return a->priority < b->priority ? -1 : 1;
 	return a->id < b->id ? -1 : a->id > b->id;

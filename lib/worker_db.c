@@ -149,12 +149,12 @@ wk_db_connect(struct worker *w, bool first)
 	if (!w->o->poll_only) {
 		char every[32];
 
-		w->deaf = !pgjq_notifications_arrive(w->conn, w->o->conninfo, w->chan_new);
+		w->polling = !pgjq_notifications_arrive(w->conn, w->o->conninfo, w->chan_new);
 		pgjq_format_duration(w->o->poll_us, every, sizeof every);
-		if (w->deaf && !w->said_deaf)
+		if (w->polling && !w->said_deaf)
 			pgjq_warn("notifications do not arrive on this connection (a pooler in "
 			    "transaction mode?): polling every %s", every);
-		w->said_deaf |= w->deaf;
+		w->said_deaf |= w->polling;
 	}
 	if (first) {
 		char host[256] = "?", name[300], conc[16], lease[64];

@@ -57,11 +57,11 @@ struct slot {
 	bool bad_progress_said;   /* a bad progress line was warned about: once is enough */
 	bool snooze;              /* the handler said "not now" (fd 3, --pipe, HTTP 429/503 with Retry-After) */
 	int64_t snooze_us;        /* ... and for how long */
-	bool told;                /* the database has it running (claimed straight so, or a turn said so) */
+	bool db_running;          /* the database has it running (claimed straight so, or a turn said so) */
 	bool lost;                /* the database says it is not ours: its outcome would change nothing */
 	bool http;                /* an HTTP request, not a process */
 	bool piped;               /* sent to the slot's --pipe handler, not a process of its own */
-	char *broke;              /* --pipe: the protocol error that stopped the handler, for the job's error */
+	char *protocol_error;     /* --pipe: the protocol error that stopped the handler, for the job's error */
 	bool resent;              /* --pipe: sent again, to a new handler: the first quit without reading it */
 	bool sent_ahead;          /* --pipe: it was in its handler's stdin already, sent behind the last job */
 	struct pgjq_http_result reply; /* --http: the server's answer, once done */
@@ -102,7 +102,7 @@ struct ahead {
 	int attempt, max_attempts, priority;
 	int64_t limit_us;         /* its own run time limit; -1: none, the worker's applies */
 	char *payload;            /* JSON text; the slot's once it starts */
-	bool told;                /* the database has it running already */
+	bool db_running;          /* the database has it running already */
 	bool sent;                /* --pipe: in a handler's stdin already */
 	int64_t lease_end;        /* monotonic, from the claim's or the renewal's sending: ours until then */
 };
@@ -120,7 +120,7 @@ struct piped {
 	int64_t restart_delay;    /* the wait after the last young death; 0: none */
 	pid_t pid;                /* the last process's, for messages once it is reaped */
 	bool stopped;             /* we stopped it (time limit, cancel, shutdown): its death is not its fault */
-	bool told;                /* its death was a job's error: nothing more to say */
+	bool death_said;          /* its death was a job's error: nothing more to say */
 	int pfd_at, npfd;         /* where its fds are among the handlers' in this turn's poll set */
 	/*
 	 * Jobs sent behind the slot's, waiting in the handler's stdin, in
@@ -193,7 +193,7 @@ struct worker {
 	struct wk_sched *sched;   /* worker_schedule.c's */
 	int64_t reconnect_at, reconnect_delay; /* the next try, and the wait before it, growing */
 	bool said_down;           /* the loss is in the log already */
-	bool deaf;                /* it did not come: the poll and the renewals find new work and cancels */
+	bool polling;             /* it did not come: the poll and the renewals find new work and cancels */
 	bool said_deaf;
 
 	struct slot *slots;       /* o->concurrency of them */

@@ -59,7 +59,7 @@ wk_pipe_stop(struct worker *w, struct piped *pp, int64_t now, bool blame)
 	if (!blame)
 		pp->stopped = true;
 	if (pp->kill_at != 0) {
-		pp->p.deaf = true;
+		pp->p.stdout_ignored = true;
 		return;
 	}
 	pgjq_pipe_kill(&pp->p, SIGTERM);
@@ -78,7 +78,7 @@ start_pipe(struct worker *w, struct piped *pp)
 		return false;
 	pp->pid = pp->p.pid;
 	pp->exited = pp->kill_at = 0;
-	pp->stopped = pp->told = false;
+	pp->stopped = pp->death_said = false;
 	return true;
 }
 
@@ -116,7 +116,7 @@ wk_pipe_room(struct worker *w, int i)
 	const struct slot *s = &w->slots[i];
 	int64_t depth;
 
-	if (!s->busy || s->lost || s->timed_out || s->cancelled || s->released || s->broke != NULL ||
+	if (!s->busy || s->lost || s->timed_out || s->cancelled || s->released || s->protocol_error != NULL ||
 	    pp->avg_us == 0 || pp->avg_us >= PIPE_FAST_US)
 		return 0;
 	depth = 1 + PIPE_QUEUE_US / (pp->avg_us > 0 ? pp->avg_us : 1);
@@ -226,16 +226,16 @@ wk_pipe_finish_job(struct worker *w, struct slot *s, int64_t now)
 	int st = pp->p.status;
 	char raw[PGJQ_ERROR_TAIL + 1], why[256], limit[32], *tail, *error;
 
-	pp->told = true;
+	pp->death_said = true;
 	/* A cancel wins over putting the job back: released, it would run again. */
 	if (s->released && !s->cancelled) {
 		wk_outcome_add(w, s, OUT_RELEASED, false, NULL, NULL, now);
 		return;
 	}
-	if (s->broke != NULL) {
+	if (s->protocol_error != NULL) {
 		/* Its stderr is in the log already; the error says what was wrong. */
-		wk_outcome_add(w, s, OUT_FAILED, false, NULL, s->broke, now);
-		s->broke = NULL;
+		wk_outcome_add(w, s, OUT_FAILED, false, NULL, s->protocol_error, now);
+		s->protocol_error = NULL;
 		return;
 	}
 	if (pp->p.exec_errno != 0) {
@@ -350,8 +350,8 @@ on_pipe_msg(void *ctx, const struct pgjq_pipe_msg *m)
 		if (s->busy) {
 			pgjq_warn("slot %d (pid %ld): job %" PRId64 ": bad line from the handler: %s; stopping it",
 			    c->slot + 1, (long)pp->pid, s->id, m->text);
-			free(s->broke);
-			s->broke = pgjq_xasprintf("bad line from the handler: %s", m->text);
+			free(s->protocol_error);
+			s->protocol_error = pgjq_xasprintf("bad line from the handler: %s", m->text);
 		} else {
 			pgjq_warn("slot %d (pid %ld): bad line from the handler between jobs: %s; stopping it",
 			    c->slot + 1, (long)pp->pid, m->text);
@@ -386,8 +386,8 @@ wk_pipe_resend(struct worker *w, struct slot *s, int64_t now)
 	struct piped *pp = wk_pipe_of(w, s);
 	int st = pp->p.status;
 
-	if (s->resent || s->timed_out || s->cancelled || s->released || s->broke != NULL ||
-	    pp->stopped || pp->p.spoke || pp->p.exec_errno != 0 ||
+	if (s->resent || s->timed_out || s->cancelled || s->released || s->protocol_error != NULL ||
+	    pp->stopped || pp->p.wrote_since_send || pp->p.exec_errno != 0 ||
 	    !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return false;
 	if (w->stopping != WK_RUNNING) {
@@ -425,7 +425,7 @@ clear_dead_pipe(struct worker *w, int i, int64_t now)
 	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
 	char when[32];
 
-	if (pp->kill_at == 0 && !pp->stopped && !pp->told && !clean) {
+	if (pp->kill_at == 0 && !pp->stopped && !pp->death_said && !clean) {
 		if (WIFSIGNALED(st))
 			pgjq_warn("slot %d (pid %ld): the handler was killed by signal %d (%s) between jobs",
 			    i + 1, (long)pp->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
@@ -453,7 +453,7 @@ clear_dead_pipe(struct worker *w, int i, int64_t now)
 	wk_pipe_unqueue(w, pp);
 	pgjq_pipe_reset(&pp->p);
 	pp->exited = pp->kill_at = 0;
-	pp->stopped = pp->told = false;
+	pp->stopped = pp->death_said = false;
 	w->wake = true;
 }
 

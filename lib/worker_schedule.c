@@ -286,7 +286,7 @@ wk_schedule_tick(struct worker *w, int64_t now)
 	if (w->conn == NULL || w->turn.busy || w->id == 0 || due == 0 || now < due)
 		return;
 	sc->reload = false;
-	sc->recheck = now + (w->deaf && w->o->poll_us < RECHECK_US ? w->o->poll_us : RECHECK_US);
+	sc->recheck = now + (w->polling && w->o->poll_us < RECHECK_US ? w->o->poll_us : RECHECK_US);
 	/* What was fired is read back once, to learn the next slots (ours or another worker's). */
 	if (!load_and_fire(w, now, true, &cannot) && w->conn != NULL)
 		load_and_fire(w, now, false, &cannot);

@@ -74,7 +74,7 @@ wk_slot_start(struct worker *w, struct slot *s, struct ahead *a, int64_t now)
 	s->payload = a->payload;
 	s->attempt = a->attempt;
 	s->max_attempts = a->max_attempts;
-	s->told = a->told;
+	s->db_running = a->db_running;
 	s->sent_ahead = a->sent;
 	/* Its attempt, run time and limit count from now, not from the claim. */
 	s->started = now;
@@ -448,7 +448,7 @@ wk_slot_vacate(struct worker *w, struct slot *s)
 	pgjq_handler_free(&s->h);
 	free(s->payload);
 	free(s->message);
-	free(s->broke);
+	free(s->protocol_error);
 	memset(s, 0, sizeof *s);
 	w->busy--;
 	/* A free slot: look for more work. */

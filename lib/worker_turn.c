@@ -185,7 +185,7 @@ claim_want(struct worker *w, int64_t now, int *run, int *ahead)
 static bool
 report_due(const struct slot *s, int64_t now)
 {
-	return s->busy && !s->lost && (!s->told || wk_slot_progress_due(s, now));
+	return s->busy && !s->lost && (!s->db_running || wk_slot_progress_due(s, now));
 }
 
 /*
@@ -283,7 +283,7 @@ ahead_add(struct worker *w, PGresult *res, int row)
 	a->limit_us = PQgetisnull(res, row, TURN_TIMEOUT) ? -1 :
 	    (int64_t)(strtod(PQgetvalue(res, row, TURN_TIMEOUT), NULL) * 1e6);
 	a->sent = false;
-	a->told = strcmp(PQgetvalue(res, row, TURN_STATE), "running") == 0;
+	a->db_running = strcmp(PQgetvalue(res, row, TURN_STATE), "running") == 0;
 	a->lease_end = w->turn.sent + w->o->lease_us;
 }
 
@@ -316,7 +316,7 @@ turn_done(struct worker *w, PGresult *res, int64_t now)
 				s->progress_dirty = false;
 		}
 		if (state_at(res, row) != NULL)
-			s->told = true;
+			s->db_running = true;
 		else
 			wk_slot_abandon(w, s, now);
 	}

@@ -68,7 +68,7 @@ renew_leases(struct worker *w, int64_t now)
 	free(ids);
 	w->next_renew = now + w->o->lease_us / 3;
 	/* Deaf to cancel notices: a renewal is what finds them. */
-	if (w->deaf && w->o->poll_us < w->o->lease_us / 3)
+	if (w->polling && w->o->poll_us < w->o->lease_us / 3)
 		w->next_renew = now + w->o->poll_us;
 	if (res == NULL)
 		return;

@@ -97,7 +97,7 @@ static void
 expect(struct pgjq_pipe *p, int64_t id)
 {
 	forget();
-	p->deaf = false;
+	p->stdout_ignored = false;
 	p->job = id;
 }
 
@@ -116,7 +116,7 @@ bad(struct pgjq_pipe *p, const char *line, const char *why)
 	expect(p, 7);
 	g = one(line, p);
 	return g != NULL && g->kind == PGJQ_PIPE_BAD && g->text != NULL && strstr(g->text, why) != NULL &&
-	    p->deaf;
+	    p->stdout_ignored;
 }
 
 int
@@ -191,7 +191,7 @@ main(void)
 	ok(g && g->kind == PGJQ_PIPE_PROGRESS && g->progress == 100 && g->text == NULL, "progress without a message");
 	expect(&p, 10);
 	g = one("{\"id\":10,\"progress\":101}\n", &p);
-	ok(g && g->kind == PGJQ_PIPE_BAD_PROGRESS && !p.deaf, "progress over 100 is only a bad progress line");
+	ok(g && g->kind == PGJQ_PIPE_BAD_PROGRESS && !p.stdout_ignored, "progress over 100 is only a bad progress line");
 	expect(&p, 10);
 	g = one("{\"id\":10,\"progress\":5,\"message\":5}\n", &p);
 	ok(g && g->kind == PGJQ_PIPE_BAD_PROGRESS, "so is a message that is no string");
