@@ -258,6 +258,20 @@ worker_init(struct worker *w, const struct pgjq_worker_opts *o)
 	}
 }
 
+const char *
+wk_queue_name(struct worker *w, const char *name)
+{
+	for (size_t i = 0; i < w->o->nqueues; i++)
+		if (strcmp(w->o->queues[i], name) == 0)
+			return w->o->queues[i];
+	/* A claim takes only the worker's queues; this is for a schema that changed under it. */
+	for (size_t i = 0; i < w->nstray_queues; i++)
+		if (strcmp(w->stray_queues[i], name) == 0)
+			return w->stray_queues[i];
+	w->stray_queues = pgjq_xrealloc(w->stray_queues, (w->nstray_queues + 1) * sizeof *w->stray_queues);
+	return w->stray_queues[w->nstray_queues++] = pgjq_xstrdup(name);
+}
+
 static void
 worker_free(struct worker *w)
 {
@@ -277,6 +291,9 @@ worker_free(struct worker *w)
 	free(w->pipes);
 	free(w->slots);
 	free(w->queues);
+	for (size_t i = 0; i < w->nstray_queues; i++)
+		free(w->stray_queues[i]);
+	free(w->stray_queues);
 	free(w->chan_new);
 	free(w->chan_cancel);
 	free(w->chan_progress);

@@ -100,7 +100,6 @@ release_one(struct worker *w, struct ahead *a)
 
 	o->kind = OUT_RELEASED;
 	o->id = a->id;
-	memcpy(o->queue, a->queue, sizeof o->queue);
 	o->attempt = a->attempt;
 	o->max_attempts = a->max_attempts;
 	free(a->payload);

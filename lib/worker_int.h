@@ -37,7 +37,7 @@
 struct slot {
 	bool busy;                /* it holds a job */
 	int64_t id;               /* the job's */
-	char queue[PGJQ_QUEUE_MAX + 1];
+	const char *queue;        /* the worker's own name of it (wk_queue_name()) */
 	int attempt, max_attempts;
 	char *payload;            /* JSON text, for the handler */
 	struct pgjq_handler h;    /* the exec handler's process and pipes (fds -1 for the others) */
@@ -75,10 +75,11 @@ enum outcome_kind { OUT_COMPLETED, OUT_FAILED, OUT_RELEASED, OUT_SNOOZED };
 /* What a finished handler left to record; kept while the database is away. */
 struct outcome {
 	enum outcome_kind kind;
-	int64_t id;               /* the job's */
-	char queue[PGJQ_QUEUE_MAX + 1];
 	int attempt, max_attempts;
 	bool permanent;           /* failed: no retry can help */
+	bool has_progress;        /* the job's last progress, not yet recorded, goes with it */
+	int progress;
+	int64_t id;               /* the job's */
 	int64_t retry_after_us;   /* the server's Retry-After; -1: use the backoff */
 	int64_t delay_us;         /* failed: when to retry, drawn once so a retried recording says the same;
 	                           * snoozed: when to run again */
@@ -86,8 +87,6 @@ struct outcome {
 	char *error;              /* why the attempt failed */
 	int64_t took_us;          /* its handler's run time */
 	int64_t started;          /* monotonic: when its handler got it; 0 never (released from the local queue) */
-	bool has_progress;        /* the job's last progress, not yet recorded, goes with it */
-	int progress;
 	char *message;            /* (NULL: none) */
 };
 
@@ -98,7 +97,7 @@ struct outcome {
  */
 struct ahead {
 	int64_t id;               /* the job's, as claimed */
-	char queue[PGJQ_QUEUE_MAX + 1];
+	const char *queue;        /* the worker's own name of it (wk_queue_name()) */
 	int attempt, max_attempts, priority;
 	int64_t limit_us;         /* its own run time limit; -1: none, the worker's applies */
 	char *payload;            /* JSON text; the slot's once it starts */
@@ -187,6 +186,8 @@ struct worker {
 	PGconn *conn;             /* NULL while the database is lost */
 	int64_t id;               /* our row in workers */
 	char *queues;             /* the queues as an array literal */
+	char **stray_queues;      /* names claims gave that are none of o->queues (wk_queue_name()) */
+	size_t nstray_queues;
 	char *chan_new, *chan_cancel, *chan_progress; /* channels: new work, cancels, progress */
 	char *chan_log;           /* ... and new log lines */
 	char *chan_schedule;      /* schedules added or changed */
@@ -226,6 +227,13 @@ struct worker {
 
 /* No job runs and none will be claimed: time to go, once the --pipe handlers have gone. */
 bool wk_work_done(struct worker *w);
+
+/*
+ * The worker's own copy of a queue's name, which lives as long as the
+ * worker: a slot, an outcome and a job of the local queue point to it
+ * rather than each carrying 65 bytes (a turn holds a thousand of them).
+ */
+const char *wk_queue_name(struct worker *w, const char *name);
 
 /* worker_db.c: the connection */
 

@@ -55,7 +55,6 @@ wk_outcome_add(struct worker *w, struct slot *s, enum outcome_kind kind, bool pe
 	o = wk_outcome_new(w);
 	o->kind = kind;
 	o->id = s->id;
-	memcpy(o->queue, s->queue, sizeof o->queue);
 	o->attempt = s->attempt;
 	o->max_attempts = s->max_attempts;
 	o->permanent = permanent;

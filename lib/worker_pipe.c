@@ -195,7 +195,7 @@ answered_queued(struct worker *w, struct piped *pp, const struct pgjq_pipe_msg *
 		return;
 	memset(&tmp, 0, sizeof tmp);
 	tmp.id = pp->queued[at].id;
-	memcpy(tmp.queue, pp->queued[at].queue, sizeof tmp.queue);
+	tmp.queue = pp->queued[at].queue;
 	tmp.attempt = pp->queued[at].attempt;
 	tmp.max_attempts = pp->queued[at].max_attempts;
 	tmp.started = now;

@@ -70,7 +70,7 @@ wk_slot_start(struct worker *w, struct slot *s, struct ahead *a, int64_t now)
 	memset(s, 0, sizeof *s);
 	s->busy = true;
 	s->id = a->id;
-	memcpy(s->queue, a->queue, sizeof s->queue);
+	s->queue = a->queue;
 	s->payload = a->payload;
 	s->attempt = a->attempt;
 	s->max_attempts = a->max_attempts;

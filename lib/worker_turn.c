@@ -274,7 +274,7 @@ ahead_add(struct worker *w, PGresult *res, int row)
 	w->ahead = pgjq_xgrow(w->ahead, &w->ahead_cap, w->nahead + 1, sizeof *w->ahead);
 	a = &w->ahead[w->nahead++];
 	a->id = strtoll(PQgetvalue(res, row, TURN_ID), NULL, 10);
-	snprintf(a->queue, sizeof a->queue, "%s", PQgetvalue(res, row, TURN_QUEUE));
+	a->queue = wk_queue_name(w, PQgetvalue(res, row, TURN_QUEUE));
 	a->payload = pgjq_xstrdup(PQgetvalue(res, row, TURN_PAYLOAD));
 	a->attempt = atoi(PQgetvalue(res, row, TURN_ATTEMPT));
 	a->max_attempts = atoi(PQgetvalue(res, row, TURN_MAX_ATTEMPTS));
