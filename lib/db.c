@@ -13,19 +13,37 @@
 #include "diag.h"
 #include "xalloc.h"
 
-PGconn *
-pgjq_db_open(const char *conninfo, bool quiet)
+static PGconn *
+db_open(const char *conninfo, bool quiet, PGconn *beside)
 {
 	/*
 	 * expand_dbname lets "dbname" carry a whole URI or conninfo string;
-	 * later keywords only fill what it leaves out, so a user's own
-	 * application_name or client_encoding still wins.
+	 * a keyword after it overrides what it says (client_encoding: pgjq
+	 * speaks UTF8), one before it only fills a gap (connect_timeout),
+	 * and a user's own application_name wins over the fallback.  Beside another
+	 * connection, its server's address comes last, and overrides a list
+	 * of hosts: a second connection that found another server than the
+	 * first (a standby since promoted, say) would split the worker's
+	 * work between two databases.
 	 */
-	const char *keys[] = {"connect_timeout", "dbname", "fallback_application_name",
-	    "client_encoding", NULL};
-	const char *values[] = {"10", conninfo, pgjq_progname(), "UTF8", NULL};
-	int first = 0;
+	const char *keys[8] = {"connect_timeout", "dbname", "fallback_application_name", "client_encoding"};
+	const char *values[8] = {"10", conninfo, pgjq_progname(), "UTF8"};
+	int first = 0, n = 4;
 	PGconn *conn;
+
+	if (beside != NULL) {
+		const char *addr = PQhostaddr(beside);
+
+		keys[n] = "host";
+		values[n++] = PQhost(beside);
+		keys[n] = "port";
+		values[n++] = PQport(beside);
+		if (addr != NULL && *addr != '\0') {
+			keys[n] = "hostaddr";
+			values[n++] = addr;
+		}
+	}
+	keys[n] = values[n] = NULL;
 
 	/*
 	 * A host that does not answer at all (its link down) would hold us
@@ -54,6 +72,18 @@ pgjq_db_open(const char *conninfo, bool quiet)
 	return conn;
 }
 
+PGconn *
+pgjq_db_open(const char *conninfo, bool quiet)
+{
+	return db_open(conninfo, quiet, NULL);
+}
+
+PGconn *
+pgjq_db_open_beside(const char *conninfo, PGconn *beside)
+{
+	return db_open(conninfo, true, beside);
+}
+
 bool
 pgjq_notifications_arrive(PGconn *conn, const char *conninfo, const char *channel)
 {
@@ -66,7 +96,7 @@ pgjq_notifications_arrive(PGconn *conn, const char *conninfo, const char *channe
 	bool sent;
 
 	snprintf(token, sizeof token, "pgjq-probe %ld.%u", (long)getpid(), ++count);
-	if ((other = pgjq_db_open(conninfo, true)) == NULL)
+	if ((other = pgjq_db_open_beside(conninfo, conn)) == NULL)
 		return true; /* cannot tell: the caller finds a lost database by itself */
 	res = pgjq_exec(other, "SELECT pg_catalog.pg_notify($1, $2)", 2, params);
 	sent = pgjq_ok(res);

@@ -31,6 +31,9 @@
  */
 PGconn *pgjq_db_open(const char *conninfo, bool quiet);
 
+/* Another connection to the very server that beside is connected to; NULL if it fails. */
+PGconn *pgjq_db_open_beside(const char *conninfo, PGconn *beside);
+
 /*
  * Makes schema the one {S} stands for, quoted as an identifier by libpq
  * for conn's encoding.  A process uses one schema: pgjq_connect() sets it,

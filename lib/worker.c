@@ -89,7 +89,7 @@ on_stopping(struct worker *w, int64_t now)
 bool
 wk_work_done(struct worker *w)
 {
-	if (w->busy > 0 || w->nahead > 0 || w->turn.busy)
+	if (w->busy > 0 || w->nahead > 0 || w->turn.busy || w->claim.busy)
 		return false;
 	/* Log lines left over go first (they wait 100 ms at most), while they can. */
 	if (w->log.pending.n > 0 && w->conn != NULL)
@@ -113,7 +113,7 @@ finished(struct worker *w)
 {
 	/* Once it has begun, the handlers' wind-down is seen through. */
 	if (w->closing_at != 0)
-		return w->busy == 0 && w->nahead == 0 && !w->turn.busy && !wk_pipes_alive(w) &&
+		return w->busy == 0 && w->nahead == 0 && !w->turn.busy && !w->claim.busy && !wk_pipes_alive(w) &&
 		    (w->nout == 0 || (w->stopping == WK_STOP_NOW && w->conn == NULL));
 	return wk_work_done(w) && !wk_pipes_alive(w);
 }
@@ -151,12 +151,22 @@ next_wakeup(struct worker *w, int64_t now)
 		} else {
 			/* Lines written wait a little for company, not for ever. */
 			SOONER(wk_log_due_at(w));
-			if (w->stopping == WK_RUNNING && run + ahead > 0) {
+			if (w->stopping == WK_RUNNING && run + ahead > 0 && w->claim_conn == NULL) {
 				SOONER(w->next_poll);
 				SOONER(w->next_due);
 				if (w->wake)
 					t = now;
 			}
+		}
+		if (w->claim.busy) {
+			SOONER(w->claim.sent + wk_db_wait_us(w));
+		} else if (w->claim_conn != NULL && w->stopping == WK_RUNNING && run + ahead > 0) {
+			SOONER(w->next_poll);
+			SOONER(w->next_due);
+			if (w->wake)
+				t = now;
+		} else if (w->claim_conn == NULL && w->stopping == WK_RUNNING) {
+			SOONER(w->claim_retry_at);
 		}
 	}
 	/*
@@ -217,6 +227,7 @@ poll_io(struct worker *w, struct pollfd *pfd)
 	pfd[n++] = (struct pollfd){.fd = signal_fd, .events = POLLIN};
 	if (w->conn != NULL)
 		pfd[n++] = (struct pollfd){.fd = PQsocket(w->conn), .events = POLLIN};
+	n += wk_claim_pollfds(w, pfd + n);
 	n += wk_slots_pollfds(w, pfd + n);
 	pipes_first = n;
 	n += wk_pipes_pollfds(w, pfd + n);
@@ -303,6 +314,7 @@ worker_free(struct worker *w)
 	free(w->chan_schedule);
 	wk_schedule_free(w);
 	pgjq_http_free(w->http);
+	PQfinish(w->claim_conn);
 	PQfinish(w->conn);
 }
 
@@ -315,7 +327,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 
 	worker_init(&w, o);
 	/* Per slot: four pipes, or about two sockets when speaking HTTP. */
-	pfd = pgjq_xcalloc((size_t)o->concurrency * 4 + 2 + 16, sizeof *pfd);
+	pfd = pgjq_xcalloc((size_t)o->concurrency * 4 + 3 + 16, sizeof *pfd);
 	setup_signals();
 
 	if (!wk_db_connect(&w, true)) {
@@ -332,6 +344,7 @@ pgjq_worker_run(const struct pgjq_worker_opts *o)
 			on_stopping(&w, now);
 		/* What the database said: */
 		wk_db_reconnect(&w, now);
+		wk_claim_connect(&w, now);
 		wk_db_read_notifies(&w);
 		wk_turn_read(&w, now);
 		wk_schedule_resolve(&w);

@@ -157,12 +157,15 @@ wk_ahead_put(struct worker *w, struct ahead *a)
 void
 wk_ahead_feed_slots(struct worker *w, int64_t now)
 {
-	size_t taken = 0;
+	size_t taken = 0, known = 0;
 
 	/* Cut off, a job of the local queue may be another's by now: none starts. */
 	if (w->stopping != WK_RUNNING || w->conn == NULL)
 		return;
-	for (int i = 0; i < w->o->concurrency && taken < w->nahead; i++) {
+	/* Its handler is told of its schedule: the first whose is not known yet waits, and those after it. */
+	while (known < w->nahead && wk_schedule_known(w, w->ahead[known].id, w->ahead[known].queue))
+		known++;
+	for (int i = 0; i < w->o->concurrency && taken < known; i++) {
 		struct ahead *a = &w->ahead[taken];
 
 		if (!wk_slot_ready(w, i, now))
@@ -180,10 +183,10 @@ wk_ahead_feed_slots(struct worker *w, int64_t now)
 		wk_slot_start(w, &w->slots[i], a, now);
 		w->started++;
 	}
-	for (int i = 0; w->pipes != NULL && i < w->o->concurrency && taken < w->nahead; i++) {
+	for (int i = 0; w->pipes != NULL && i < w->o->concurrency && taken < known; i++) {
 		int room = wk_pipe_room(w, i);
 
-		while (room > 0 && taken < w->nahead) {
+		while (room > 0 && taken < known) {
 			struct ahead *a = &w->ahead[taken++];
 
 			if (a->lease_end <= now) {

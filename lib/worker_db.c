@@ -58,6 +58,9 @@ wk_db_lost(struct worker *w, const char *why)
 	w->said_down = true;
 	PQfinish(w->conn);
 	w->conn = NULL;
+	/* The claimer goes too: it must find the server the turns find, which may be another now. */
+	if (w->claim_conn != NULL)
+		wk_claim_drop(w);
 	/*
 	 * The turn under way may or may not have committed: its outcomes are
 	 * kept and sent again (a second send is told as the first), its

@@ -210,6 +210,17 @@ struct worker {
 	long started;             /* jobs handed to handlers since the last turn's answer */
 	long demand;              /* ... and from the one before to it: what to claim ahead */
 	struct turn turn;
+	/*
+	 * The claimer: a second connection that only claims, while the turns
+	 * of the first record what happened.  A server spends about as long
+	 * on either, and one connection is one server process: with both,
+	 * two cores work for the worker.  NULL while it is lost (the turns
+	 * claim then, as they do alone).
+	 */
+	PGconn *claim_conn;
+	struct turn claim;        /* its claim under way (only busy, sent, run and ahead are used) */
+	int64_t claim_retry_at;   /* when to try to connect it again */
+	bool claim_said;          /* that it cannot connect is in the log already */
 	struct wk_logs log;
 	bool turned;              /* a turn has been answered since (re)connecting */
 
@@ -274,6 +285,15 @@ void wk_turn_send(struct worker *w, int64_t now);
 
 /* Reads the turn's answer, if it has come (wk_db_read_notifies has consumed the input). */
 void wk_turn_read(struct worker *w, int64_t now);
+
+/* Connects the claimer, if it is missing and its time has come. */
+void wk_claim_connect(struct worker *w, int64_t now);
+
+/* The claimer's poll(2) entry (0 or 1 of them). */
+int wk_claim_pollfds(const struct worker *w, struct pollfd *pfd);
+
+/* Drops the claimer (its claim under way, if any, comes back as strays: see renew_leases). */
+void wk_claim_drop(struct worker *w);
 
 /*
  * How many jobs a claim could take now: run for the free slots that the
@@ -460,6 +480,14 @@ void wk_schedule_tick(struct worker *w, int64_t now);
 
 /* Finds out which schedule and slot the jobs just claimed are for, before they start. */
 void wk_schedule_resolve(struct worker *w);
+
+/*
+ * Whether the job of the local queue id, of queue, may start as far as
+ * schedules go: its queue has none, or whether it is a schedule's job has
+ * been found out (wk_schedule_resolve).  A claim's answer can come on the
+ * claimer while a turn is under way, and the lookup must wait for it.
+ */
+bool wk_schedule_known(const struct worker *w, int64_t id, const char *queue);
 
 /* The schedule job id is for (and *slot, its slot in UTC), or NULL. */
 const char *wk_schedule_of(const struct worker *w, int64_t id, const char **slot);

@@ -421,6 +421,12 @@ wk_schedule_resolve(struct worker *w)
 	PQclear(res);
 }
 
+bool
+wk_schedule_known(const struct worker *w, int64_t id, const char *queue)
+{
+	return !queue_has_schedules(w->sched, queue) || find(w->sched, id) != NULL;
+}
+
 const char *
 wk_schedule_of(const struct worker *w, int64_t id, const char **slot)
 {

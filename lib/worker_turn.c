@@ -7,6 +7,10 @@
  * queue, outcomes pile up for the next turn.  So a slot that frees never
  * waits for the database, and the batches grow by themselves with the
  * commit's duration, with no waiting on purpose.
+ *
+ * The claims go on a connection of their own, the claimer's, when it is
+ * up: a turn then records, a claim claims, and the server works on both
+ * at once.  The claimer's claim is turn() with nothing to report.
  */
 #include "config.h"
 
@@ -22,6 +26,9 @@
 #include "duration.h"
 #include "worker_int.h"
 #include "xalloc.h"
+
+static void claim_send(struct worker *w, int64_t now);
+static void claim_read(struct worker *w, int64_t now);
 
 /* The first wait after a refused turn (see refused_wait). */
 #define REFUSED_WAIT_MIN_US INT64_C(100000)
@@ -217,9 +224,12 @@ wk_turn_send(struct worker *w, int64_t now)
 	struct turn_args t;
 	int run, ahead;
 
+	claim_send(w, now);
 	if (w->conn == NULL || tn->busy || now < tn->retry_at)
 		return;
 	claim_want(w, now, &run, &ahead);
+	if (w->claim_conn != NULL)
+		run = ahead = 0; /* the claimer's */
 	tn->nrunning = 0;
 	for (int i = 0; i < w->o->concurrency; i++)
 		tn->nrunning += report_due(&w->slots[i], now);
@@ -267,7 +277,7 @@ wk_turn_send(struct worker *w, int64_t now)
 
 /* A claimed job, row of turn()'s answer, joins the local queue. */
 static void
-ahead_add(struct worker *w, PGresult *res, int row)
+ahead_add(struct worker *w, const struct turn *tn, PGresult *res, int row)
 {
 	struct ahead *a;
 
@@ -284,7 +294,7 @@ ahead_add(struct worker *w, PGresult *res, int row)
 	    (int64_t)(strtod(PQgetvalue(res, row, TURN_TIMEOUT), NULL) * 1e6);
 	a->sent = false;
 	a->db_running = strcmp(PQgetvalue(res, row, TURN_STATE), "running") == 0;
-	a->lease_end = w->turn.sent + w->o->lease_us;
+	a->lease_end = tn->sent + w->o->lease_us; /* (from the claim's sending: ours until then at least) */
 }
 
 static const char *
@@ -295,14 +305,23 @@ state_at(PGresult *res, int row)
 
 /* What a turn's answer says: how its reports went, what it claimed, when work is due next. */
 static void
-turn_done(struct worker *w, PGresult *res, int64_t now)
+turn_done(struct worker *w, struct turn *tn, PGresult *res, int64_t now)
 {
-	struct turn *tn = &w->turn;
 	int rows = PQntuples(res), row = 0, got = 0;
 	bool ahead_added = false;
 
-	for (size_t i = 0; i < tn->nout && row < rows; i++, row++)
-		wk_outcome_say(w, &w->out[i], state_at(res, row));
+	for (size_t i = 0; i < tn->nout && row < rows; i++, row++) {
+		const char *state = state_at(res, row);
+
+		wk_outcome_say(w, &w->out[i], state);
+		/*
+		 * A retry or a snooze is a job due later, which only a claim's
+		 * answer tells of: the claimer's last one came before it.
+		 */
+		if (w->claim_conn != NULL && state != NULL &&
+		    (strcmp(state, "scheduled") == 0 || strcmp(state, "snoozed") == 0))
+			w->wake = true;
+	}
 	wk_outcomes_drop(w, tn->nout);
 	for (size_t i = 0; i < tn->nrunning && row < rows; i++, row++) {
 		struct slot *s = wk_slot_of(w, tn->running[i]);
@@ -320,8 +339,10 @@ turn_done(struct worker *w, PGresult *res, int64_t now)
 		else
 			wk_slot_abandon(w, s, now);
 	}
-	w->demand = w->started;
-	w->started = 0;
+	if (tn->run + tn->ahead > 0) {
+		w->demand = w->started;
+		w->started = 0;
+	}
 	for (; row < rows; row++) {
 		if (strcmp(PQgetvalue(res, row, TURN_STATE), "due") == 0) {
 			/* Sleep until the next scheduled job is due, if that is sooner than the poll. */
@@ -335,7 +356,7 @@ turn_done(struct worker *w, PGresult *res, int64_t now)
 			}
 			continue;
 		}
-		ahead_add(w, res, row);
+		ahead_add(w, tn, res, row);
 		ahead_added = true;
 		got++;
 	}
@@ -519,6 +540,7 @@ wk_turn_read(struct worker *w, int64_t now)
 {
 	PGresult *res, *kept = NULL;
 
+	claim_read(w, now);
 	if (!w->turn.busy || w->conn == NULL)
 		return;
 	if (w->turn.logs) {
@@ -559,7 +581,7 @@ answered:
 			pgjq_warn("turns are taken again, after %ld refused", w->turn.refused);
 		w->turn.refused = 0;
 		w->turn.retry_at = w->turn.retry_delay = 0;
-		turn_done(w, kept, now);
+		turn_done(w, &w->turn, kept, now);
 		PQclear(kept);
 		return;
 	}
@@ -575,6 +597,129 @@ answered:
 			pgjq_warn("%s: %s", w->turn.nout > 0 ? "cannot record outcomes" : "cannot claim jobs",
 			    pgjq_failure_message(w->conn, kept));
 		record_singly(w, now);
+	}
+	PQclear(kept);
+}
+
+/* ------------------------------------------------------------ claimer */
+
+/* The wait before connecting the claimer again, after it failed or was lost. */
+#define CLAIMER_RETRY_US INT64_C(5000000)
+
+void
+wk_claim_drop(struct worker *w)
+{
+	PQfinish(w->claim_conn);
+	w->claim_conn = NULL;
+	w->claim.busy = false;
+	w->claim_retry_at = pgjq_now_us() + CLAIMER_RETRY_US;
+	/* What it would have claimed, the turns claim now. */
+	w->wake = true;
+}
+
+void
+wk_claim_connect(struct worker *w, int64_t now)
+{
+	if (w->claim_conn != NULL || w->conn == NULL || w->stopping != WK_RUNNING ||
+	    now < w->claim_retry_at || w->id == 0)
+		return;
+	w->claim_conn = pgjq_db_open_beside(w->o->conninfo, w->conn);
+	if (w->claim_conn == NULL) {
+		/* The turns claim meanwhile: nothing is lost, only speed. */
+		if (!w->claim_said)
+			pgjq_warn("cannot open a second connection, for claims; the turns claim");
+		w->claim_said = true;
+		w->claim_retry_at = now + CLAIMER_RETRY_US;
+		return;
+	}
+	PQsetnonblocking(w->claim_conn, 0);
+	w->claim_said = false;
+}
+
+int
+wk_claim_pollfds(const struct worker *w, struct pollfd *pfd)
+{
+	if (w->claim_conn == NULL || !w->claim.busy)
+		return 0;
+	pfd[0] = (struct pollfd){.fd = PQsocket(w->claim_conn), .events = POLLIN};
+	return 1;
+}
+
+/*
+ * Sends a claim, if one is wanted and none is under way.  None while
+ * the leases are due for renewal: renew_leases() puts back the jobs
+ * this worker holds and does not know of, and a claim that has
+ * committed and not yet been answered would be among them.
+ */
+static void
+claim_send(struct worker *w, int64_t now)
+{
+	struct turn *tn = &w->claim;
+	struct turn_args t;
+	int run, ahead;
+
+	if (w->claim_conn == NULL || tn->busy || now >= w->next_renew)
+		return;
+	claim_want(w, now, &run, &ahead);
+	if (run + ahead == 0)
+		return;
+	memset(&t, 0, sizeof t);
+	turn_args_finish(w, &t, run, ahead);
+	if (!PQsendQueryParams(w->claim_conn, pgjq_sql(turn_sql), P_COUNT, NULL, t.params, NULL, NULL, 0)) {
+		turn_args_free(&t);
+		wk_claim_drop(w);
+		return;
+	}
+	turn_args_free(&t);
+	w->wake = false;
+	tn->busy = true;
+	tn->sent = now;
+	tn->nout = tn->nrunning = 0;
+	tn->run = run;
+	tn->ahead = ahead;
+}
+
+/*
+ * Reads the claim's answer, if it has come.  A claim refused, or a
+ * claimer lost or silent for a lease, drops the claimer: the turns
+ * claim instead (and say why, if it is the database's fault), and the
+ * claimer is tried again a little later.
+ */
+static void
+claim_read(struct worker *w, int64_t now)
+{
+	PGresult *res, *kept = NULL;
+
+	if (w->claim_conn == NULL || !w->claim.busy)
+		return;
+	if (!PQconsumeInput(w->claim_conn)) {
+		wk_claim_drop(w);
+		return;
+	}
+	if (PQisBusy(w->claim_conn)) {
+		if (now >= w->claim.sent + wk_db_wait_us(w))
+			wk_claim_drop(w);
+		return;
+	}
+	while ((res = PQgetResult(w->claim_conn)) != NULL) {
+		if (kept != NULL && !pgjq_ok(kept)) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(kept);
+		kept = res;
+	}
+	w->claim.busy = false;
+	if (kept != NULL && pgjq_ok(kept)) {
+		/* turn() is taken again: what the turns said of its refusals is over. */
+		if (w->turn.refused > 0)
+			pgjq_warn("turns are taken again, after %ld refused", w->turn.refused);
+		w->turn.refused = 0;
+		w->turn.retry_at = w->turn.retry_delay = 0;
+		turn_done(w, &w->claim, kept, now);
+	} else {
+		/* Refused: the turns claim now, and say why if they are refused too. */
+		wk_claim_drop(w);
 	}
 	PQclear(kept);
 }

@@ -165,7 +165,8 @@ wk_upkeep(struct worker *w, int64_t now)
 	 */
 	if (w->conn == NULL || w->turn.busy || (!w->turned && w->nout != 0))
 		return;
-	if (w->conn != NULL && now >= w->next_renew && w->id != 0)
+	/* (Not while a claim is under way: see claim_send.) */
+	if (w->conn != NULL && now >= w->next_renew && w->id != 0 && !w->claim.busy)
 		renew_leases(w, now);
 	if (w->conn != NULL && now >= w->next_reap)
 		reap_expired(w, now);
