@@ -534,11 +534,28 @@ wk_turn_forget(struct worker *w)
 	w->turn.stage = 0;
 }
 
+/* A statement's answer, all of it come: its last result, or its first error. */
+static PGresult *
+answer_of(PGconn *conn)
+{
+	PGresult *res, *kept = NULL;
+
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (kept != NULL && !pgjq_ok(kept)) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(kept);
+		kept = res;
+	}
+	return kept;
+}
+
 /* Reads the turn's answer, if it has come (wk_db_read_notifies has consumed the input). */
 void
 wk_turn_read(struct worker *w, int64_t now)
 {
-	PGresult *res, *kept = NULL;
+	PGresult *kept = NULL;
 
 	claim_read(w, now);
 	if (!w->turn.busy || w->conn == NULL)
@@ -566,14 +583,7 @@ wk_turn_read(struct worker *w, int64_t now)
 	}
 	if (still_busy(w, now))
 		return;
-	while ((res = PQgetResult(w->conn)) != NULL) {
-		if (kept != NULL && !pgjq_ok(kept)) {
-			PQclear(res);
-			continue;
-		}
-		PQclear(kept);
-		kept = res;
-	}
+	kept = answer_of(w->conn);
 answered:
 	w->turn.busy = false;
 	if (kept != NULL && pgjq_ok(kept)) {
@@ -688,7 +698,7 @@ claim_send(struct worker *w, int64_t now)
 static void
 claim_read(struct worker *w, int64_t now)
 {
-	PGresult *res, *kept = NULL;
+	PGresult *kept;
 
 	if (w->claim_conn == NULL || !w->claim.busy)
 		return;
@@ -701,14 +711,7 @@ claim_read(struct worker *w, int64_t now)
 			wk_claim_drop(w);
 		return;
 	}
-	while ((res = PQgetResult(w->claim_conn)) != NULL) {
-		if (kept != NULL && !pgjq_ok(kept)) {
-			PQclear(res);
-			continue;
-		}
-		PQclear(kept);
-		kept = res;
-	}
+	kept = answer_of(w->claim_conn);
 	w->claim.busy = false;
 	if (kept != NULL && pgjq_ok(kept)) {
 		/* turn() is taken again: what the turns said of its refusals is over. */
