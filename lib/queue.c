@@ -36,6 +36,9 @@ static const char purge_batch_sql[] =
 	"SELECT {S}.purge_batch($1, $2::text[], $3::timestamptz, $4::integer)";
 /* Rows a purge deletes per transaction: short locks, and room for vacuum between. */
 #define PURGE_BATCH 5000
+/* Looks again for rows a batch skipped because they were held: this often, this many times. */
+#define PURGE_RETRY_US 100000
+#define PURGE_RETRIES 50
 /* What pause --wait waits for: claimed jobs too, which their workers put back when told. */
 static const char held_sql[] =
 	"SELECT count(*) FROM {S}.jobs WHERE queue = ANY ($1::text[]) AND state IN ('running', 'claimed')";
@@ -309,6 +312,18 @@ confirm(const char *queue, const char *count)
 	return line[0] == 'y' || line[0] == 'Y';
 }
 
+/* Whether rows a purge would take are left (held by another transaction when it looked). */
+static bool
+rows_left(PGconn *conn, const char *queue, const char *array, const char *before)
+{
+	const char *params[3] = {queue, array, before};
+	PGresult *res = pgjq_exec_or_die(conn, pgjq_sql(purge_count_sql), 3, params);
+	bool left = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+
+	PQclear(res);
+	return left;
+}
+
 int
 pgjq_queue_purge(const struct pgjq_queue_conn *c, const char *queue, const char *const *states,
     size_t nstates, int64_t older_us, bool yes)
@@ -318,6 +333,7 @@ pgjq_queue_purge(const struct pgjq_queue_conn *c, const char *queue, const char 
 	char *array = nstates > 0 ? pgjq_queue_array(states, nstates) : pgjq_queue_array(backlog, 2);
 	char *before = NULL, limit[16];
 	long long total = 0, got;
+	int tries = 0;
 
 	must_know(conn, queue);
 	if (older_us >= 0) {
@@ -345,6 +361,13 @@ pgjq_queue_purge(const struct pgjq_queue_conn *c, const char *queue, const char 
 		}
 	}
 	snprintf(limit, sizeof limit, "%d", PURGE_BATCH);
+	/*
+	 * A batch skips the rows another transaction holds (a worker's claim
+	 * under way, say), so a short batch is not the end: the purge goes
+	 * on while batches find rows, then looks again, a little later, for
+	 * rows that were held, for PURGE_RETRIES tries.  A row held longer
+	 * than that is left, and not counted.
+	 */
 	do {
 		const char *params[4] = {queue, array, before, limit};
 		PGresult *res = pgjq_exec(conn, pgjq_sql(purge_batch_sql), 4, params);
@@ -357,7 +380,12 @@ pgjq_queue_purge(const struct pgjq_queue_conn *c, const char *queue, const char 
 		got = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		total += got;
 		PQclear(res);
-	} while (got == PURGE_BATCH);
+		if (got == 0 && tries < PURGE_RETRIES && rows_left(conn, queue, array, before)) {
+			tries++;
+			usleep(PURGE_RETRY_US);
+			got = -1;
+		}
+	} while (got != 0);
 	PQfinish(conn);
 	free(array);
 	free(before);
