@@ -210,7 +210,7 @@ pgjq_exec_within(PGconn *conn, const char *sql, int nparams, const char *const *
     int64_t timeout_us, const volatile sig_atomic_t *give_up)
 {
 	int64_t deadline = pgjq_now_us() + timeout_us;
-	PGresult *res, *kept = NULL;
+	PGresult *kept;
 
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
 		return PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
@@ -228,6 +228,15 @@ pgjq_exec_within(PGconn *conn, const char *sql, int nparams, const char *const *
 		if (pfd.revents != 0 && !PQconsumeInput(conn))
 			break; /* PQgetResult reports the failure */
 	}
+	kept = pgjq_answer(conn);
+	return kept != NULL ? kept : PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+}
+
+PGresult *
+pgjq_answer(PGconn *conn)
+{
+	PGresult *res, *kept = NULL;
+
 	/* As PQexec: the last result, unless an earlier one was an error. */
 	while ((res = PQgetResult(conn)) != NULL) {
 		if (kept != NULL && !pgjq_ok(kept)) {
@@ -237,7 +246,7 @@ pgjq_exec_within(PGconn *conn, const char *sql, int nparams, const char *const *
 		PQclear(kept);
 		kept = res;
 	}
-	return kept != NULL ? kept : PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+	return kept;
 }
 
 bool

@@ -31,6 +31,13 @@
  */
 PGconn *pgjq_db_open(const char *conninfo, bool quiet);
 
+/*
+ * The answer of a statement sent with the asynchronous API, once all of it
+ * has come (PQisBusy false): as PQexec, its last result unless an earlier
+ * one was an error; NULL if there was none (the connection broke).
+ */
+PGresult *pgjq_answer(PGconn *conn);
+
 /* Another connection to the very server that beside is connected to; NULL if it fails. */
 PGconn *pgjq_db_open_beside(const char *conninfo, PGconn *beside);
 

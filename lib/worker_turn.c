@@ -534,21 +534,14 @@ wk_turn_forget(struct worker *w)
 	w->turn.stage = 0;
 }
 
-/* A statement's answer, all of it come: its last result, or its first error. */
-static PGresult *
-answer_of(PGconn *conn)
+/* A turn or a claim was taken: what the turns said of refusals is over. */
+static void
+turns_taken(struct worker *w)
 {
-	PGresult *res, *kept = NULL;
-
-	while ((res = PQgetResult(conn)) != NULL) {
-		if (kept != NULL && !pgjq_ok(kept)) {
-			PQclear(res);
-			continue;
-		}
-		PQclear(kept);
-		kept = res;
-	}
-	return kept;
+	if (w->turn.refused > 0)
+		pgjq_warn("turns are taken again, after %ld refused", w->turn.refused);
+	w->turn.refused = 0;
+	w->turn.retry_at = w->turn.retry_delay = 0;
 }
 
 /* Reads the turn's answer, if it has come (wk_db_read_notifies has consumed the input). */
@@ -583,14 +576,11 @@ wk_turn_read(struct worker *w, int64_t now)
 	}
 	if (still_busy(w, now))
 		return;
-	kept = answer_of(w->conn);
+	kept = pgjq_answer(w->conn);
 answered:
 	w->turn.busy = false;
 	if (kept != NULL && pgjq_ok(kept)) {
-		if (w->turn.refused > 0)
-			pgjq_warn("turns are taken again, after %ld refused", w->turn.refused);
-		w->turn.refused = 0;
-		w->turn.retry_at = w->turn.retry_delay = 0;
+		turns_taken(w);
 		turn_done(w, &w->turn, kept, now);
 		PQclear(kept);
 		return;
@@ -711,14 +701,10 @@ claim_read(struct worker *w, int64_t now)
 			wk_claim_drop(w);
 		return;
 	}
-	kept = answer_of(w->claim_conn);
+	kept = pgjq_answer(w->claim_conn);
 	w->claim.busy = false;
 	if (kept != NULL && pgjq_ok(kept)) {
-		/* turn() is taken again: what the turns said of its refusals is over. */
-		if (w->turn.refused > 0)
-			pgjq_warn("turns are taken again, after %ld refused", w->turn.refused);
-		w->turn.refused = 0;
-		w->turn.retry_at = w->turn.retry_delay = 0;
+		turns_taken(w); /* the same turn(), taken */
 		turn_done(w, &w->claim, kept, now);
 	} else {
 		/* Refused: the turns claim now, and say why if they are refused too. */
